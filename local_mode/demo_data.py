@@ -1,0 +1,113 @@
+"""A demo dataset made on the spot (nothing is downloaded): coloured shapes on noisy backgrounds, with
+Pascal VOC annotations in VoTT's export layout, the way a person's labelling tool would write them."""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from PIL import Image, ImageDraw
+
+from shared.dataset.label_map import LabelMap
+
+SHAPES = ("circle", "square", "triangle")
+_COLOURS = {"circle": (220, 40, 40), "square": (40, 160, 40), "triangle": (40, 70, 220)}
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+
+def make_scene(rng: random.Random, size: int = 128, count: int = 2,
+               classes: tuple[str, ...] = SHAPES) -> tuple[Image.Image, list[Shape]]:
+    """One RGB image with `count` non-overlapping shapes, and their boxes."""
+    background = tuple(rng.randint(150, 235) for _ in range(3))
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    for _ in range(size * 2):  # speckle noise so the model cannot learn "anything not grey is a shape"
+        x, y = rng.randrange(size), rng.randrange(size)
+        draw.point((x, y), fill=tuple(rng.randint(100, 255) for _ in range(3)))
+    shapes: list[Shape] = []
+    for _ in range(count * 20):
+        if len(shapes) == count:
+            break
+        side = rng.randint(size // 5, size // 3)
+        x0, y0 = rng.randint(1, size - side - 1), rng.randint(1, size - side - 1)
+        box = (x0, y0, x0 + side, y0 + side)
+        if any(_overlaps(box, (s.xmin, s.ymin, s.xmax, s.ymax)) for s in shapes):
+            continue
+        name = rng.choice(classes)
+        _draw(draw, name, box)
+        shapes.append(Shape(name, *box))
+    return image, shapes
+
+
+def _overlaps(a, b, margin: int = 3) -> bool:
+    return not (a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1])
+
+
+def _draw(draw: ImageDraw.ImageDraw, name: str, box: tuple[int, int, int, int]) -> None:
+    colour = _COLOURS.get(name, (0, 0, 0))
+    x0, y0, x1, y1 = box
+    if name == "circle":
+        draw.ellipse(box, fill=colour)
+    elif name == "triangle":
+        draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=colour)
+    else:
+        draw.rectangle(box, fill=colour)
+
+
+def voc_xml(filename: str, width: int, height: int, shapes: list[Shape], *, folder: str = "JPEGImages",
+            with_size: bool = True) -> bytes:
+    """Pascal VOC XML as VoTT writes it (float coordinates, difficult/truncated flags)."""
+    objects = "".join(
+        f"<object><name>{escape(s.name)}</name><pose>Unspecified</pose><truncated>0</truncated>"
+        f"<difficult>0</difficult><bndbox><xmin>{s.xmin}</xmin><ymin>{s.ymin}</ymin>"
+        f"<xmax>{s.xmax}</xmax><ymax>{s.ymax}</ymax></bndbox></object>"
+        for s in shapes
+    )
+    size = f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>" if with_size else ""
+    return (
+        f"<annotation verified=\"yes\"><folder>{folder}</folder><filename>{escape(filename)}</filename>"
+        f"<path>{escape(filename)}</path><source><database>Unknown</database></source>{size}"
+        f"<segmented>0</segmented>{objects}</annotation>"
+    ).encode()
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, **params)
+    return buffer.getvalue()
+
+
+def vott_export(count: int, *, seed: int = 0, size: int = 128, per_image: int = 2,
+                classes: tuple[str, ...] = SHAPES, start: int = 0) -> dict[str, bytes]:
+    """Files of a VoTT Pascal VOC export, by relative path."""
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {}
+    for index in range(start, start + count):
+        image, shapes = make_scene(rng, size, per_image, classes)
+        stem = f"img_{index:05d}"
+        files[f"JPEGImages/{stem}.jpg"] = jpeg_bytes(image)
+        files[f"Annotations/{stem}.xml"] = voc_xml(f"{stem}.jpg", size, size, shapes)
+    names = sorted(classes)
+    files["pascal_label_map.pbtxt"] = LabelMap.parse(
+        "".join(f"item {{ id: {i} name: '{n}' }}\n" for i, n in enumerate(names, start=1))
+    ).to_pbtxt().encode()
+    files["ImageSets/Main/train.txt"] = "\n".join(f"img_{i:05d}" for i in range(start, start + count)).encode()
+    return files
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    for relative, data in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)

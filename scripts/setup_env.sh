@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.11) and tools/node_modules (Azurite) from the registries; a no-op when nothing changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python_bin="${PYTHON:-python3.11}"
+command -v "$python_bin" >/dev/null || python_bin=python3
+"$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
+
+req_files=(requirements.txt requirements-dev.txt trainer_image/requirements.txt)
+stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
+if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp_value" ]]; then
+  echo "[setup] installing Python packages into .venv (first run takes a few minutes)"
+  "$python_bin" -m venv .venv
+  log=.venv/install.log
+  {
+    .venv/bin/python -m pip install --upgrade pip &&
+    .venv/bin/python -m pip install -r requirements.txt -r requirements-dev.txt -r trainer_image/requirements.txt &&
+    # The OD API package's metadata pulls apache-beam and avro, which nothing here needs.
+    .venv/bin/python -m pip install --no-deps -r trainer_image/requirements-nodeps.txt
+  } >"$log" 2>&1 || { grep -v "is ignored: it is neither" "$log" | tail -n 40; echo "[setup] pip failed (log: $log)"; exit 1; }
+  echo "$stamp_value" > .venv/.requirements-stamp
+fi
+
+lock_stamp="$(sha256sum tools/package-lock.json | cut -c1-16)"
+if [[ ! -x tools/node_modules/.bin/azurite || "$(cat tools/node_modules/.lock-stamp 2>/dev/null)" != "$lock_stamp" ]]; then
+  echo "[setup] installing Azurite (npm)"
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_stamp" > tools/node_modules/.lock-stamp
+fi

@@ -1,0 +1,205 @@
+"""Blob and Table adapters over the Azure SDK: the same code for Azure (managed identity) and Azurite."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableServiceClient, UpdateMode
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from shared.ports import Blob, BlobInfo, Entity, NotFound, PreconditionFailed
+from shared.settings import Settings, SettingsError
+
+_TRANSACTION_LIMIT = 100
+
+
+def _credential(settings: Settings) -> Any:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if settings.storage_client_id:
+        return ManagedIdentityCredential(client_id=settings.storage_client_id)
+    return DefaultAzureCredential()
+
+
+def blob_service(settings: Settings) -> BlobServiceClient:
+    if settings.storage_connection_string:
+        return BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    if settings.blob_service_uri:
+        return BlobServiceClient(settings.blob_service_uri, credential=_credential(settings))
+    raise SettingsError("set DataStorage (connection string) or DataStorage__blobServiceUri")
+
+
+def table_service(settings: Settings) -> TableServiceClient:
+    if settings.storage_connection_string:
+        return TableServiceClient.from_connection_string(settings.storage_connection_string)
+    if settings.table_service_uri:
+        return TableServiceClient(settings.table_service_uri, credential=_credential(settings))
+    raise SettingsError("set DataStorage (connection string) or DataStorage__tableServiceUri")
+
+
+class AzureBlobStore:
+    """BlobStore port over azure-storage-blob."""
+
+    def __init__(self, service: BlobServiceClient) -> None:
+        self.service = service
+        self._known: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureBlobStore:
+        return cls(blob_service(settings))
+
+    def ensure_container(self, container: str) -> None:
+        if container in self._known:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            self.service.create_container(container)
+        self._known.add(container)
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        client = self.service.get_container_client(container)
+        try:
+            for props in client.list_blobs(name_starts_with=prefix or None):
+                md5 = props.content_settings.content_md5
+                yield BlobInfo(props.name, props.etag, props.size, bytes(md5).hex() if md5 else None)
+        except ResourceNotFoundError:
+            return
+
+    def read(self, container: str, name: str) -> Blob:
+        try:
+            downloader = self.service.get_blob_client(container, name).download_blob(max_concurrency=1)
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            raise NotFound(f"{container}/{name}") from None
+        return Blob(name, data, downloader.properties.etag)
+
+    def write(self, container: str, name: str, data: bytes, *, content_type: str = "application/octet-stream",
+              overwrite: bool = True) -> str:
+        client = self.service.get_blob_client(container, name)
+        try:
+            result = client.upload_blob(data, overwrite=overwrite,
+                                        content_settings=ContentSettings(content_type=content_type))
+        except ResourceExistsError:
+            raise PreconditionFailed(f"{container}/{name} exists") from None
+        except ResourceNotFoundError:
+            self.ensure_container(container)
+            result = client.upload_blob(data, overwrite=overwrite,
+                                        content_settings=ContentSettings(content_type=content_type))
+        return result["etag"]
+
+    def delete(self, container: str, name: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.service.get_blob_client(container, name).delete_blob()
+
+
+def _plain(entity: Any) -> Entity:
+    row = dict(entity)
+    row["etag"] = entity.metadata["etag"]
+    return row
+
+
+class AzureTableStore:
+    """TableStore port over azure-data-tables, with ETag-based optimistic concurrency."""
+
+    def __init__(self, service: TableServiceClient) -> None:
+        self.service = service
+        self._known: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureTableStore:
+        return cls(table_service(settings))
+
+    def _table(self, table: str):
+        return self.service.get_table_client(table)
+
+    def ensure_table(self, table: str) -> None:
+        if table not in self._known:
+            self.service.create_table_if_not_exists(table)
+            self._known.add(table)
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Entity:
+        try:
+            return _plain(self._table(table).get_entity(partition_key, row_key))
+        except ResourceNotFoundError:
+            raise NotFound(f"{table}/{partition_key}/{row_key}") from None
+
+    def insert(self, table: str, entity: Mapping[str, Any]) -> str:
+        try:
+            return self._table(table).create_entity(_strip(entity))["etag"]
+        except ResourceExistsError:
+            raise PreconditionFailed(f"{table}/{entity['PartitionKey']}/{entity['RowKey']} exists") from None
+
+    def upsert(self, table: str, entity: Mapping[str, Any]) -> str:
+        return self._table(table).upsert_entity(_strip(entity), mode=UpdateMode.REPLACE)["etag"]
+
+    def update(self, table: str, entity: Mapping[str, Any], etag: str) -> str:
+        try:
+            return self._table(table).update_entity(
+                _strip(entity), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )["etag"]
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise PreconditionFailed(f"{table}/{entity['PartitionKey']}/{entity['RowKey']}: {exc.reason}") from None
+
+    def delete(self, table: str, partition_key: str, row_key: str) -> None:
+        self._table(table).delete_entity(partition_key, row_key)
+
+    def query(self, table: str, partition_key: str, row_key_prefix: str = "") -> Iterator[Entity]:
+        flt = "PartitionKey eq @pk"
+        params = {"pk": partition_key}
+        if row_key_prefix:
+            flt += " and RowKey ge @lo and RowKey lt @hi"
+            params |= {"lo": row_key_prefix, "hi": row_key_prefix + "\uffff"}
+        for entity in self._table(table).query_entities(flt, parameters=params):
+            yield _plain(entity)
+
+    def insert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
+        by_partition: defaultdict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for entity in entities:
+            by_partition[entity["PartitionKey"]].append(entity)
+        created = 0
+        client = self._table(table)
+        for rows in by_partition.values():
+            for start in range(0, len(rows), _TRANSACTION_LIMIT):
+                created += self._insert_chunk(client, rows[start:start + _TRANSACTION_LIMIT])
+        return created
+
+    def _insert_chunk(self, client, rows: list[Mapping[str, Any]], *, retry: bool = True) -> int:
+        """One transaction; a row that exists fails the whole batch, so retry once without those rows."""
+        from azure.data.tables import TableTransactionError
+
+        unique = list({r["RowKey"]: r for r in rows}.values())
+        if not unique:
+            return 0
+        try:
+            client.submit_transaction([("create", _strip(r)) for r in unique])
+            return len(unique)
+        except TableTransactionError:
+            if not retry:  # another writer raced us twice: settle row by row
+                return self._insert_one_by_one(client, unique)
+            existing = {e["RowKey"] for e in self._existing(client, unique)}
+            return self._insert_chunk(client, [r for r in unique if r["RowKey"] not in existing], retry=False)
+
+    def _existing(self, client, rows: list[Mapping[str, Any]]) -> Iterator[Any]:
+        for row in rows:
+            try:
+                yield client.get_entity(row["PartitionKey"], row["RowKey"], select=["RowKey"])
+            except ResourceNotFoundError:
+                continue
+
+    def _insert_one_by_one(self, client, rows: list[Mapping[str, Any]]) -> int:
+        created = 0
+        for row in rows:
+            try:
+                client.create_entity(_strip(row))
+                created += 1
+            except ResourceExistsError:
+                continue
+        return created
+
+
+def _strip(entity: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k != "etag"}

@@ -1,0 +1,1 @@
+"""Dataset path: blobs in a project folder → checked images and annotations → a versioned manifest."""

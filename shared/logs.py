@@ -1,0 +1,60 @@
+"""Structured logging: one JSON object a line, carrying the correlation ids of the work in hand."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+CORRELATION_FIELDS = ("event_id", "batch_id", "run_id", "model_version", "project", "dataset_version")
+
+_context: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar("log_context", default=())
+
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+@contextlib.contextmanager
+def correlation(**ids: Any) -> Iterator[None]:
+    """Attach ids (event, batch, run, model version…) to every log line written inside the block."""
+    merged = dict(_context.get()) | {k: v for k, v in ids.items() if v is not None}
+    token = _context.set(tuple(merged.items()))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """Renders a record as one JSON line, ready for Application Insights or `jq`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(dict(_context.get()))
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure(level: str = "INFO", stream: Any = None) -> None:
+    """Route the root logger to JSON lines on stderr (the Functions host forwards stderr to its log)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,91 @@
+"""Ports: the small interfaces the core needs from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class NotFound(LookupError):
+    """The blob or entity asked for does not exist."""
+
+
+class PreconditionFailed(RuntimeError):
+    """An optimistic-concurrency check (ETag, if-none-match) failed: someone else wrote first."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    etag: str
+    size: int
+    content_md5: str | None = None
+
+
+@dataclass(frozen=True)
+class Blob:
+    name: str
+    data: bytes
+    etag: str
+
+
+class BlobStore(Protocol):
+    """Blob containers: list, read and write whole blobs."""
+
+    def ensure_container(self, container: str) -> None: ...
+
+    def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
+
+    def read(self, container: str, name: str) -> Blob:
+        """Raise NotFound when the blob does not exist."""
+        ...
+
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        overwrite: bool = True,
+    ) -> str:
+        """Return the new ETag; with overwrite=False raise PreconditionFailed if the blob exists."""
+        ...
+
+    def delete(self, container: str, name: str) -> None: ...
+
+
+Entity = dict[str, Any]
+"""A table row: PartitionKey, RowKey, properties; rows read back carry their ETag under "etag"."""
+
+
+class TableStore(Protocol):
+    """Tables with optimistic concurrency, the state store of the event core."""
+
+    def ensure_table(self, table: str) -> None: ...
+
+    def get(self, table: str, partition_key: str, row_key: str) -> Entity:
+        """Raise NotFound when the row does not exist."""
+        ...
+
+    def insert(self, table: str, entity: Mapping[str, Any]) -> str:
+        """Create the row; raise PreconditionFailed if it exists. Return its ETag."""
+        ...
+
+    def upsert(self, table: str, entity: Mapping[str, Any]) -> str: ...
+
+    def update(self, table: str, entity: Mapping[str, Any], etag: str) -> str:
+        """Replace the row only if its ETag is still `etag`; raise PreconditionFailed otherwise."""
+        ...
+
+    def delete(self, table: str, partition_key: str, row_key: str) -> None: ...
+
+    def query(self, table: str, partition_key: str, row_key_prefix: str = "") -> Iterator[Entity]: ...
+
+    def insert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
+        """Insert rows in transactions of at most 100 per partition, skipping rows that exist.
+
+        Return how many rows were new.
+        """
+        ...
