@@ -75,7 +75,7 @@ class Azurite:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=2)  # it lingers on keep-alive connections
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -86,3 +86,15 @@ def _cast(name: str, raw: str, hint: Any) -> Any:
 def documented_settings() -> list[tuple[str, Any, str]]:
     """(variable, default, meaning) for every setting, for the README and the Bicep check."""
     return [(f.metadata["env"], f.default, f.metadata["doc"]) for f in dataclasses.fields(Settings)]
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated so it cannot drift from the code."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, default, doc in documented_settings():
+        rows.append(f"| `{name}` | {'' if default is None else f'`{default}`'} | {doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

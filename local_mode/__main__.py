@@ -1,0 +1,93 @@
+"""Local mode command line: `python -m local_mode run` is the README's main command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from local_mode import demo_data
+from local_mode.azurite import REPO_ROOT, Azurite
+from shared import logs
+from shared.adapters.azure_storage import AzureBlobStore
+from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
+from shared.dataset.service import DatasetBuilder
+from shared.settings import Settings
+
+log = logging.getLogger("local_mode")
+
+
+def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, project: str) -> int:
+    """Upload every dataset file under `folder` to `<datasets>/<project>/…`, keeping relative paths."""
+    store.ensure_container(settings.datasets_container)
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.lower().endswith(DATASET_SUFFIXES) or relative == DATASET_CONFIG_NAME \
+                or "imagesets/" in relative.lower():
+            store.write(settings.datasets_container, f"{project}/{relative}", path.read_bytes())
+            count += 1
+    return count
+
+
+def validate(settings: Settings, project: str, *, as_json: bool) -> int:
+    store = AzureBlobStore.from_settings(settings)
+    builder = DatasetBuilder(store, settings)
+    build = builder.build(project)
+    if build.manifest["counts"]["images"]:
+        builder.publish(build)
+    print(json.dumps(build.report.to_dict(), indent=1) if as_json else build.report.render())
+    return 0 if build.manifest["counts"]["images"] else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start Azurite, drop a dataset into it the way a user would, and report on it."""
+    location = REPO_ROOT / ".local" / "azurite"
+    with Azurite(location if args.keep_data else None) as azurite:
+        settings = Settings.from_env().with_overrides(storage_connection_string=azurite.connection_string)
+        print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']})")
+        folder = Path(args.dataset) if args.dataset else None
+        with tempfile.TemporaryDirectory() as scratch:
+            if folder is None:
+                folder = Path(scratch) / "demo"
+                demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
+                print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
+            count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
+            print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
+            return validate(settings, args.project, as_json=args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="start Azurite, upload a dataset (or a demo one) and report on it")
+    run_p.add_argument("--dataset", help="folder of a VoTT export, flat VOC folder or pets-style folder")
+    run_p.add_argument("--project", default="demo", help="project folder name in the datasets container")
+    run_p.add_argument("--demo-images", type=int, default=60)
+    run_p.add_argument("--seed", type=int, default=0)
+    run_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
+    run_p.add_argument("--json", action="store_true", help="print the report as JSON")
+    up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
+    up.add_argument("folder")
+    up.add_argument("--project", required=True)
+    val = sub.add_parser("validate", help="validate a project already in storage and publish its manifest")
+    val.add_argument("--project", required=True)
+    val.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+    if args.command == "run":
+        return run(args)
+    settings = Settings.from_env()
+    if args.command == "upload":
+        count = upload_folder(AzureBlobStore.from_settings(settings), settings, Path(args.folder), args.project)
+        print(f"uploaded {count} files to {settings.datasets_container}/{args.project}/")
+        return 0
+    return validate(settings, args.project, as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The app loads the way the Functions worker loads it, and lists every function and its trigger."""
+
+from tests.function_host import index_app
+
+EXPECTED = {
+    "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
+}
+
+
+def test_worker_indexes_every_function_with_its_trigger():
+    indexed = index_app()
+    triggers = {}
+    for function in indexed["functions"]:
+        (trigger,) = [b for b in function["bindings"] if b["type"].endswith("Trigger")]
+        triggers[function["name"]] = trigger
+    assert set(triggers) == set(EXPECTED)
+    for name, (kind, fields) in EXPECTED.items():
+        assert triggers[name]["type"] == kind
+        for key, value in fields.items():
+            assert str(triggers[name][key]).upper() == str(value).upper(), (name, key, triggers[name])
+
+
+def test_function_app_does_not_load_tensorflow():
+    assert index_app()["heavy_modules"] == []
+
+
+def test_the_default_script_name_would_not_find_the_app():
+    """Guards the PYTHON_SCRIPT_FILE_NAME setting: without it the worker looks for function_app.py."""
+    import pytest
+
+    with pytest.raises(AssertionError, match="does not exist"):
+        index_app(script="function_app.py")

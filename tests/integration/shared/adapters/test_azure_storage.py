@@ -1,0 +1,48 @@
+"""The storage adapters against a real Azurite: the behaviour the event core relies on."""
+
+import pytest
+
+from shared.ports import NotFound, PreconditionFailed
+
+
+def test_blob_round_trip_listing_and_create_only(blob_store, settings):
+    container = settings.datasets_container
+    etag = blob_store.write(container, "p/a.jpg", b"abc")
+    assert blob_store.read(container, "p/a.jpg").etag == etag
+    blob_store.write(container, "q/b.jpg", b"defg")
+    assert [(b.name, b.size) for b in blob_store.list(container, "p/")] == [("p/a.jpg", 3)]
+    with pytest.raises(PreconditionFailed):
+        blob_store.write(container, "p/a.jpg", b"other", overwrite=False)
+    with pytest.raises(NotFound):
+        blob_store.read(container, "p/missing.jpg")
+    assert list(blob_store.list("no-such-container")) == []
+    blob_store.delete(container, "p/a.jpg")
+    blob_store.delete(container, "p/a.jpg")  # deleting twice is not an error
+    assert list(blob_store.list(container, "p/")) == []
+
+
+def test_table_optimistic_concurrency(table_store, settings):
+    table = "state" + settings.datasets_container.split("-")[-1]
+    table_store.ensure_table(table)
+    etag = table_store.insert(table, {"PartitionKey": "p", "RowKey": "r", "phase": "idle"})
+    with pytest.raises(PreconditionFailed):
+        table_store.insert(table, {"PartitionKey": "p", "RowKey": "r", "phase": "idle"})
+    new_etag = table_store.update(table, {"PartitionKey": "p", "RowKey": "r", "phase": "flushing"}, etag)
+    with pytest.raises(PreconditionFailed):  # a second instance still holding the old ETag loses
+        table_store.update(table, {"PartitionKey": "p", "RowKey": "r", "phase": "other"}, etag)
+    row = table_store.get(table, "p", "r")
+    assert (row["phase"], row["etag"]) == ("flushing", new_etag)
+    with pytest.raises(NotFound):
+        table_store.get(table, "p", "missing")
+
+
+def test_insert_many_uses_transactions_and_skips_existing_rows(table_store, settings):
+    table = "ledger" + settings.datasets_container.split("-")[-1]
+    table_store.ensure_table(table)
+    table_store.insert(table, {"PartitionKey": "p", "RowKey": "k0050", "n": 50})
+    rows = [{"PartitionKey": "p", "RowKey": f"k{i:04d}", "n": i} for i in range(250)]
+    rows += [{"PartitionKey": "other", "RowKey": "x", "n": -1}, rows[3]]  # another partition and a duplicate
+    assert table_store.insert_many(table, rows) == 250  # 249 new in p (k0050 existed) + 1 in other
+    assert table_store.insert_many(table, rows) == 0
+    assert len(list(table_store.query(table, "p"))) == 250
+    assert [r["RowKey"] for r in table_store.query(table, "p", "k000")] == [f"k{i:04d}" for i in range(10)]

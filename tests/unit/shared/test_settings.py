@@ -1,0 +1,22 @@
+import pytest
+
+from shared.settings import Settings, SettingsError, documented_settings
+
+
+def test_defaults_and_typed_overrides_from_environment():
+    settings = Settings.from_env({"VALIDATION_FRACTION": "0.1", "MAX_IMAGE_PIXELS": "1000", "DataStorage": "x"})
+    assert settings.validation_fraction == 0.1
+    assert settings.max_image_pixels == 1000
+    assert settings.storage_connection_string == "x"
+    assert settings.datasets_container == "datasets"
+
+
+def test_bad_value_names_the_variable():
+    with pytest.raises(SettingsError, match="MAX_IMAGE_PIXELS='lots' is not a valid int"):
+        Settings.from_env({"MAX_IMAGE_PIXELS": "lots"})
+
+
+def test_every_setting_has_a_variable_and_a_meaning():
+    rows = documented_settings()
+    assert len({name for name, _, _ in rows}) == len(rows)
+    assert all(doc.strip() for _, _, doc in rows)
