@@ -6,7 +6,8 @@ which exposes the `app` built here.
 
 import azure.functions as func
 
-from function_app import datasets
+from function_app import blob_events, datasets, debounce_timer, run_events, status
 
 app = func.FunctionApp()
-app.register_functions(datasets.bp)
+for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp):
+    app.register_functions(blueprint)

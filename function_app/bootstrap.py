@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
-from shared.ports import BlobStore, TableStore
-from shared.settings import Settings
+from shared.pipeline.ingest import Ingestor
+from shared.pipeline.runs import RunTracker
+from shared.pipeline.scheduler import Scheduler
+from shared.ports import BlobStore, TableStore, TrainingBackend
+from shared.settings import Settings, SettingsError
 
 
 @dataclass
@@ -16,6 +20,35 @@ class Services:
     settings: Settings
     blobs: BlobStore
     tables: TableStore
+    training: TrainingBackend | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def backend(self) -> TrainingBackend:
+        """Built on first use: only the timer needs it, and Azure ML's client is slow to import."""
+        if self.training is None:
+            self.training = _training_backend(self.settings)
+        return self.training
+
+    def ingestor(self) -> Ingestor:
+        return self._cache.setdefault("ingestor", Ingestor(self.tables, self.settings))
+
+    def scheduler(self, *, can_submit: bool = True) -> Scheduler:
+        """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""
+        return Scheduler(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
+
+    def run_tracker(self) -> RunTracker:
+        return RunTracker(self.tables, self.settings)
+
+
+def _training_backend(settings: Settings) -> TrainingBackend:
+    if settings.training_backend == "azureml":
+        from shared.adapters.azureml_training import AzureMLTraining
+
+        return AzureMLTraining.from_settings(settings)
+    raise SettingsError(
+        f"TRAINING_BACKEND={settings.training_backend!r}: the function app trains with 'azureml'; local mode "
+        "wires the local trainer itself (python -m local_mode)"
+    )
 
 
 _override: Services | None = None

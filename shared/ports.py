@@ -37,6 +37,10 @@ class BlobStore(Protocol):
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
 
+    def top_level_folders(self, container: str) -> list[str]:
+        """Names of the first-level virtual folders (the projects of the datasets container)."""
+        ...
+
     def read(self, container: str, name: str) -> Blob:
         """Raise NotFound when the blob does not exist."""
         ...
@@ -81,7 +85,11 @@ class TableStore(Protocol):
 
     def delete(self, table: str, partition_key: str, row_key: str) -> None: ...
 
-    def query(self, table: str, partition_key: str, row_key_prefix: str = "") -> Iterator[Entity]: ...
+    def query(
+        self, table: str, partition_key: str, row_key_prefix: str = "", after: tuple[str, str] | None = None
+    ) -> Iterator[Entity]:
+        """Rows of one partition; `after=(property, value)` keeps rows whose string property is greater."""
+        ...
 
     def insert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
         """Insert rows in transactions of at most 100 per partition, skipping rows that exist.
@@ -89,3 +97,16 @@ class TableStore(Protocol):
         Return how many rows were new.
         """
         ...
+
+
+class TrainingBackend(Protocol):
+    """Azure ML, or a local trainer process; submission is idempotent on the job name."""
+
+    def submit(self, request: Any) -> Any:
+        """Start the run for `request` (a shared.training.TrainingRequest) unless a job of that name exists.
+
+        Return a shared.training.SubmittedRun.
+        """
+        ...
+
+    def cancel(self, job_name: str) -> None: ...

@@ -53,6 +53,58 @@ class Settings:
     max_annotation_bytes: int = _setting(
         "MAX_ANNOTATION_BYTES", 1024 * 1024, "Largest annotation XML accepted, in bytes.")
     log_level: str = _setting("LOG_LEVEL", "INFO", "Log level of the JSON log lines.")
+    # Event core: ledger, debounce, budget.
+    expected_blob_topic: str | None = _setting(
+        "EXPECTED_BLOB_TOPIC", None, "Resource id of the storage account whose blob events are accepted; events "
+        "from any other topic are refused and logged (empty: accept any, for local experiments only).")
+    ledger_table: str = _setting("LEDGER_TABLE", "ledger", "Table of blob changes, one row per distinct change.")
+    state_table: str = _setting("STATE_TABLE", "projectstate", "Table of each project's debounce/flush state.")
+    runs_table: str = _setting("RUNS_TABLE", "runs", "Table of training runs (one row per batch).")
+    debounce_schedule: str = _setting(
+        "DEBOUNCE_SCHEDULE", "*/15 * * * * *", "NCRONTAB schedule of the debounce timer (read by the Functions "
+        "host through %DEBOUNCE_SCHEDULE%).")
+    quiet_seconds: float = _setting(
+        "QUIET_SECONDS", 120.0, "Train once no new change has arrived for this many seconds.")
+    max_wait_seconds: float = _setting(
+        "MAX_WAIT_SECONDS", 1800.0, "Train at the latest this long after the first pending change, even if "
+        "uploads keep trickling in.")
+    min_new_images: int = _setting("MIN_NEW_IMAGES", 1, "Fewest new or changed images that justify a run "
+                                   "(label-only edits train after MAX_WAIT_SECONDS).")
+    max_runs_per_day: int = _setting("MAX_RUNS_PER_DAY", 6, "Daily cap on training runs per project (UTC day).")
+    max_gpu_hours_per_day: float = _setting(
+        "MAX_GPU_HOURS_PER_DAY", 12.0, "Daily cap on GPU hours per project; further runs are held.")
+    cancel_running_on_new_data: bool = _setting(
+        "CANCEL_RUNNING_ON_NEW_DATA", False, "When a newer window closes while a run is active: true cancels "
+        "the run and trains on the newer data; false (default) waits for the run to end.")
+    # Training.
+    training_backend: str = _setting("TRAINING_BACKEND", "azureml", "`azureml` (Azure ML jobs) or `local` "
+                                     "(a trainer process on this machine).")
+    base_model: str = _setting(
+        "BASE_MODEL", "base-models/ssd_mobilenet_v2_128", "Folder (in the models container) of the base model: "
+        "its pipeline.config and, for fine-tuning, its checkpoint.")
+    train_steps: int = _setting("TRAIN_STEPS", 2000, "Training steps per run.")
+    train_batch_size: int = _setting("TRAIN_BATCH_SIZE", 16, "Global batch size per step (split across GPUs).")
+    models_container: str = _setting("MODELS_CONTAINER", "models", "Container of base models and trained models.")
+    checkpoints_container: str = _setting(
+        "CHECKPOINTS_CONTAINER", "checkpoints", "Container of checkpoints and TensorBoard event files.")
+    azure_subscription_id: str | None = _setting("AZURE_SUBSCRIPTION_ID", None, "Subscription of the Azure ML "
+                                                 "workspace.")
+    azure_resource_group: str | None = _setting("AZURE_RESOURCE_GROUP", None, "Resource group of the workspace.")
+    aml_workspace: str | None = _setting("AML_WORKSPACE", None, "Azure ML workspace name.")
+    aml_compute: str = _setting("AML_COMPUTE", "gpu-cluster", "Azure ML compute cluster that runs training.")
+    aml_environment: str = _setting("AML_ENVIRONMENT", "tfod-trainer-gpu@latest", "Azure ML environment "
+                                    "(the trainer image) as name@label or name:version.")
+    aml_instance_count: int = _setting("AML_INSTANCE_COUNT", 1, "Nodes per training job (more than one uses "
+                                       "MultiWorkerMirroredStrategy).")
+    aml_gpus_per_node: int = _setting("AML_GPUS_PER_NODE", 1, "GPUs per node (more than one uses "
+                                      "MirroredStrategy).")
+    aml_client_id: str | None = _setting("AML_CLIENT_ID", None, "Client id of the identity the function uses "
+                                         "for Azure ML (empty: system-assigned).")
+    compute_identity_client_id: str | None = _setting(
+        "COMPUTE_IDENTITY_CLIENT_ID", None, "Client id of the compute cluster's identity, passed to the trainer "
+        "so it reads blobs and writes checkpoints with it.")
+    local_trainer_command: str = _setting(
+        "LOCAL_TRAINER_COMMAND", "python -m trainer_image.train", "Local mode: command that runs the trainer.")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

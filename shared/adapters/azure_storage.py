@@ -69,6 +69,13 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             return
 
+    def top_level_folders(self, container: str) -> list[str]:
+        client = self.service.get_container_client(container)
+        try:
+            return [p.name.rstrip("/") for p in client.walk_blobs(delimiter="/") if p.name.endswith("/")]
+        except ResourceNotFoundError:
+            return []
+
     def read(self, container: str, name: str) -> Blob:
         try:
             downloader = self.service.get_blob_client(container, name).download_blob(max_concurrency=1)
@@ -147,12 +154,19 @@ class AzureTableStore:
     def delete(self, table: str, partition_key: str, row_key: str) -> None:
         self._table(table).delete_entity(partition_key, row_key)
 
-    def query(self, table: str, partition_key: str, row_key_prefix: str = "") -> Iterator[Entity]:
+    def query(
+        self, table: str, partition_key: str, row_key_prefix: str = "", after: tuple[str, str] | None = None
+    ) -> Iterator[Entity]:
         flt = "PartitionKey eq @pk"
         params = {"pk": partition_key}
         if row_key_prefix:
             flt += " and RowKey ge @lo and RowKey lt @hi"
             params |= {"lo": row_key_prefix, "hi": row_key_prefix + "\uffff"}
+        if after:
+            if not after[0].isidentifier():
+                raise ValueError(f"not a property name: {after[0]!r}")
+            flt += f" and {after[0]} gt @after"
+            params["after"] = after[1]
         for entity in self._table(table).query_entities(flt, parameters=params):
             yield _plain(entity)
 

@@ -1,0 +1,24 @@
+"""Timer: run the debounce decision for every project and flush the ones that are ready."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from function_app.bootstrap import services
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.function_name("debounce_tick")
+@bp.timer_trigger(arg_name="timer", schedule="%DEBOUNCE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def debounce_tick(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("debounce timer is past due")
+    for outcome in services().scheduler().tick_all():
+        if outcome.decision.action not in ("wait",):
+            log.info("project ticked", extra={"project": outcome.project, "action": outcome.decision.action,
+                                              "reason": outcome.decision.reason, "batch_id": outcome.batch_id,
+                                              "job_name": outcome.job_name, "note": outcome.note})

@@ -1,0 +1,21 @@
+"""HTTP status endpoint: pending changes, the current window, recent runs and dataset versions."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from function_app.bootstrap import services
+from shared.pipeline.status import all_status, project_status
+
+bp = func.Blueprint()
+
+
+@bp.function_name("status")
+@bp.route(route="status/{project?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    scheduler = services().scheduler(can_submit=False)
+    project = req.route_params.get("project")
+    body = project_status(scheduler, project) if project else all_status(scheduler)
+    return func.HttpResponse(json.dumps(body, indent=1), mimetype="application/json")

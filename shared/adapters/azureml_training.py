@@ -1,0 +1,99 @@
+"""TrainingBackend over Azure Machine Learning (azure-ai-ml, SDK v2): one command job per batch."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+from azure.ai.ml import Input, MLClient, Output
+from azure.ai.ml.entities import CommandJob, JobResourceConfiguration, TensorFlowDistribution
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.settings import Settings, SettingsError
+from shared.training import SubmittedRun, TrainingRequest
+
+log = logging.getLogger(__name__)
+
+
+def datastore_uri(container: str, path: str) -> str:
+    """Each data container has an Azure ML datastore of the same name (infra/app/ml-datastores.bicep)."""
+    return f"azureml://datastores/{container}/paths/{path.strip('/')}"
+
+
+class AzureMLTraining:
+    def __init__(self, ml_client: Any, settings: Settings) -> None:
+        self.ml_client = ml_client
+        self.settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureMLTraining:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+        missing = [n for n, v in (("AZURE_SUBSCRIPTION_ID", settings.azure_subscription_id),
+                                  ("AZURE_RESOURCE_GROUP", settings.azure_resource_group),
+                                  ("AML_WORKSPACE", settings.aml_workspace)) if not v]
+        if missing:
+            raise SettingsError(f"TRAINING_BACKEND=azureml needs {', '.join(missing)}")
+        credential = (ManagedIdentityCredential(client_id=settings.aml_client_id) if settings.aml_client_id
+                      else DefaultAzureCredential())
+        return cls(MLClient(credential, settings.azure_subscription_id, settings.azure_resource_group,
+                            settings.aml_workspace), settings)
+
+    def build_job(self, request: TrainingRequest) -> CommandJob:
+        """The job specification, complete: what `jobs.create_or_update` sends (before resolving ARM ids)."""
+        s = self.settings
+        nodes, gpus = s.aml_instance_count, s.aml_gpus_per_node
+        strategy = "multi_worker_mirrored" if nodes > 1 else "mirrored" if gpus > 1 else "default"
+        args = [
+            "python", "-m", "trainer_image.train",
+            "--manifest", "${{inputs.manifest}}",
+            "--base-model", "${{inputs.base_model}}",
+            "--model-dir", "${{outputs.model}}",
+            "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
+            "--num-steps", str(request.num_steps),
+            "--batch-size", str(request.batch_size),
+            "--strategy", strategy,
+        ]
+        inputs = {
+            "manifest": Input(type="uri_file", path=datastore_uri(request.manifest_container, request.manifest_blob)),
+            "base_model": Input(type="uri_folder", mode="ro_mount",
+                                path=datastore_uri(s.models_container, request.base_model)),
+        }
+        if request.champion_model and not request.label_map_changed:
+            args += ["--warm-start", "${{inputs.champion}}"]
+            inputs["champion"] = Input(type="uri_folder", mode="ro_mount", path=datastore_uri(
+                s.models_container, request.champion_model))
+        env = {"DataStorage__blobServiceUri": s.blob_service_uri or "", "TF_CPP_MIN_LOG_LEVEL": "1"}
+        if s.compute_identity_client_id:
+            env["DataStorage__clientId"] = s.compute_identity_client_id
+        return CommandJob(
+            name=request.job_name,
+            display_name=f"{request.project} {request.dataset_version}",
+            experiment_name=f"tfod-{request.project}",
+            description=f"Retraining of {request.project} on dataset {request.dataset_version} "
+                        f"(batch {request.batch_id})",
+            command=" ".join(a if a.startswith("${{") else shlex.quote(a) for a in args),
+            environment=s.aml_environment,
+            compute=s.aml_compute,
+            inputs=inputs,
+            outputs={"model": Output(type="uri_folder", mode="rw_mount", path=datastore_uri(
+                s.models_container, f"{request.output_prefix}/model"))},
+            environment_variables=env,
+            tags=request.all_tags(),
+            resources=JobResourceConfiguration(instance_count=nodes),
+            distribution=TensorFlowDistribution(worker_count=nodes) if nodes > 1 else None,
+        )
+
+    def submit(self, request: TrainingRequest) -> SubmittedRun:
+        """Look the job up by name first: a retried submission finds it instead of starting another."""
+        try:
+            existing = self.ml_client.jobs.get(request.job_name)
+            return SubmittedRun(existing.name, existing.name, str(existing.status), created=False)
+        except ResourceNotFoundError:
+            pass
+        job = self.ml_client.jobs.create_or_update(self.build_job(request))
+        return SubmittedRun(job.name, job.name, str(job.status), created=True)
+
+    def cancel(self, job_name: str) -> None:
+        self.ml_client.jobs.begin_cancel(job_name)

@@ -1,0 +1,109 @@
+"""TrainingBackend twin for local mode: the trainer as a local process, and the run events Azure ML would send."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.events import run_event_grid
+from shared.ports import BlobStore, NotFound, PreconditionFailed
+from shared.settings import Settings
+from shared.training import SubmittedRun, TrainingRequest
+
+log = logging.getLogger(__name__)
+
+LOCAL_ML_TOPIC = ("/subscriptions/local/resourceGroups/local/providers/"
+                  "Microsoft.MachineLearningServices/workspaces/local")
+
+
+class LocalTraining:
+    """Runs LOCAL_TRAINER_COMMAND with the same arguments the Azure ML job gets, inputs as blob:// URLs."""
+
+    def __init__(self, blobs: BlobStore, settings: Settings, work_dir: Path,
+                 on_events: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.blobs, self.settings, self.work_dir, self.on_events = blobs, settings, work_dir, on_events
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._cancelled: set[str] = set()
+
+    def command_for(self, request: TrainingRequest) -> list[str]:
+        s = self.settings
+        return [*shlex.split(s.local_trainer_command),
+                "--manifest", f"blob://{request.manifest_container}/{request.manifest_blob}",
+                "--base-model", f"blob://{s.models_container}/{request.base_model}",
+                "--model-dir", f"blob://{s.models_container}/{request.output_prefix}/model",
+                "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
+                "--num-steps", str(request.num_steps), "--batch-size", str(request.batch_size),
+                "--strategy", "default"] + (
+            ["--warm-start", f"blob://{s.models_container}/{request.champion_model}"]
+            if request.champion_model and not request.label_map_changed else [])
+
+    def _job_blob(self, request: TrainingRequest) -> str:
+        return f"{request.output_prefix}/job.json"
+
+    def submit(self, request: TrainingRequest) -> SubmittedRun:
+        """Claim the job name with a create-only blob: a retried or racing submission finds it taken."""
+        record = {"name": request.job_name, "tags": request.all_tags(), "command": self.command_for(request),
+                  "submitted": time.time()}
+        container = self.settings.checkpoints_container
+        self.blobs.ensure_container(container)
+        try:
+            self.blobs.write(container, self._job_blob(request), json.dumps(record).encode(), overwrite=False,
+                             content_type="application/json")
+        except PreconditionFailed:
+            return SubmittedRun(request.job_name, request.job_name, "Existing", created=False)
+        self._start(request, record["command"])
+        return SubmittedRun(request.job_name, request.job_name, "Running", created=True)
+
+    def _start(self, request: TrainingRequest, command: list[str]) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.work_dir / f"{request.job_name}.log"
+        env = os.environ | {"DataStorage": self.settings.storage_connection_string or "",
+                            "TRAINING_JOB_NAME": request.job_name}
+        with open(log_path, "wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+        self._processes[request.job_name] = process
+        log.info("local trainer started", extra={"job_name": request.job_name, "pid": process.pid,
+                                                 "log": str(log_path)})
+        threading.Thread(target=self._watch, args=(request, process, log_path), daemon=True).start()
+
+    def _watch(self, request: TrainingRequest, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        started = time.monotonic()
+        code = process.wait()
+        status = ("Canceled" if request.job_name in self._cancelled else "Completed" if code == 0 else "Failed")
+        properties: dict[str, Any] = {"exit_code": code, "gpu_hours": 0.0,
+                                      "duration_seconds": round(time.monotonic() - started, 1)}
+        if status == "Failed":
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            properties["error"] = f"trainer exited with {code}: " + " | ".join(tail)
+        events = run_event_grid(topic=LOCAL_ML_TOPIC, experiment_id=f"tfod-{request.project}",
+                                experiment_name=f"tfod-{request.project}", run_id=request.job_name,
+                                status=status, tags=request.all_tags(), properties=properties)
+        try:
+            self.on_events(events)
+        except Exception:  # the event is lost only for this process: status stays "submitted", visible in /status
+            log.exception("delivering the local run events failed", extra={"job_name": request.job_name})
+
+    def wait(self, job_name: str, timeout: float | None = None) -> int | None:
+        process = self._processes.get(job_name)
+        return None if process is None else process.wait(timeout)
+
+    def cancel(self, job_name: str) -> None:
+        self._cancelled.add(job_name)
+        process = self._processes.get(job_name)
+        if process and process.poll() is None:
+            process.terminate()
+
+    def job_record(self, request: TrainingRequest) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.blobs.read(self.settings.checkpoints_container, self._job_blob(request)).data)
+        except NotFound:
+            return None

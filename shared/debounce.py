@@ -1,0 +1,78 @@
+"""The debounce state machine: when a burst of uploads has settled enough to train, and whether it may.
+
+Pure: it sees the time, what is pending and the project's state, and returns a decision with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from shared.ledger import Pending
+
+Action = Literal["wait", "flush", "resume", "hold", "cancel_and_flush"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    quiet_seconds: float = 120
+    max_wait_seconds: float = 1800
+    min_new_images: int = 1
+    max_runs_per_day: int = 10
+    max_gpu_hours_per_day: float = 24.0
+    cancel_running_on_new_data: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """The part of a project's state row the decision needs."""
+
+    phase: str = "idle"  # idle | flushing | submitted
+    active_job: str | None = None
+    day: str = ""
+    runs_today: int = 0
+    gpu_hours_today: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+
+
+def _seconds(later: datetime, earlier_iso: str) -> float:
+    earlier = datetime.strptime(earlier_iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=later.tzinfo)
+    return (later - earlier).total_seconds()
+
+
+def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy) -> Decision:
+    if state.phase == "flushing":
+        return Decision("resume", "a flush was interrupted: finishing it")
+    if pending.changes == 0:
+        return Decision("wait", "no changes since the last training")
+    quiet_for = _seconds(now, pending.last)  # type: ignore[arg-type]
+    waited = _seconds(now, pending.first)  # type: ignore[arg-type]
+    quiet, overdue = quiet_for >= policy.quiet_seconds, waited >= policy.max_wait_seconds
+    enough = pending.images >= policy.min_new_images
+    labels_only = pending.images == 0
+    if not ((enough and (quiet or overdue)) or (labels_only and overdue)):
+        return Decision("wait", f"{pending.changes} changes ({pending.images} new images, minimum "
+                                f"{policy.min_new_images}); quiet for {quiet_for:.0f}s of {policy.quiet_seconds:.0f}s; "
+                                f"first change {waited:.0f}s ago (max wait {policy.max_wait_seconds:.0f}s)")
+    why = "upload settled" if quiet else "maximum wait reached"
+    today = now.strftime("%Y-%m-%d")
+    runs_today = state.runs_today if state.day == today else 0
+    gpu_hours = state.gpu_hours_today if state.day == today else 0.0
+    if state.phase == "submitted":
+        if policy.cancel_running_on_new_data:
+            return Decision("cancel_and_flush", f"{why}; cancelling run {state.active_job} for newer data")
+        return Decision("hold", f"{why}, but run {state.active_job} is still active: "
+                                "these changes train when it ends")
+    if runs_today >= policy.max_runs_per_day:
+        return Decision("hold", f"{why}, but the daily cap of {policy.max_runs_per_day} runs is reached "
+                                f"({runs_today} today)")
+    if gpu_hours >= policy.max_gpu_hours_per_day:
+        return Decision("hold", f"{why}, but the daily cap of {policy.max_gpu_hours_per_day:g} GPU hours is "
+                                f"reached ({gpu_hours:.1f} today)")
+    return Decision("flush", f"{why}: {pending.changes} changes, {pending.images} new images")

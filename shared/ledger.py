@@ -1,0 +1,78 @@
+"""The change ledger: one row per distinct blob change, keyed so a redelivered event is a no-op."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.dataset.layout import DATASET_CONFIG_NAME, IMAGE_SUFFIXES, OTHER_PICTURE_SUFFIXES, kind_of
+from shared.events import BlobEvent
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC timestamps, so string order is time order (Table filters compare strings)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def project_of(blob: str) -> str | None:
+    """Projects are the top-level folders of the datasets container."""
+    head, sep, _ = blob.partition("/")
+    return head if sep and head else None
+
+
+def is_dataset_file(blob: str) -> bool:
+    relative = blob.partition("/")[2]
+    return kind_of(relative) is not None or relative == DATASET_CONFIG_NAME
+
+
+def row_key(event: BlobEvent) -> str:
+    """Path + ETag for a creation (a re-upload with new content is a new row), path + sequencer for a delete."""
+    identity = f"{event.path}\n{event.etag}" if event.kind == "created" else f"{event.path}\ndeleted\n{event.sequencer}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
+def ledger_row(event: BlobEvent, project: str, received: datetime) -> dict:
+    return {
+        "PartitionKey": project,
+        "RowKey": row_key(event),
+        "path": event.path,
+        "blob": event.blob,
+        "kind": event.kind,
+        "etag": event.etag or "",
+        "sequencer": event.sequencer,
+        "event_id": event.event_id,
+        "event_time": event.event_time,
+        "received": iso(received),
+        "is_image": event.blob.lower().endswith(IMAGE_SUFFIXES + OTHER_PICTURE_SUFFIXES),
+    }
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What changed in a project since the last flush."""
+
+    changes: int = 0
+    images: int = 0
+    first: str | None = None
+    last: str | None = None
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> Pending:
+        if not rows:
+            return cls()
+        latest: dict[str, dict] = {}
+        for row in rows:  # the last change of each blob wins (sequencer order, as Azure defines it)
+            kept = latest.get(row["path"])
+            if kept is None or row["sequencer"] > kept["sequencer"]:
+                latest[row["path"]] = row
+        images = sum(1 for r in latest.values() if r["is_image"] and r["kind"] == "created")
+        received = sorted(r["received"] for r in rows)
+        return cls(len(latest), images, received[0], received[-1])
+
+
+def suffix_filters() -> list[str]:
+    """The suffixes the blob handler accepts, for the Event Grid subscription filter (checked against infra/)."""
+    from shared.dataset.layout import DATASET_SUFFIXES
+
+    return sorted({s.lower() for s in DATASET_SUFFIXES} | {"/" + DATASET_CONFIG_NAME})

@@ -1,0 +1,92 @@
+"""Run events → the run's record and the project's state (idempotent: a redelivered event changes nothing)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import logs
+from shared.events import RunEvent
+from shared.ledger import iso
+from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
+from shared.ports import NotFound, PreconditionFailed, TableStore
+from shared.settings import Settings
+from shared.training import SERVICE_TAG
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {"Completed", "Failed", "Canceled"}
+
+
+@dataclass
+class RunUpdate:
+    outcome: str  # "ignored" | "duplicate" | "progress" | "ended"
+    project: str | None = None
+    batch_id: str | None = None
+    status: str | None = None
+
+
+class RunTracker:
+    def __init__(self, tables: TableStore, settings: Settings) -> None:
+        self.tables, self.settings = tables, settings
+
+    def handle(self, event: RunEvent, now: datetime | None = None) -> RunUpdate:
+        now = now or datetime.now(UTC)
+        if event.tags.get(SERVICE_TAG) != "1" or "project" not in event.tags or "batch_id" not in event.tags:
+            log.info("run event ignored: not a run this service started", extra={"run_id": event.run_id})
+            return RunUpdate("ignored")
+        project, batch_id = event.tags["project"], event.tags["batch_id"]
+        with logs.correlation(project=project, batch_id=batch_id, run_id=event.run_id, event_id=event.event_id):
+            try:
+                run = self.tables.get(self.settings.runs_table, project, batch_id)
+            except NotFound:
+                run = {}
+            if run.get("status") in FINAL_RUN_STATUSES:
+                log.info("run event already handled", extra={"status": run.get("status")})
+                return RunUpdate("duplicate", project, batch_id, run.get("status"))
+            if event.status not in TERMINAL:
+                record_run(self.tables, self.settings.runs_table, project, batch_id, now,
+                           {"status": event.status.lower(), "run_id": event.run_id})
+                return RunUpdate("progress", project, batch_id, event.status)
+            hours = _gpu_hours(run, event.properties, now, self.settings)
+            reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
+            record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
+                "status": event.status, "run_id": event.run_id, "ended_at": iso(now), "gpu_hours": hours,
+                "reason": reason or None})
+            self._release(project, event, run, hours)
+            (log.info if event.status == "Completed" else log.error)(
+                "training run ended", extra={"status": event.status, "reason": reason, "gpu_hours": hours})
+            return RunUpdate("ended", project, batch_id, event.status)
+
+    def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:
+        """Free the project for its next run; on success remember what was trained (for warm starts, skips)."""
+        for _ in range(10):
+            try:
+                state = self.tables.get(self.settings.state_table, STATE_PARTITION, project)
+            except NotFound:
+                return
+            if state.get("active_job") not in (event.run_id, run.get("job_name")):
+                return  # a cancelled or older run: the project has moved on
+            state |= {"phase": "idle", "active_job": "", "gpu_hours_today": float(state.get("gpu_hours_today", 0))
+                      + hours, "last_outcome": f"{event.status.lower()} {event.run_id}"}
+            if event.status == "Completed":
+                state |= {"trained_version": state.get("dataset_version", ""),
+                          "label_map": state.get("manifest_label_map", "")}
+            try:
+                self.tables.update(self.settings.state_table, state, state["etag"])
+                return
+            except PreconditionFailed:
+                continue  # the timer wrote a decision in between: read again and re-apply
+        raise RuntimeError(f"could not release project {project}: state row kept changing")
+
+
+def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, settings: Settings) -> float:
+    if "gpu_hours" in properties:
+        return float(properties["gpu_hours"])
+    started = run.get("claimed_at")
+    if not started:
+        return 0.0
+    elapsed = (now - datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)).total_seconds()
+    return round(max(elapsed, 0) / 3600 * settings.aml_gpus_per_node * settings.aml_instance_count, 4)

@@ -1,0 +1,40 @@
+"""What the status endpoint shows: per project, pending changes, the current window, recent runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.debounce import decide
+from shared.pipeline.scheduler import Scheduler, project_state_of
+
+
+def project_status(scheduler: Scheduler, project: str, *, runs: int = 20, now: datetime | None = None) -> dict:
+    now = now or datetime.now(UTC)
+    state = scheduler.load_state(project)
+    pending, _ = scheduler.pending(project, state.get("cut", ""))
+    decision = decide(now, pending, project_state_of(state), scheduler.policy)
+    recent = sorted(scheduler.tables.query(scheduler.settings.runs_table, project), key=lambda r: r["RowKey"],
+                    reverse=True)[:runs]
+    return {
+        "project": project,
+        "pending": {"changes": pending.changes, "new_images": pending.images, "first_change": pending.first,
+                    "last_change": pending.last},
+        "window": {"phase": state.get("phase", "idle"), "step": state.get("step"), "next": decision.action,
+                   "reason": decision.reason, "batch_id": state.get("batch_id"),
+                   "active_job": state.get("active_job") or None, "runs_today": state.get("runs_today", 0),
+                   "gpu_hours_today": state.get("gpu_hours_today", 0)},
+        "trained_dataset_version": state.get("trained_version") or None,
+        "runs": [_run(r) for r in recent],
+    }
+
+
+def _run(row: dict[str, Any]) -> dict[str, Any]:
+    keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
+            "changes", "new_images", "gpu_hours", "reason")
+    return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row}
+
+
+def all_status(scheduler: Scheduler) -> dict:
+    projects = scheduler.blobs.top_level_folders(scheduler.settings.datasets_container)
+    return {"projects": [project_status(scheduler, p, runs=5) for p in projects]}

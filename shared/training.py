@@ -1,0 +1,58 @@
+"""What the core asks a training backend for: one run per batch, named by the batch so retries are no-ops."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SERVICE_TAG = "tfod-retrain"
+
+
+def batch_id_for(project: str, claimed_at: str) -> str:
+    """`<project>-<UTC time of the claim>`: readable, unique per project, stable across retries of one flush."""
+    stamp = re.sub(r"[^0-9]", "", claimed_at)[:14]
+    return f"{project}-{stamp}"
+
+
+def job_name_for(batch_id: str) -> str:
+    """Azure ML job names are workspace-unique identities: the same batch always maps to the same job."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "-", f"tfod-{batch_id}")[:255].lower()
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    project: str
+    batch_id: str
+    dataset_version: str
+    manifest_container: str
+    manifest_blob: str
+    base_model: str
+    num_steps: int
+    batch_size: int
+    output_prefix: str
+    label_map_changed: bool = True
+    champion_model: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def job_name(self) -> str:
+        return job_name_for(self.batch_id)
+
+    def all_tags(self) -> dict[str, str]:
+        return {
+            SERVICE_TAG: "1",
+            "project": self.project,
+            "batch_id": self.batch_id,
+            "dataset_version": self.dataset_version,
+            "base_model": self.base_model,
+            **self.tags,
+        }
+
+
+@dataclass(frozen=True)
+class SubmittedRun:
+    job_name: str
+    run_id: str
+    status: str
+    created: bool
+    """False when the job already existed (a retried submission)."""
