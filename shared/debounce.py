@@ -60,7 +60,8 @@ def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy)
         return Decision("wait", f"{pending.changes} changes ({pending.images} new images, minimum "
                                 f"{policy.min_new_images}); quiet for {quiet_for:.0f}s of {policy.quiet_seconds:.0f}s; "
                                 f"first change {waited:.0f}s ago (max wait {policy.max_wait_seconds:.0f}s)")
-    why = "upload settled" if quiet else "maximum wait reached"
+    why = ("maximum wait reached for label-only changes" if not enough else
+           "upload settled" if quiet else "maximum wait reached")
     today = now.strftime("%Y-%m-%d")
     runs_today = state.runs_today if state.day == today else 0
     gpu_hours = state.gpu_hours_today if state.day == today else 0.0

@@ -61,7 +61,10 @@ class BlobStore(Protocol):
 
 
 Entity = dict[str, Any]
-"""A table row: PartitionKey, RowKey, properties; rows read back carry their ETag under "etag"."""
+"""A table row: PartitionKey, RowKey, properties; rows read back carry their ETag under ROW_ETAG."""
+
+ROW_ETAG = "_etag"
+"""Key of a row's ETag in rows read back (never written as a property)."""
 
 
 class TableStore(Protocol):

@@ -9,9 +9,10 @@ SERVICE_TAG = "tfod-retrain"
 
 
 def batch_id_for(project: str, claimed_at: str) -> str:
-    """`<project>-<UTC time of the claim>`: readable, unique per project, stable across retries of one flush."""
-    stamp = re.sub(r"[^0-9]", "", claimed_at)[:14]
-    return f"{project}-{stamp}"
+    """`<project>-<UTC time of the claim, to the microsecond>`: readable, unique per project, and the same
+    for every retry of one flush (the claim time is stored with it)."""
+    stamp = re.sub(r"[^0-9]", "", claimed_at)[:20]
+    return f"{project}-{stamp[:8]}-{stamp[8:14]}-{stamp[14:]}"
 
 
 def job_name_for(batch_id: str) -> str:

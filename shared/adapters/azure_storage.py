@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from shared.ports import Blob, BlobInfo, Entity, NotFound, PreconditionFailed
+from shared.ports import ROW_ETAG, Blob, BlobInfo, Entity, NotFound, PreconditionFailed
 from shared.settings import Settings, SettingsError
 
 _TRANSACTION_LIMIT = 100
@@ -105,7 +105,7 @@ class AzureBlobStore:
 
 def _plain(entity: Any) -> Entity:
     row = dict(entity)
-    row["etag"] = entity.metadata["etag"]
+    row[ROW_ETAG] = entity.metadata["etag"]
     return row
 
 
@@ -216,4 +216,4 @@ class AzureTableStore:
 
 
 def _strip(entity: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entity.items() if k != "etag"}
+    return {k: v for k, v in entity.items() if k != ROW_ETAG}

@@ -6,8 +6,8 @@ import logging
 import shlex
 from typing import Any
 
-from azure.ai.ml import Input, MLClient, Output
-from azure.ai.ml.entities import CommandJob, JobResourceConfiguration, TensorFlowDistribution
+from azure.ai.ml import Input, MLClient, Output, TensorFlowDistribution
+from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.settings import Settings, SettingsError

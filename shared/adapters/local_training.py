@@ -31,6 +31,7 @@ class LocalTraining:
                  on_events: Callable[[list[dict[str, Any]]], None]) -> None:
         self.blobs, self.settings, self.work_dir, self.on_events = blobs, settings, work_dir, on_events
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._watchers: dict[str, threading.Thread] = {}
         self._cancelled: set[str] = set()
 
     def command_for(self, request: TrainingRequest) -> list[str]:
@@ -73,7 +74,9 @@ class LocalTraining:
         self._processes[request.job_name] = process
         log.info("local trainer started", extra={"job_name": request.job_name, "pid": process.pid,
                                                  "log": str(log_path)})
-        threading.Thread(target=self._watch, args=(request, process, log_path), daemon=True).start()
+        watcher = threading.Thread(target=self._watch, args=(request, process, log_path), daemon=True)
+        self._watchers[request.job_name] = watcher
+        watcher.start()
 
     def _watch(self, request: TrainingRequest, process: subprocess.Popen[bytes], log_path: Path) -> None:
         started = time.monotonic()
@@ -92,9 +95,17 @@ class LocalTraining:
         except Exception:  # the event is lost only for this process: status stays "submitted", visible in /status
             log.exception("delivering the local run events failed", extra={"job_name": request.job_name})
 
-    def wait(self, job_name: str, timeout: float | None = None) -> int | None:
-        process = self._processes.get(job_name)
-        return None if process is None else process.wait(timeout)
+    def started(self) -> list[str]:
+        """Job names this process started (each at most once)."""
+        return list(self._processes)
+
+    def join(self, job_name: str, timeout: float | None = None) -> None:
+        """Wait until the run has ended and its events were delivered."""
+        watcher = self._watchers.get(job_name)
+        if watcher:
+            watcher.join(timeout)
+            if watcher.is_alive():
+                raise TimeoutError(f"{job_name} still running after {timeout}s")
 
     def cancel(self, job_name: str) -> None:
         self._cancelled.add(job_name)

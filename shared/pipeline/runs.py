@@ -11,7 +11,7 @@ from shared import logs
 from shared.events import RunEvent
 from shared.ledger import iso
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
-from shared.ports import NotFound, PreconditionFailed, TableStore
+from shared.ports import ROW_ETAG, NotFound, PreconditionFailed, TableStore
 from shared.settings import Settings
 from shared.training import SERVICE_TAG
 
@@ -75,7 +75,7 @@ class RunTracker:
                 state |= {"trained_version": state.get("dataset_version", ""),
                           "label_map": state.get("manifest_label_map", "")}
             try:
-                self.tables.update(self.settings.state_table, state, state["etag"])
+                self.tables.update(self.settings.state_table, state, state[ROW_ETAG])
                 return
             except PreconditionFailed:
                 continue  # the timer wrote a decision in between: read again and re-apply

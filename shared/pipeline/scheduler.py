@@ -19,7 +19,7 @@ from shared.dataset.label_map import LabelMap
 from shared.dataset.service import DatasetBuilder
 from shared.debounce import Decision, Policy, ProjectState, decide
 from shared.ledger import Pending, iso
-from shared.ports import BlobStore, NotFound, PreconditionFailed, TableStore, TrainingBackend
+from shared.ports import ROW_ETAG, BlobStore, NotFound, PreconditionFailed, TableStore, TrainingBackend
 from shared.settings import Settings
 from shared.training import TrainingRequest, batch_id_for
 
@@ -60,8 +60,8 @@ class Scheduler:
     def save_state(self, row: dict[str, Any]) -> dict[str, Any]:
         """Write under the ETag read; PreconditionFailed means another instance moved first."""
         table = self.settings.state_table
-        etag = self.tables.update(table, row, row["etag"]) if row.get("etag") else self.tables.insert(table, row)
-        return row | {"etag": etag}
+        etag = self.tables.update(table, row, row[ROW_ETAG]) if row.get(ROW_ETAG) else self.tables.insert(table, row)
+        return row | {ROW_ETAG: etag}
 
     def pending(self, project: str, cut: str) -> tuple[Pending, list[dict]]:
         rows = list(self.tables.query(self.settings.ledger_table, project, after=("received", cut) if cut else None))
@@ -208,7 +208,7 @@ def record_run(tables: TableStore, table: str, project: str, batch_id: str, now:
         row = {"PartitionKey": project, "RowKey": batch_id, **(defaults or {})}
     if row.get("status") in FINAL_RUN_STATUSES and fields.get("status") not in FINAL_RUN_STATUSES:
         fields = {k: v for k, v in fields.items() if k != "status"}  # a late write never reopens an ended run
-    row = {k: v for k, v in row.items() if k != "etag"} | {k: v for k, v in fields.items() if v is not None}
+    row = {k: v for k, v in row.items() if k != ROW_ETAG} | {k: v for k, v in fields.items() if v is not None}
     row["updated"] = iso(now)
     tables.upsert(table, row)
     return row

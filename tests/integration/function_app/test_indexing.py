@@ -3,6 +3,10 @@
 from tests.function_host import index_app
 
 EXPECTED = {
+    "blob_events": ("httpTrigger", {"route": "events/blobs", "authLevel": "FUNCTION"}),
+    "debounce_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
+    "run_events": ("eventGridTrigger", {}),
+    "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
     "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
 }
 

@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text()
 def test_settings_table_matches_the_code():
     table = re.search(r"<!-- settings:start -->\n(.*)\n<!-- settings:end -->", README, re.S)
     assert table, "README lost its settings markers"
-    assert table.group(1) == markdown_table(), "run: python -m shared.settings, and paste the table into README"
+    assert table.group(1) == markdown_table(), "run: .venv/bin/python scripts/readme_settings.py"
 
 
 def test_readme_commands_exist():

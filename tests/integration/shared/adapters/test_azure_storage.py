@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.ports import NotFound, PreconditionFailed
+from shared.ports import ROW_ETAG, NotFound, PreconditionFailed
 
 
 def test_blob_round_trip_listing_and_create_only(blob_store, settings):
@@ -31,7 +31,7 @@ def test_table_optimistic_concurrency(table_store, settings):
     with pytest.raises(PreconditionFailed):  # a second instance still holding the old ETag loses
         table_store.update(table, {"PartitionKey": "p", "RowKey": "r", "phase": "other"}, etag)
     row = table_store.get(table, "p", "r")
-    assert (row["phase"], row["etag"]) == ("flushing", new_etag)
+    assert (row["phase"], row[ROW_ETAG]) == ("flushing", new_etag)
     with pytest.raises(NotFound):
         table_store.get(table, "p", "missing")
 

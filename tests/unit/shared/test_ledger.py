@@ -1,0 +1,33 @@
+from datetime import UTC, datetime
+
+from shared.events import BlobEvent
+from shared.ledger import Pending, is_dataset_file, ledger_row, project_of, row_key
+
+
+def event(blob="p/a.jpg", etag="e1", kind="created", seq="01", event_id="x") -> BlobEvent:
+    return BlobEvent(event_id, kind, "topic", "datasets", blob, etag if kind == "created" else None, seq, "t")
+
+
+def test_redelivery_is_the_same_row_and_new_content_a_new_one():
+    assert row_key(event(event_id="first")) == row_key(event(event_id="redelivered"))
+    assert row_key(event(etag="e2")) != row_key(event())
+    assert row_key(event(kind="deleted", seq="05")) != row_key(event(kind="deleted", seq="09"))
+
+
+def test_projects_and_dataset_files():
+    assert project_of("p/JPEGImages/a.jpg") == "p"
+    assert project_of("loose.jpg") is None
+    assert is_dataset_file("p/a.JPG") and is_dataset_file("p/x/y.xml") and is_dataset_file("p/dataset.json")
+    assert not is_dataset_file("p/notes.txt")
+
+
+def test_pending_counts_the_latest_change_of_each_blob_by_sequencer():
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    rows = [ledger_row(event("p/a.jpg", "e1", seq="01"), "p", now),
+            ledger_row(event("p/a.jpg", kind="deleted", seq="03"), "p", now.replace(second=5)),
+            ledger_row(event("p/a.jpg", "e2", seq="02"), "p", now.replace(second=9)),  # delivered late, older
+            ledger_row(event("p/b.jpg", "e1", seq="04"), "p", now.replace(second=2)),
+            ledger_row(event("p/b.xml", "e1", seq="05"), "p", now.replace(second=3))]
+    pending = Pending.of(rows)
+    assert (pending.changes, pending.images) == (3, 1)  # a.jpg ends deleted; b.jpg is new; b.xml is a label
+    assert (pending.first, pending.last) == ("2026-11-25T12:00:00.000000Z", "2026-11-25T12:00:09.000000Z")
