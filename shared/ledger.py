@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.dataset.layout import DATASET_CONFIG_NAME, IMAGE_SUFFIXES, OTHER_PICTURE_SUFFIXES, kind_of
 from shared.events import BlobEvent
@@ -12,7 +12,13 @@ from shared.events import BlobEvent
 
 def iso(moment: datetime) -> str:
     """Fixed-width UTC timestamps, so string order is time order (Table filters compare strings)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def normalized_time(value: str) -> str:
+    """Azure writes 7 fractional digits, CloudEvents may carry an offset: one fixed-width UTC form for all."""
+    moment = datetime.fromisoformat(value)
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def project_of(blob: str) -> str | None:
@@ -32,18 +38,17 @@ def row_key(event: BlobEvent) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
-def ledger_row(event: BlobEvent, project: str, received: datetime) -> dict:
+def ledger_row(event: BlobEvent, project: str) -> dict:
+    """Everything in the row comes from the event, so writing a redelivered event again changes nothing."""
     return {
         "PartitionKey": project,
         "RowKey": row_key(event),
-        "path": event.path,
         "blob": event.blob,
         "kind": event.kind,
         "etag": event.etag or "",
         "sequencer": event.sequencer,
         "event_id": event.event_id,
-        "event_time": event.event_time,
-        "received": iso(received),
+        "event_time": normalized_time(event.event_time),
         "is_image": event.blob.lower().endswith(IMAGE_SUFFIXES + OTHER_PICTURE_SUFFIXES),
     }
 
@@ -63,12 +68,12 @@ class Pending:
             return cls()
         latest: dict[str, dict] = {}
         for row in rows:  # the last change of each blob wins (sequencer order, as Azure defines it)
-            kept = latest.get(row["path"])
+            kept = latest.get(row["blob"])
             if kept is None or row["sequencer"] > kept["sequencer"]:
-                latest[row["path"]] = row
+                latest[row["blob"]] = row
         images = sum(1 for r in latest.values() if r["is_image"] and r["kind"] == "created")
-        received = sorted(r["received"] for r in rows)
-        return cls(len(latest), images, received[0], received[-1])
+        times = sorted(r["event_time"] for r in rows)
+        return cls(len(latest), images, times[0], times[-1])
 
 
 def suffix_filters() -> list[str]:

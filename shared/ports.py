@@ -94,11 +94,8 @@ class TableStore(Protocol):
         """Rows of one partition; `after=(property, value)` keeps rows whose string property is greater."""
         ...
 
-    def insert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
-        """Insert rows in transactions of at most 100 per partition, skipping rows that exist.
-
-        Return how many rows were new.
-        """
+    def upsert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
+        """Insert-or-replace rows in transactions of at most 100 per partition; return how many were written."""
         ...
 
 

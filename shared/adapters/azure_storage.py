@@ -65,7 +65,7 @@ class AzureBlobStore:
         try:
             for props in client.list_blobs(name_starts_with=prefix or None):
                 md5 = props.content_settings.content_md5
-                yield BlobInfo(props.name, props.etag, props.size, bytes(md5).hex() if md5 else None)
+                yield BlobInfo(props.name, _bare(props.etag), props.size, bytes(md5).hex() if md5 else None)
         except ResourceNotFoundError:
             return
 
@@ -82,7 +82,7 @@ class AzureBlobStore:
             data = downloader.readall()
         except ResourceNotFoundError:
             raise NotFound(f"{container}/{name}") from None
-        return Blob(name, data, downloader.properties.etag)
+        return Blob(name, data, _bare(downloader.properties.etag))
 
     def write(self, container: str, name: str, data: bytes, *, content_type: str = "application/octet-stream",
               overwrite: bool = True) -> str:
@@ -96,11 +96,16 @@ class AzureBlobStore:
             self.ensure_container(container)
             result = client.upload_blob(data, overwrite=overwrite,
                                         content_settings=ContentSettings(content_type=content_type))
-        return result["etag"]
+        return _bare(result["etag"])
 
     def delete(self, container: str, name: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self.service.get_blob_client(container, name).delete_blob()
+
+
+def _bare(etag: str) -> str:
+    """Blob ETags unquoted, as Event Grid's `eTag` carries them (the REST headers quote them)."""
+    return etag.strip('"')
 
 
 def _plain(entity: Any) -> Entity:
@@ -170,49 +175,19 @@ class AzureTableStore:
         for entity in self._table(table).query_entities(flt, parameters=params):
             yield _plain(entity)
 
-    def insert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
-        by_partition: defaultdict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    def upsert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
+        by_partition: defaultdict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
         for entity in entities:
-            by_partition[entity["PartitionKey"]].append(entity)
-        created = 0
+            by_partition[entity["PartitionKey"]][entity["RowKey"]] = entity  # one op per row in a transaction
         client = self._table(table)
+        written = 0
         for rows in by_partition.values():
-            for start in range(0, len(rows), _TRANSACTION_LIMIT):
-                created += self._insert_chunk(client, rows[start:start + _TRANSACTION_LIMIT])
-        return created
-
-    def _insert_chunk(self, client, rows: list[Mapping[str, Any]], *, retry: bool = True) -> int:
-        """One transaction; a row that exists fails the whole batch, so retry once without those rows."""
-        from azure.data.tables import TableTransactionError
-
-        unique = list({r["RowKey"]: r for r in rows}.values())
-        if not unique:
-            return 0
-        try:
-            client.submit_transaction([("create", _strip(r)) for r in unique])
-            return len(unique)
-        except TableTransactionError:
-            if not retry:  # another writer raced us twice: settle row by row
-                return self._insert_one_by_one(client, unique)
-            existing = {e["RowKey"] for e in self._existing(client, unique)}
-            return self._insert_chunk(client, [r for r in unique if r["RowKey"] not in existing], retry=False)
-
-    def _existing(self, client, rows: list[Mapping[str, Any]]) -> Iterator[Any]:
-        for row in rows:
-            try:
-                yield client.get_entity(row["PartitionKey"], row["RowKey"], select=["RowKey"])
-            except ResourceNotFoundError:
-                continue
-
-    def _insert_one_by_one(self, client, rows: list[Mapping[str, Any]]) -> int:
-        created = 0
-        for row in rows:
-            try:
-                client.create_entity(_strip(row))
-                created += 1
-            except ResourceExistsError:
-                continue
-        return created
+            ordered = list(rows.values())
+            for start in range(0, len(ordered), _TRANSACTION_LIMIT):
+                chunk = ordered[start:start + _TRANSACTION_LIMIT]
+                client.submit_transaction([("upsert", _strip(r), {"mode": UpdateMode.REPLACE}) for r in chunk])
+                written += len(chunk)
+        return written
 
 
 def _strip(entity: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class Scheduler:
                  settings: Settings) -> None:
         self.blobs, self.tables, self.backend, self.settings = blobs, tables, backend, settings
         self.policy = policy_of(settings)
+        self._tables_ready = False
 
     # -- state rows ---------------------------------------------------------------------------------------
 
@@ -64,19 +65,24 @@ class Scheduler:
         return row | {ROW_ETAG: etag}
 
     def pending(self, project: str, cut: str) -> tuple[Pending, list[dict]]:
-        rows = list(self.tables.query(self.settings.ledger_table, project, after=("received", cut) if cut else None))
+        rows = list(self.tables.query(self.settings.ledger_table, project, after=("event_time", cut) if cut else None))
         return Pending.of(rows), rows
 
     # -- the tick -------------------------------------------------------------------------------------------
 
     def tick_all(self, now: datetime | None = None) -> list[TickOutcome]:
         now = now or datetime.now(UTC)
-        for table in (self.settings.state_table, self.settings.ledger_table, self.settings.runs_table):
-            self.tables.ensure_table(table)
         return [self.tick(project, now) for project in self.blobs.top_level_folders(self.settings.datasets_container)]
+
+    def _ensure_tables(self) -> None:
+        if not self._tables_ready:
+            for table in (self.settings.state_table, self.settings.ledger_table, self.settings.runs_table):
+                self.tables.ensure_table(table)
+            self._tables_ready = True
 
     def tick(self, project: str, now: datetime | None = None) -> TickOutcome:
         now = now or datetime.now(UTC)
+        self._ensure_tables()
         with logs.correlation(project=project):
             state = self.load_state(project)
             pending, _ = self.pending(project, state.get("cut", ""))

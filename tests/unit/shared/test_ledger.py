@@ -1,11 +1,10 @@
-from datetime import UTC, datetime
-
 from shared.events import BlobEvent
-from shared.ledger import Pending, is_dataset_file, ledger_row, project_of, row_key
+from shared.ledger import Pending, is_dataset_file, ledger_row, normalized_time, project_of, row_key
 
 
-def event(blob="p/a.jpg", etag="e1", kind="created", seq="01", event_id="x") -> BlobEvent:
-    return BlobEvent(event_id, kind, "topic", "datasets", blob, etag if kind == "created" else None, seq, "t")
+def event(blob="p/a.jpg", etag="e1", kind="created", seq="01", event_id="x", second=0) -> BlobEvent:
+    return BlobEvent(event_id, kind, "topic", "datasets", blob, etag if kind == "created" else None, seq,
+                     f"2026-11-25T12:00:{second:02d}.1234567Z")
 
 
 def test_redelivery_is_the_same_row_and_new_content_a_new_one():
@@ -21,13 +20,22 @@ def test_projects_and_dataset_files():
     assert not is_dataset_file("p/notes.txt")
 
 
+def test_a_redelivered_event_makes_an_identical_row():
+    assert ledger_row(event(), "p") == ledger_row(event(), "p")
+    assert ledger_row(event(), "p")["event_time"] == "2026-11-25T12:00:00.123456Z"  # Azure's 7 digits, fixed
+
+
+def test_times_in_other_forms_are_normalized():
+    assert normalized_time("2026-11-25T13:00:00+01:00") == "2026-11-25T12:00:00.000000Z"
+    assert normalized_time("2026-11-25T12:00:00Z") == "2026-11-25T12:00:00.000000Z"
+
+
 def test_pending_counts_the_latest_change_of_each_blob_by_sequencer():
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    rows = [ledger_row(event("p/a.jpg", "e1", seq="01"), "p", now),
-            ledger_row(event("p/a.jpg", kind="deleted", seq="03"), "p", now.replace(second=5)),
-            ledger_row(event("p/a.jpg", "e2", seq="02"), "p", now.replace(second=9)),  # delivered late, older
-            ledger_row(event("p/b.jpg", "e1", seq="04"), "p", now.replace(second=2)),
-            ledger_row(event("p/b.xml", "e1", seq="05"), "p", now.replace(second=3))]
+    rows = [ledger_row(event("p/a.jpg", "e1", seq="01", second=0), "p"),
+            ledger_row(event("p/a.jpg", kind="deleted", seq="03", second=5), "p"),
+            ledger_row(event("p/a.jpg", "e2", seq="02", second=9), "p"),  # delivered last, yet older
+            ledger_row(event("p/b.jpg", "e1", seq="04", second=2), "p"),
+            ledger_row(event("p/b.xml", "e1", seq="05", second=3), "p")]
     pending = Pending.of(rows)
     assert (pending.changes, pending.images) == (3, 1)  # a.jpg ends deleted; b.jpg is new; b.xml is a label
-    assert (pending.first, pending.last) == ("2026-11-25T12:00:00.000000Z", "2026-11-25T12:00:09.000000Z")
+    assert (pending.first, pending.last) == ("2026-11-25T12:00:00.123456Z", "2026-11-25T12:00:09.123456Z")

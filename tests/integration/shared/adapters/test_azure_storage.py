@@ -36,13 +36,14 @@ def test_table_optimistic_concurrency(table_store, settings):
         table_store.get(table, "p", "missing")
 
 
-def test_insert_many_uses_transactions_and_skips_existing_rows(table_store, settings):
+def test_upsert_many_writes_in_transactions_per_partition_and_rewrites_identically(table_store, settings):
     table = "ledger" + settings.datasets_container.split("-")[-1]
     table_store.ensure_table(table)
-    table_store.insert(table, {"PartitionKey": "p", "RowKey": "k0050", "n": 50})
     rows = [{"PartitionKey": "p", "RowKey": f"k{i:04d}", "n": i} for i in range(250)]
     rows += [{"PartitionKey": "other", "RowKey": "x", "n": -1}, rows[3]]  # another partition and a duplicate
-    assert table_store.insert_many(table, rows) == 250  # 249 new in p (k0050 existed) + 1 in other
-    assert table_store.insert_many(table, rows) == 0
-    assert len(list(table_store.query(table, "p"))) == 250
+    assert table_store.upsert_many(table, rows) == 251
+    assert table_store.upsert_many(table, rows[:120]) == 120  # redelivery: same rows, same content
+    stored = list(table_store.query(table, "p"))
+    assert len(stored) == 250 and all(r["n"] == int(r["RowKey"][1:]) for r in stored)
     assert [r["RowKey"] for r in table_store.query(table, "p", "k000")] == [f"k{i:04d}" for i in range(10)]
+    assert [r["n"] for r in table_store.query(table, "p", after=("RowKey", "k0247"))] == [248, 249]

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Benchmarks, one command: figures and ratios measured side by side in one run (see bench/*.py docstrings).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup_env.sh
+export LOG_LEVEL=WARNING
+echo "## Event burst (issue: event-driven core)"
+.venv/bin/python -m bench.event_burst "$@"

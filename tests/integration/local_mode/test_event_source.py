@@ -1,0 +1,45 @@
+"""The local event source turns Azurite changes into Azure's BlobCreated/BlobDeleted events, at least once."""
+
+from local_mode.event_source import LOCAL_STORAGE_TOPIC, BlobEventSource
+
+
+def test_new_changed_and_deleted_blobs_become_events_once_each(blob_store, settings):
+    container = settings.datasets_container
+    blob_store.ensure_container(container)
+    delivered = []
+    source = BlobEventSource(blob_store, container, "http://127.0.0.1:10000/devstoreaccount1", delivered.append)
+    blob_store.write(container, "p/a.jpg", b"one")
+    blob_store.write(container, "p/b.xml", b"<annotation/>")
+    assert source.poll() == 2 and source.poll() == 0
+    (batch,) = delivered
+    first = next(e for e in batch if e["subject"].endswith("/p/a.jpg"))
+    assert first["topic"] == LOCAL_STORAGE_TOPIC
+    assert first["subject"] == f"/blobServices/default/containers/{container}/blobs/p/a.jpg"
+    assert first["data"]["url"] == f"http://127.0.0.1:10000/devstoreaccount1/{container}/p/a.jpg"
+    assert first["data"]["eTag"] == blob_store.read(container, "p/a.jpg").etag
+    assert first["data"]["contentLength"] == 3
+
+    blob_store.write(container, "p/a.jpg", b"two")
+    blob_store.delete(container, "p/b.xml")
+    assert source.poll() == 2
+    kinds = sorted((e["eventType"].rsplit(".", 1)[1], e["subject"].rsplit("/", 1)[1]) for e in delivered[1])
+    assert kinds == [("BlobCreated", "a.jpg"), ("BlobDeleted", "b.xml")]
+    sequencers = [e["data"]["sequencer"] for batch in delivered for e in batch]
+    assert sequencers == sorted(sequencers) and len(set(sequencers)) == 4
+
+
+def test_a_failed_delivery_is_sent_again(blob_store, settings):
+    container = settings.datasets_container
+    blob_store.ensure_container(container)
+    attempts = []
+
+    def flaky(events):
+        attempts.append(len(events))
+        if len(attempts) == 1:
+            raise ConnectionError("function host not up yet")
+
+    source = BlobEventSource(blob_store, container, "http://x", flaky)
+    blob_store.write(container, "p/a.jpg", b"one")
+    assert source.poll() == 0
+    assert source.poll() == 1
+    assert attempts == [1, 1]
