@@ -49,8 +49,11 @@ def ledger_row(event: BlobEvent, project: str) -> dict:
         "sequencer": event.sequencer,
         "event_id": event.event_id,
         "event_time": normalized_time(event.event_time),
-        "is_image": event.blob.lower().endswith(IMAGE_SUFFIXES + OTHER_PICTURE_SUFFIXES),
     }
+
+
+def is_image(blob: str) -> bool:
+    return blob.lower().endswith(IMAGE_SUFFIXES + OTHER_PICTURE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Pending:
             kept = latest.get(row["blob"])
             if kept is None or row["sequencer"] > kept["sequencer"]:
                 latest[row["blob"]] = row
-        images = sum(1 for r in latest.values() if r["is_image"] and r["kind"] == "created")
+        images = sum(1 for r in latest.values() if r["kind"] == "created" and is_image(r["blob"]))
         times = sorted(r["event_time"] for r in rows)
         return cls(len(latest), images, times[0], times[-1])
 
