@@ -30,7 +30,9 @@ class Services:
         return self.training
 
     def ingestor(self) -> Ingestor:
-        return self._cache.setdefault("ingestor", Ingestor(self.tables, self.settings))
+        if "ingestor" not in self._cache:
+            self._cache["ingestor"] = Ingestor(self.tables, self.settings)
+        return self._cache["ingestor"]
 
     def scheduler(self, *, can_submit: bool = True) -> Scheduler:
         """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""

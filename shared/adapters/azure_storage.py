@@ -120,13 +120,18 @@ class AzureTableStore:
     def __init__(self, service: TableServiceClient) -> None:
         self.service = service
         self._known: set[str] = set()
+        self._clients: dict[str, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AzureTableStore:
         return cls(table_service(settings))
 
     def _table(self, table: str):
-        return self.service.get_table_client(table)
+        """One client per table, reused: building a client per call costs more than the insert on the hot path."""
+        client = self._clients.get(table)
+        if client is None:
+            client = self._clients[table] = self.service.get_table_client(table)
+        return client
 
     def ensure_table(self, table: str) -> None:
         if table not in self._known:

@@ -39,6 +39,8 @@ class Entry:
     image_format: str
     annotation: BlobRef | None
     record: Record
+    orientation: int = 1
+    """EXIF orientation of the stored pixels; boxes and width/height are in the displayed frame."""
 
 
 def split_of(relative_name: str, validation_fraction: float) -> str:
@@ -49,7 +51,7 @@ def split_of(relative_name: str, validation_fraction: float) -> str:
 
 def _entry_dict(entry: Entry, label_map: LabelMap, validation_fraction: float) -> dict[str, Any]:
     return {
-        "image": entry.image.to_dict() | {"format": entry.image_format},
+        "image": entry.image.to_dict() | {"format": entry.image_format, "orientation": entry.orientation},
         "annotation": entry.annotation.to_dict() if entry.annotation else None,
         "width": entry.record.width,
         "height": entry.record.height,

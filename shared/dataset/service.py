@@ -207,7 +207,8 @@ class DatasetBuilder:
             return BlobRef(blob.name, blob.etag, hashlib.md5(blob.data).hexdigest(), len(blob.data))
 
         return Entry(image.name[len(prefix):], ref(image), facts.format,
-                     ref(annotation) if annotation else None, Record(size[0], size[1], tuple(boxes)))
+                     ref(annotation) if annotation else None, Record(size[0], size[1], tuple(boxes)),
+                     facts.orientation)
 
     def _label_map(self, previous: LabelMap | None, user: LabelMap | None, entries: list[Entry],
                    report: DatasetReport) -> LabelMap:
