@@ -1,0 +1,64 @@
+"""Where inputs and outputs live: a local path (Azure ML mounts) or `blob://container/path` (local mode)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.adapters.azure_storage import AzureBlobStore
+from shared.settings import Settings
+
+BLOB_SCHEME = "blob://"
+
+
+@dataclass(frozen=True)
+class BlobPath:
+    container: str
+    name: str
+
+    @classmethod
+    def parse(cls, value: str) -> BlobPath:
+        container, _, name = value.removeprefix(BLOB_SCHEME).partition("/")
+        if not container:
+            raise ValueError(f"{value!r}: expected container/path")
+        return cls(container, name.strip("/"))
+
+
+def is_blob(value: str) -> bool:
+    return value.startswith(BLOB_SCHEME)
+
+
+@functools.cache
+def store() -> AzureBlobStore:
+    """Blob Storage through the same adapter as the function app (connection string or managed identity)."""
+    return AzureBlobStore.from_settings(Settings.from_env())
+
+
+def read_bytes(location: str) -> bytes:
+    if is_blob(location):
+        path = BlobPath.parse(location)
+        return store().read(path.container, path.name).data
+    return Path(location).read_bytes()
+
+
+def download_folder(location: str, target: Path) -> Path:
+    """A blob folder copied to `target`; a local folder is used where it is."""
+    if not is_blob(location):
+        return Path(location)
+    folder = BlobPath.parse(location)
+    prefix = folder.name + "/" if folder.name else ""
+    for info in store().list(folder.container, prefix):
+        local = target / info.name[len(prefix):]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(store().read(folder.container, info.name).data)
+    return target
+
+
+def upload_folder(source: Path, location: str) -> None:
+    """Copy a local folder to a blob folder, or leave it (Azure ML uploads its mounted output itself)."""
+    if not is_blob(location):
+        return
+    folder = BlobPath.parse(location)
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        store().write(folder.container, f"{folder.name}/{path.relative_to(source).as_posix()}", path.read_bytes())

@@ -1,0 +1,99 @@
+"""Fill in a base model's pipeline.config with the OD API's own config utilities, overriding named fields only."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import text_format
+from object_detection.utils import config_util
+
+log = logging.getLogger(__name__)
+
+
+class BaseModelError(ValueError):
+    """The base model cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    num_classes: int
+    num_steps: int
+    batch_size: int
+    label_map_path: str
+    train_records: str
+    eval_records: str
+    fine_tune_checkpoint: str | None = None
+    fine_tune_checkpoint_type: str = "detection"
+
+
+def read_base_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise BaseModelError(f"{path}: the base model has no pipeline.config")
+    try:
+        configs = config_util.get_configs_from_pipeline_file(str(path))
+    except (text_format.ParseError, ValueError) as exc:
+        raise BaseModelError(f"{path}: not a readable pipeline.config: {exc}") from None
+    if configs["model"].WhichOneof("model") is None:
+        raise BaseModelError(f"{path}: no model {{ }} section")
+    return configs
+
+
+def _optimizer_schedule(configs: dict[str, Any]) -> tuple[str, Any] | None:
+    """The learning-rate schedule message of the first optimizer, with its generic config key."""
+    optimizer = configs["train_config"].optimizer
+    kind = optimizer.WhichOneof("optimizer")
+    if kind is None:
+        return None
+    rate = getattr(optimizer, kind).learning_rate
+    schedule = rate.WhichOneof("learning_rate")
+    return (f"train_config.optimizer.{kind}.learning_rate.{schedule}", getattr(rate, schedule)) if schedule else None
+
+
+def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the updated configs and the overrides applied (logged and stored with the run)."""
+    overrides: dict[str, Any] = {
+        "num_classes": plan.num_classes,
+        "train_steps": plan.num_steps,
+        "batch_size": plan.batch_size,
+        "label_map_path": plan.label_map_path,
+        "train_input_path": plan.train_records,
+        "eval_input_path": plan.eval_records,
+    }
+    if plan.fine_tune_checkpoint:
+        overrides["train_config.fine_tune_checkpoint"] = plan.fine_tune_checkpoint
+        overrides["train_config.fine_tune_checkpoint_type"] = plan.fine_tune_checkpoint_type
+    overrides |= _schedule_overrides(configs, plan)
+    updated = config_util.merge_external_params_with_configs(configs, kwargs_dict=overrides)
+    return updated, overrides
+
+
+def _schedule_overrides(configs: dict[str, Any], plan: TrainingPlan) -> dict[str, Any]:
+    """Scale the schedule with the run: linear learning-rate scaling for the batch size, and the decay length
+    and warm-up fitted to the number of steps — explicit overrides, logged, never silent."""
+    found = _optimizer_schedule(configs)
+    if found is None:
+        return {}
+    key, schedule = found
+    out: dict[str, Any] = {}
+    base_batch = configs["train_config"].batch_size or plan.batch_size
+    if plan.batch_size != base_batch:
+        for field in ("learning_rate_base", "initial_learning_rate", "warmup_learning_rate"):
+            if schedule.HasField(field) if schedule.DESCRIPTOR.fields_by_name.get(field) else False:
+                out[f"{key}.{field}"] = getattr(schedule, field) * plan.batch_size / base_batch
+    if "total_steps" in schedule.DESCRIPTOR.fields_by_name:
+        out[f"{key}.total_steps"] = plan.num_steps
+    if "warmup_steps" in schedule.DESCRIPTOR.fields_by_name and schedule.warmup_steps >= plan.num_steps:
+        out[f"{key}.warmup_steps"] = max(plan.num_steps // 10, 0)
+    if out:
+        log.info("learning-rate schedule scaled to the run", extra={"from_batch_size": base_batch,
+                                                                    "overrides": out})
+    return out
+
+
+def write(configs: dict[str, Any], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    config_util.save_pipeline_config(config_util.create_pipeline_proto_from_configs(configs), str(directory))
+    return directory / "pipeline.config"

@@ -1,0 +1,191 @@
+"""Manifest entries → TF OD API TFRecords: sharded, built in parallel, cached per image content.
+
+`example_for` is the pure part (one manifest entry + its image bytes → one tf.train.Example in the OD API's
+feature format). `ShardBuilder` does the I/O: blobs are fetched by a thread pool (fetching dominates, so
+encoding overlaps it), shards are content-addressed and kept in Blob Storage with an index, so a retrain
+reuses every shard whose images are all unchanged and converts only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from object_detection.utils import dataset_util
+from PIL import Image, ImageOps
+
+from trainer_image.tf_compat import tf
+
+log = logging.getLogger(__name__)
+
+SHARD_SIZE = 256
+INDEX_NAME = "index.json"
+
+
+class IntegrityError(RuntimeError):
+    """A blob's bytes are not the ones the manifest validated (changed since the snapshot)."""
+
+
+def entry_key(entry: dict[str, Any]) -> str:
+    """Identity of one converted example: image content, boxes and label ids (a relabel is a new key)."""
+    payload = json.dumps([entry["image"]["md5"], entry["width"], entry["height"], entry["objects"]], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def displayed_image(data: bytes, entry: dict[str, Any]) -> tuple[bytes, str]:
+    """The bytes a decoder should see: EXIF-rotated images are re-encoded upright, the rest pass untouched."""
+    fmt = entry["image"]["format"].lower()
+    if entry["image"].get("orientation", 1) == 1:
+        return data, "jpeg" if fmt == "jpeg" else "png"
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    buffer = io.BytesIO()
+    upright.save(buffer, "JPEG", quality=95)
+    return buffer.getvalue(), "jpeg"
+
+
+def example_for(entry: dict[str, Any], image: bytes) -> tf.train.Example:
+    """One manifest entry → one tf.train.Example with the features the OD API decoder reads."""
+    encoded, fmt = displayed_image(image, entry)
+    width, height = entry["width"], entry["height"]
+    boxes = [o["bbox"] for o in entry["objects"]]
+    name = entry["image"]["name"].encode()
+    feature = {
+        "image/height": dataset_util.int64_feature(height),
+        "image/width": dataset_util.int64_feature(width),
+        "image/filename": dataset_util.bytes_feature(name),
+        "image/source_id": dataset_util.bytes_feature(name),
+        "image/key/sha256": dataset_util.bytes_feature(hashlib.sha256(encoded).hexdigest().encode()),
+        "image/encoded": dataset_util.bytes_feature(encoded),
+        "image/format": dataset_util.bytes_feature(fmt.encode()),
+        "image/object/bbox/xmin": dataset_util.float_list_feature([b[0] / width for b in boxes]),
+        "image/object/bbox/ymin": dataset_util.float_list_feature([b[1] / height for b in boxes]),
+        "image/object/bbox/xmax": dataset_util.float_list_feature([b[2] / width for b in boxes]),
+        "image/object/bbox/ymax": dataset_util.float_list_feature([b[3] / height for b in boxes]),
+        "image/object/class/text": dataset_util.bytes_list_feature([o["name"].encode() for o in entry["objects"]]),
+        "image/object/class/label": dataset_util.int64_list_feature([o["label"] for o in entry["objects"]]),
+        "image/object/difficult": dataset_util.int64_list_feature([int(o["difficult"]) for o in entry["objects"]]),
+        "image/object/truncated": dataset_util.int64_list_feature([int(o["truncated"]) for o in entry["objects"]]),
+        "image/object/view": dataset_util.bytes_list_feature([b"Unspecified" for _ in entry["objects"]]),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+@dataclass
+class BuildStats:
+    images: int = 0
+    converted: int = 0
+    reused: int = 0
+    shards_written: int = 0
+    shards_reused: int = 0
+    seconds: float = 0.0
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "files"}
+
+
+class ShardCache:
+    """Content-addressed shards plus an index (shard id → entry keys), in a blob folder or nowhere."""
+
+    def __init__(self, store: Any | None, container: str, prefix: str) -> None:
+        self.store, self.container, self.prefix = store, container, prefix.strip("/")
+
+    def index(self) -> dict[str, list[str]]:
+        if self.store is None:
+            return {}
+        from shared.ports import NotFound
+
+        try:
+            return json.loads(self.store.read(self.container, f"{self.prefix}/{INDEX_NAME}").data)
+        except NotFound:
+            return {}
+
+    def fetch(self, shard_id: str, target: Path) -> None:
+        target.write_bytes(self.store.read(self.container, f"{self.prefix}/{shard_id}.tfrecord").data)
+
+    def put(self, shard_id: str, source: Path) -> None:
+        if self.store is not None:
+            self.store.write(self.container, f"{self.prefix}/{shard_id}.tfrecord", source.read_bytes())
+
+    def save_index(self, index: dict[str, list[str]]) -> None:
+        if self.store is not None:
+            self.store.write(self.container, f"{self.prefix}/{INDEX_NAME}", json.dumps(index, sort_keys=True).encode())
+
+
+class ShardBuilder:
+    """Writes `<split>-<shard id>.tfrecord` files for a manifest into `out_dir`."""
+
+    def __init__(self, read_blob: Callable[[str, str], Any], cache: ShardCache, *, workers: int = 16,
+                 shard_size: int = SHARD_SIZE) -> None:
+        self.read_blob, self.cache, self.workers, self.shard_size = read_blob, cache, workers, shard_size
+
+    def build(self, manifest: dict[str, Any], out_dir: Path) -> BuildStats:
+        started = time.perf_counter()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stats = BuildStats(images=len(manifest["images"]))
+        container = manifest["source"]["container"]
+        index = self.cache.index()
+        keys = {entry_key(e): e for e in manifest["images"]}
+        with ThreadPoolExecutor(self.workers) as pool:
+            for split in ("train", "validation"):
+                wanted = {k for k, e in keys.items() if e["split"] == split}
+                reusable = {sid: members for sid, members in index.items()
+                            if sid.startswith(split + "-") and members and set(members) <= wanted}
+                covered = {k for members in reusable.values() for k in members}
+                uploads = [pool.submit(self.cache.fetch, sid, out_dir / f"{sid}.tfrecord") for sid in reusable]
+                todo = sorted((k for k in wanted if k not in covered), key=lambda k: keys[k]["image"]["name"])
+                examples = pool.map(lambda k: (k, self._convert(container, keys[k])), todo)
+                written = self._write_shards(split, examples, out_dir, pool, index)
+                for future in uploads:
+                    future.result()
+                stats.shards_reused += len(reusable)
+                stats.reused += len(covered)
+                stats.converted += len(todo)
+                stats.shards_written += len(written)
+                stats.files[split] = sorted([f"{sid}.tfrecord" for sid in reusable] + written)
+        live = {Path(f).stem for files in stats.files.values() for f in files}
+        self.cache.save_index({sid: members for sid, members in index.items() if sid in live})
+        stats.seconds = time.perf_counter() - started
+        log.info("tfrecords ready", extra=stats.to_dict())
+        return stats
+
+    def _convert(self, container: str, entry: dict[str, Any]) -> bytes:
+        blob = self.read_blob(container, entry["image"]["name"])
+        if hashlib.md5(blob.data).hexdigest() != entry["image"]["md5"]:
+            raise IntegrityError(f"{entry['image']['name']}: content changed since the manifest was taken "
+                                 f"(MD5 differs; manifest ETag {entry['image']['etag']}, now {blob.etag})")
+        return example_for(entry, blob.data).SerializeToString()
+
+    def _write_shards(self, split: str, examples: Iterable[tuple[str, bytes]], out_dir: Path, pool,
+                      index: dict[str, list[str]]) -> list[str]:
+        written, batch, uploads = [], [], []
+        for item in examples:
+            batch.append(item)
+            if len(batch) == self.shard_size:
+                written.append(self._flush(split, batch, out_dir, pool, index, uploads))
+                batch = []
+        if batch:
+            written.append(self._flush(split, batch, out_dir, pool, index, uploads))
+        for future in uploads:
+            future.result()
+        return written
+
+    def _flush(self, split, batch, out_dir, pool, index, uploads) -> str:
+        members = [k for k, _ in batch]
+        shard_id = f"{split}-{hashlib.sha256(''.join(members).encode()).hexdigest()[:16]}"
+        path = out_dir / f"{shard_id}.tfrecord"
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for _, serialized in batch:
+                writer.write(serialized)
+        index[shard_id] = members
+        uploads.append(pool.submit(self.cache.put, shard_id, path))
+        return path.name

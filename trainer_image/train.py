@@ -1,0 +1,236 @@
+"""Trainer entry point: manifest → TFRecords → pipeline.config → train → evaluate → export → package.
+
+    python -m trainer_image.train --manifest M --base-model B --model-dir OUT --checkpoint-url C/P \
+        --num-steps N --batch-size S [--strategy default|mirrored|multi_worker_mirrored] [--warm-start CHAMPION]
+
+M, B, OUT and the champion are local paths (Azure ML mounts them) or blob://container/path (local mode).
+Exits non-zero with one clear line on failure; progress is logged as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shared import logs
+from shared.dataset.label_map import LabelMap
+from shared.dataset.manifest import ManifestError, load_manifest
+from trainer_image import locations
+
+log = logging.getLogger("trainer")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m trainer_image.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True, help="dataset manifest JSON (path or blob://)")
+    parser.add_argument("--base-model", required=True, help="folder with pipeline.config and optional "
+                        "checkpoint/ (path or blob://)")
+    parser.add_argument("--model-dir", required=True, help="where the packaged model goes (path or blob://)")
+    parser.add_argument("--checkpoint-url", required=True, help="container/prefix for checkpoints and "
+                        "TensorBoard files, written while training and read back on restart")
+    parser.add_argument("--num-steps", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, required=True, help="global batch size")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multi_worker_mirrored"), default="default")
+    parser.add_argument("--warm-start", help="champion model folder: fine-tune from its checkpoint")
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints "
+                        "(default: a tenth of the run, at least 10)")
+    parser.add_argument("--tfrecord-cache", help="container/prefix of the shard cache (default: "
+                        "<checkpoint container>/<project>/tfrecord-cache)")
+    parser.add_argument("--work-dir", help="local scratch folder (default: a temporary one)")
+    parser.add_argument("--sync-interval", type=float, default=10.0)
+    return parser.parse_args(argv)
+
+
+class TrainingProgress(logging.Handler):
+    """Turns the OD API's per-step log lines into JSON progress records with steps/s and ETA."""
+
+    STEP = re.compile(r"Step (\d+) per-step time ([\d.]+)s")
+    LOSS = re.compile(r"'Loss/total_loss': ([\d.eE+-]+)")
+
+    def __init__(self, total_steps: int) -> None:
+        super().__init__(logging.INFO)
+        self.total = total_steps
+        self.last_step = 0
+        self.last_loss: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if (loss := self.LOSS.search(message)) is not None:
+            self.last_loss = float(loss.group(1))
+        if (step := self.STEP.search(message)) is not None:
+            self.last_step, seconds = int(step.group(1)), float(step.group(2))
+            log.info("training progress", extra={
+                "step": self.last_step, "total_steps": self.total, "loss": self.last_loss,
+                "steps_per_second": round(1 / seconds, 2) if seconds else None,
+                "eta_seconds": round((self.total - self.last_step) * seconds)})
+
+
+def _strategy(name: str):
+    from trainer_image.tf_compat import tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    manifest = load_manifest(locations.read_bytes(args.manifest))
+    project, version = manifest["project"], manifest["dataset_version"]
+    with logs.correlation(project=project, dataset_version=version):
+        if not manifest["counts"]["train"]:
+            raise ValueError(f"dataset {version} has no training images")
+        label_map = LabelMap.from_list(manifest["label_map"])
+        (work / "label_map.pbtxt").write_text(label_map.to_pbtxt())
+
+        from trainer_image.tfrecords import ShardBuilder, ShardCache
+
+        ckpt_container, _, ckpt_prefix = args.checkpoint_url.partition("/")
+        cache_container, _, cache_prefix = (args.tfrecord_cache or f"{ckpt_container}/{project}/tfrecord-cache"
+                                            ).partition("/")
+        records = ShardBuilder(locations.store().read, ShardCache(locations.store(), cache_container, cache_prefix))
+        stats = records.build(manifest, work / "tfrecords")
+        timings["tfrecords"] = stats.seconds
+
+        plan, warm = _plan(args, manifest, label_map, work)
+        from trainer_image import pipeline_config
+
+        base = locations.download_folder(args.base_model, work / "base_model")
+        configs, overrides = pipeline_config.configure(pipeline_config.read_base_config(base / "pipeline.config"),
+                                                       plan(base))
+        config_path = pipeline_config.write(configs, work / "config")
+        log.info("pipeline.config written", extra={"overrides": overrides, "warm_start": warm})
+
+        train_dir = work / "train"
+        resumed = _train(args, config_path, train_dir, ckpt_container, ckpt_prefix)
+        timings["train"] = time.perf_counter() - clock - sum(timings.values())
+
+        from trainer_image.evaluation import evaluate, summarize
+
+        metrics = summarize(evaluate(config_path, train_dir)) if manifest["counts"]["validation"] else {
+            "error": "no validation images: nothing to evaluate"}
+        metrics |= {"dataset_version": version, "validation_images": manifest["counts"]["validation"]}
+        timings["evaluate"] = time.perf_counter() - clock - sum(timings.values())
+
+        package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
+        from trainer_image.exporting import export
+
+        export(config_path, train_dir, package)
+        (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
+        (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+        timings["export"] = time.perf_counter() - clock - sum(timings.values())
+        summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
+                   "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
+                   "warm_start": warm, "tfrecords": stats.to_dict(), "overrides": overrides,
+                   "timings_seconds": {k: round(v, 2) for k, v in timings.items()}}
+        (package / "training.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=str))
+        locations.upload_folder(package, args.model_dir)
+        _log_to_mlflow(metrics, summary)
+        log.info("training finished", extra={"map": metrics.get("map"), "map_50": metrics.get("map_50"),
+                                             "timings": summary["timings_seconds"]})
+        return summary
+
+
+def _plan(args: argparse.Namespace, manifest: dict, label_map: LabelMap, work: Path):
+    """What to fine-tune from, and why: the champion (same classes), the base model's checkpoint, or nothing."""
+    from trainer_image.pipeline_config import TrainingPlan
+
+    warm: dict[str, Any] = {"from": "scratch", "reason": "the base model has no checkpoint"}
+    champion = locations.download_folder(args.warm_start, work / "champion") if args.warm_start else None
+    if champion is not None:
+        warm = {"from": "champion", "reason": "label map unchanged: fine-tuning from the current champion",
+                "checkpoint": str(champion / "checkpoint" / "ckpt-0")}
+
+    def plan(base: Path) -> TrainingPlan:
+        nonlocal warm
+        checkpoint = warm.get("checkpoint")
+        if checkpoint is None and (base / "checkpoint" / "ckpt-0.index").exists():
+            checkpoint = str(base / "checkpoint" / "ckpt-0")
+            warm = {"from": "base_model", "reason": "new or changed classes (or no champion): fine-tuning from "
+                                                    "the base model", "checkpoint": checkpoint}
+        return TrainingPlan(num_classes=len(label_map.items), num_steps=args.num_steps, batch_size=args.batch_size,
+                            label_map_path=str(work / "label_map.pbtxt"),
+                            train_records=str(work / "tfrecords" / "train-*.tfrecord"),
+                            eval_records=str(work / "tfrecords" / "validation-*.tfrecord"),
+                            fine_tune_checkpoint=checkpoint)
+    return plan, warm
+
+
+def _train(args, config_path: Path, train_dir: Path, container: str, prefix: str) -> int | None:
+    from object_detection import model_lib_v2
+
+    from trainer_image.checkpoints import CheckpointSync
+    from trainer_image.tf_compat import tf
+
+    train_dir.mkdir(parents=True, exist_ok=True)
+    sync = CheckpointSync(locations.store(), container, prefix, train_dir, interval=args.sync_interval)
+    resumed = sync.restore()
+    every = args.checkpoint_every or max(10, args.num_steps // 10)
+    strategy = _strategy(args.strategy)
+    replicas = strategy.num_replicas_in_sync
+    log.info("training", extra={"steps": args.num_steps, "resumed_from_step": resumed, "replicas": replicas,
+                                "global_batch": args.batch_size, "per_replica_batch": args.batch_size / replicas,
+                                "checkpoint_every": every})
+    progress = TrainingProgress(args.num_steps)
+    logging.getLogger("absl").addHandler(progress)
+    tf.get_logger().addHandler(progress)
+    try:
+        with sync, strategy.scope():
+            model_lib_v2.train_loop(pipeline_config_path=str(config_path), model_dir=str(train_dir),
+                                    train_steps=args.num_steps, checkpoint_every_n=every, checkpoint_max_to_keep=3,
+                                    record_summaries=True, num_steps_per_iteration=min(every, 100))
+    finally:
+        logging.getLogger("absl").removeHandler(progress)
+        tf.get_logger().removeHandler(progress)
+    return resumed
+
+
+def _log_to_mlflow(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
+    """In Azure ML the run's MLflow tracking URI is set: the completion handler reads the metrics there."""
+    import os
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        return
+    try:
+        import mlflow
+    except ImportError:
+        log.warning("MLFLOW_TRACKING_URI is set but mlflow is not installed: metrics stay in metrics.json")
+        return
+    flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    flat |= {f"ap_{name}": v for name, v in metrics.get("per_class_ap", {}).items()}
+    mlflow.log_metrics({k: float(v) for k, v in flat.items() if v is not None})
+    mlflow.log_params({"dataset_version": summary["dataset_version"], "num_steps": summary["num_steps"],
+                       "batch_size": summary["batch_size"], "warm_start": summary["warm_start"]["from"]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logs.configure("INFO")
+    import os
+
+    with logs.correlation(run_id=os.environ.get("TRAINING_JOB_NAME") or os.environ.get("AZUREML_RUN_ID")):
+        try:
+            with tempfile.TemporaryDirectory(prefix="trainer-") as scratch:
+                work = Path(args.work_dir) if args.work_dir else Path(scratch)
+                work.mkdir(parents=True, exist_ok=True)
+                run(args, work)
+            return 0
+        except (ManifestError, ValueError, FileNotFoundError, RuntimeError) as exc:
+            log.error("training failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            print(f"trainer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
