@@ -63,6 +63,10 @@ def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, An
         "eval_input_path": plan.eval_records,
     }
     if plan.fine_tune_checkpoint:
+        train_config = configs["train_config"]
+        for field in ("fine_tune_checkpoint", "fine_tune_checkpoint_type"):
+            if not train_config.HasField(field):  # config_util only overrides fields the file declares
+                setattr(train_config, field, "")
         overrides["train_config.fine_tune_checkpoint"] = plan.fine_tune_checkpoint
         overrides["train_config.fine_tune_checkpoint_type"] = plan.fine_tune_checkpoint_type
     overrides |= _schedule_overrides(configs, plan)
@@ -79,13 +83,16 @@ def _schedule_overrides(configs: dict[str, Any], plan: TrainingPlan) -> dict[str
     key, schedule = found
     out: dict[str, Any] = {}
     base_batch = configs["train_config"].batch_size or plan.batch_size
+    def declared(field: str) -> bool:
+        return field in schedule.DESCRIPTOR.fields_by_name and schedule.HasField(field)
+
     if plan.batch_size != base_batch:
         for field in ("learning_rate_base", "initial_learning_rate", "warmup_learning_rate"):
-            if schedule.HasField(field) if schedule.DESCRIPTOR.fields_by_name.get(field) else False:
+            if declared(field):
                 out[f"{key}.{field}"] = getattr(schedule, field) * plan.batch_size / base_batch
-    if "total_steps" in schedule.DESCRIPTOR.fields_by_name:
+    if declared("total_steps"):
         out[f"{key}.total_steps"] = plan.num_steps
-    if "warmup_steps" in schedule.DESCRIPTOR.fields_by_name and schedule.warmup_steps >= plan.num_steps:
+    if declared("warmup_steps") and schedule.warmup_steps >= plan.num_steps:
         out[f"{key}.warmup_steps"] = max(plan.num_steps // 10, 0)
     if out:
         log.info("learning-rate schedule scaled to the run", extra={"from_batch_size": base_batch,

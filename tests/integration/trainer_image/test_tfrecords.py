@@ -1,0 +1,84 @@
+"""TFRecords in the OD API's format, decoded by the OD API's own decoder; the shard cache on Azurite."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
+from shared.dataset.service import DatasetBuilder
+from trainer_image.tf_compat import tf
+from trainer_image.tfrecords import IntegrityError, ShardBuilder, ShardCache, example_for
+
+from object_detection.core import standard_fields as fields  # isort: skip
+from object_detection.data_decoders.tf_example_decoder import TfExampleDecoder  # isort: skip
+
+
+def manifest_for(blob_store, settings, project, files):
+    blob_store.ensure_container(settings.datasets_container)
+    for name, data in files.items():
+        blob_store.write(settings.datasets_container, f"{project}/{name}", data)
+    return DatasetBuilder(blob_store, settings).build(project).manifest
+
+
+def decode(serialized: bytes) -> dict:
+    decoded = TfExampleDecoder(load_instance_masks=False).decode(tf.constant(serialized))
+    return {k: v.numpy() for k, v in decoded.items()}
+
+
+def test_examples_round_trip_through_the_od_api_decoder(blob_store, settings):
+    manifest = manifest_for(blob_store, settings, "rt", vott_export(4, seed=1, size=96))
+    for entry in manifest["images"]:
+        data = blob_store.read(settings.datasets_container, entry["image"]["name"]).data
+        decoded = decode(example_for(entry, data).SerializeToString())
+        boxes = np.array([[o["bbox"][1] / 96, o["bbox"][0] / 96, o["bbox"][3] / 96, o["bbox"][2] / 96]
+                          for o in entry["objects"]])
+        np.testing.assert_allclose(decoded[fields.InputDataFields.groundtruth_boxes], boxes, atol=1e-6)
+        assert list(decoded[fields.InputDataFields.groundtruth_classes]) == [o["label"] for o in entry["objects"]]
+        assert decoded[fields.InputDataFields.image].shape == (96, 96, 3)
+        assert decoded[fields.InputDataFields.source_id].decode() == entry["image"]["name"]
+
+
+def test_exif_rotated_images_are_stored_upright(blob_store, settings):
+    image, shapes = make_scene(__import__("random").Random(2), 80, 1)
+    stored = image.crop((0, 0, 80, 50))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated: 50 wide, 80 high
+    from local_mode.demo_data import voc_xml
+    files = {"a.jpg": jpeg_bytes(stored, exif=exif.tobytes()),
+             "a.xml": voc_xml("a.jpg", 50, 80, [shapes[0].__class__("circle", 5, 5, 20, 30)])}
+    (entry,) = manifest_for(blob_store, settings, "exif", files)["images"]
+    assert (entry["width"], entry["height"], entry["image"]["orientation"]) == (50, 80, 6)
+    decoded = decode(example_for(entry, files["a.jpg"]).SerializeToString())
+    assert decoded[fields.InputDataFields.image].shape == (80, 50, 3)
+    assert Image.open(io.BytesIO(example_for(entry, files["a.jpg"]).features.feature[
+        "image/encoded"].bytes_list.value[0])).size == (50, 80)
+
+
+def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings):
+    cache = ShardCache(blob_store, settings.manifests_container, "inc/tfrecord-cache")
+    builder = ShardBuilder(blob_store.read, cache, shard_size=8)
+    first = manifest_for(blob_store, settings, "inc", vott_export(30, seed=3))
+    full = builder.build(first, __import__("pathlib").Path(settings.manifests_container + "-a"))
+    assert (full.converted, full.reused) == (30, 0)
+
+    grown = manifest_for(blob_store, settings, "inc", vott_export(3, seed=4, start=100))
+    assert len(grown["images"]) == 33
+    again = builder.build(grown, __import__("pathlib").Path(settings.manifests_container + "-b"))
+    assert (again.converted, again.reused) == (3, 30)
+    records = sum(1 for split in again.files.values() for name in split
+                  for _ in tf.data.TFRecordDataset(str(__import__("pathlib").Path(settings.manifests_container + "-b")
+                                                       / name)))
+    assert records == 33
+
+
+def test_a_blob_changed_since_the_manifest_is_refused(blob_store, settings, tmp_path):
+    manifest = manifest_for(blob_store, settings, "chg", vott_export(2, seed=5))
+    name = manifest["images"][0]["image"]["name"]
+    blob_store.write(settings.datasets_container, name, jpeg_bytes(make_scene(__import__("random").Random(9))[0]))
+    builder = ShardBuilder(blob_store.read, ShardCache(None, "", ""))
+    with pytest.raises(IntegrityError, match=f"{name}: content changed since the manifest was taken"):
+        builder.build(manifest, tmp_path)
+    assert json.dumps(manifest)  # the manifest itself is untouched

@@ -1,0 +1,143 @@
+"""A real, short training on CPU against Azurite: killed once after its first checkpoint, then resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from local_mode.demo_data import vott_export
+from shared.adapters.azure_storage import AzureBlobStore
+from shared.dataset.service import DatasetBuilder
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
+STEPS = 30
+
+
+def _pointer_past_start(store, container) -> bool:
+    """True once the checkpoint pointer in Blob Storage names a checkpoint after the initial one (step 0)."""
+    from shared.ports import NotFound
+
+    try:
+        pointer = store.read(container, "shapes/b1/checkpoint").data.decode()
+    except NotFound:
+        return False
+    return 'model_checkpoint_path: "ckpt-1"' not in pointer
+
+
+def trainer(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "trainer_image.train", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def run(azurite_connection_string, tmp_path_factory):
+    suffix = uuid.uuid4().hex[:6]
+    settings = Settings(storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
+                        manifests_container=f"mf{suffix}", quarantine_container=f"qt{suffix}")
+    store = AzureBlobStore.from_settings(settings)
+    store.ensure_container(settings.datasets_container)
+    for name, data in vott_export(24, seed=21).items():
+        store.write(settings.datasets_container, f"shapes/{name}", data)
+    builder = DatasetBuilder(store, settings)
+    build = builder.build("shapes")
+    manifest_blob = builder.publish(build)
+    models, checkpoints = f"models{suffix}", f"ckpt{suffix}"
+    store.write(models, "base-models/ssd/pipeline.config", BASE_CONFIG.read_bytes())
+    env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
+    args = ["--manifest", f"blob://{settings.manifests_container}/{manifest_blob}",
+            "--base-model", f"blob://{models}/base-models/ssd", "--model-dir", f"blob://{models}/shapes/b1/model",
+            "--checkpoint-url", f"{checkpoints}/shapes/b1", "--num-steps", str(STEPS), "--batch-size", "4",
+            "--checkpoint-every", "10", "--sync-interval", "0.5"]
+
+    first = trainer(env, *args)
+    deadline = time.monotonic() + 400
+    while not _pointer_past_start(store, checkpoints):
+        assert first.poll() is None, f"trainer ended before its first checkpoint:\n{first.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no checkpoint reached Blob Storage while training"
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)  # the node is pre-empted
+    first.wait()
+    first.stdout.close()
+
+    second = trainer(env, *args)
+    output, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, output[-4000:]
+    package = tmp_path_factory.mktemp("package")
+    for info in store.list(models, "shapes/b1/model/"):
+        local = package / info.name[len("shapes/b1/model/"):]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(store.read(models, info.name).data)
+    return {"store": store, "checkpoints": checkpoints, "package": package, "log": output,
+            "manifest": build.manifest}
+
+
+def test_checkpoints_and_tensorboard_files_are_in_blob_storage(run):
+    names = [b.name for b in run["store"].list(run["checkpoints"], "shapes/b1/")]
+    assert "shapes/b1/checkpoint" in names
+    assert any(n.endswith(".index") for n in names) and any(".data-" in n for n in names)
+    assert any("/train/events.out.tfevents" in n for n in names)
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint(run):
+    summary = json.loads((run["package"] / "training.json").read_text())
+    assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 10
+    from trainer_image.checkpoints import latest_step
+
+    local = run["package"].parent / "ckpt"
+    local.mkdir(exist_ok=True)
+    for info in run["store"].list(run["checkpoints"], "shapes/b1/"):
+        path = local / info.name[len("shapes/b1/"):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(run["store"].read(run["checkpoints"], info.name).data)
+    assert latest_step(local) == STEPS
+
+
+def test_metrics_json_has_coco_map_overall_and_per_class(run):
+    metrics = json.loads((run["package"] / "metrics.json").read_text())
+    assert 0 <= metrics["map"] <= 1 and 0 <= metrics["map_50"] <= 1
+    assert set(metrics["per_class_ap"]) == {"circle", "square", "triangle"}
+    assert metrics["dataset_version"] == run["manifest"]["dataset_version"]
+    assert metrics["validation_images"] == run["manifest"]["counts"]["validation"]
+    assert "DetectionBoxes_Precision/mAP" in metrics["coco"]
+
+
+def test_the_package_holds_the_model_label_map_and_final_config(run):
+    package = run["package"]
+    assert (package / "saved_model" / "saved_model.pb").exists()
+    assert "name: 'triangle'" in (package / "label_map.pbtxt").read_text()
+    config = (package / "pipeline.config").read_text()
+    assert "num_classes: 3" in config and f"num_steps: {STEPS}" in config
+    summary = json.loads((package / "training.json").read_text())
+    assert summary["dataset_version"] == run["manifest"]["dataset_version"]
+    assert summary["warm_start"]["from"] == "scratch"
+    assert summary["tfrecords"]["images"] == 24
+
+
+def test_the_saved_model_detects_through_serving_default(run):
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(run["package"] / "saved_model"))
+    image = np.random.default_rng(0).integers(0, 255, (1, 128, 128, 3), dtype=np.uint8)
+    out = model.signatures["serving_default"](input_tensor=tf.constant(image))
+    assert {"detection_boxes", "detection_classes", "detection_scores", "num_detections"} <= set(out)
+    assert out["detection_boxes"].shape[-1] == 4
+    classes = out["detection_classes"].numpy()
+    assert classes.min() >= 1 and classes.max() <= 3
+
+
+def test_progress_is_logged_as_json_lines(run):
+    lines = [json.loads(line) for line in run["log"].splitlines() if line.startswith("{")]
+    finished = [line for line in lines if line["message"] == "training finished"]
+    assert finished and finished[0]["project"] == "shapes"
+    assert any(line["message"] == "resuming from checkpoint" for line in lines)

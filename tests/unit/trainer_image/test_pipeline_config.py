@@ -1,0 +1,53 @@
+"""pipeline.config edits go through the OD API's config_util and read back through it."""
+
+from pathlib import Path
+
+import pytest
+
+from trainer_image.pipeline_config import BaseModelError, TrainingPlan, configure, read_base_config, write
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
+
+
+def plan(**kw) -> TrainingPlan:
+    values = dict(num_classes=3, num_steps=40, batch_size=16, label_map_path="/w/label_map.pbtxt",
+                  train_records="/w/train-*.tfrecord", eval_records="/w/validation-*.tfrecord")
+    return TrainingPlan(**(values | kw))
+
+
+def test_named_fields_are_overridden_and_read_back(tmp_path):
+    configs, overrides = configure(read_base_config(SAMPLE), plan(fine_tune_checkpoint="/ckpt/ckpt-0"))
+    path = write(configs, tmp_path)
+    again = read_base_config(path)
+    ssd = again["model"].ssd
+    assert ssd.num_classes == 3
+    assert again["train_config"].num_steps == 40 and again["train_config"].batch_size == 16
+    assert again["train_config"].fine_tune_checkpoint == "/ckpt/ckpt-0"
+    assert again["train_config"].fine_tune_checkpoint_type == "detection"
+    assert list(again["train_input_config"].tf_record_input_reader.input_path) == ["/w/train-*.tfrecord"]
+    assert list(again["eval_input_configs"][0].tf_record_input_reader.input_path) == ["/w/validation-*.tfrecord"]
+    assert again["train_input_config"].label_map_path == "/w/label_map.pbtxt"
+    # the learning rate follows the batch size (8 in the base config → 16), the schedule follows the steps
+    schedule = again["train_config"].optimizer.adam_optimizer.learning_rate.cosine_decay_learning_rate
+    assert schedule.learning_rate_base == pytest.approx(0.008)
+    assert schedule.warmup_learning_rate == pytest.approx(0.0008)
+    assert (schedule.total_steps, schedule.warmup_steps) == (40, 4)
+    assert any(k.endswith("learning_rate_base") for k in overrides)
+    # everything else is kept as the base model wrote it
+    assert ssd.feature_extractor.depth_multiplier == pytest.approx(0.35)
+    assert ssd.image_resizer.fixed_shape_resizer.height == 128
+    assert again["eval_config"].include_metrics_per_category
+
+
+def test_unreadable_base_configs_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(BaseModelError, match=r"has no pipeline\.config"):
+        read_base_config(tmp_path / "pipeline.config")
+    broken = tmp_path / "broken.config"
+    broken.write_text("model { ssd { num_classes: three } }")
+    with pytest.raises(BaseModelError, match=r"not a readable pipeline\.config"):
+        read_base_config(broken)
+    empty = tmp_path / "empty.config"
+    empty.write_text("train_config { batch_size: 2 }")
+    with pytest.raises(BaseModelError, match="no model"):
+        read_base_config(empty)
