@@ -6,4 +6,7 @@ cd "$root"
 bash scripts/setup_env.sh
 export LOG_LEVEL=WARNING
 echo "## Event burst (issue: event-driven core)"
-.venv/bin/python -m bench.event_burst "$@"
+.venv/bin/python -m bench.event_burst
+echo
+echo "## TFRecords and training speed (issue: trainer)"
+.venv/bin/python -m bench.tfrecords_build
