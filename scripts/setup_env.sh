@@ -24,6 +24,15 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
 
+tools_stamp="$(sha256sum requirements-tools.txt | cut -c1-16)"
+if [[ ! -x .venv-tools/bin/checkov || "$(cat .venv-tools/.requirements-stamp 2>/dev/null)" != "$tools_stamp" ]]; then
+  echo "[setup] installing infrastructure validation tools into .venv-tools"
+  "$python_bin" -m venv .venv-tools
+  .venv-tools/bin/python -m pip install -r requirements-tools.txt >.venv-tools/install.log 2>&1 \
+    || { grep -v "is ignored: it is neither" .venv-tools/install.log | tail -n 40; echo "[setup] pip failed"; exit 1; }
+  echo "$tools_stamp" > .venv-tools/.requirements-stamp
+fi
+
 lock_stamp="$(sha256sum tools/package-lock.json | cut -c1-16)"
 if [[ ! -x tools/node_modules/.bin/azurite || "$(cat tools/node_modules/.lock-stamp 2>/dev/null)" != "$lock_stamp" ]]; then
   echo "[setup] installing Azurite (npm)"

@@ -103,6 +103,8 @@ class Settings:
     compute_identity_client_id: str | None = _setting(
         "COMPUTE_IDENTITY_CLIENT_ID", None, "Client id of the compute cluster's identity, passed to the trainer "
         "so it reads blobs and writes checkpoints with it.")
+    approval_secret: str | None = _setting(
+        "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     local_trainer_command: str = _setting(
         "LOCAL_TRAINER_COMMAND", "python -m trainer_image.train", "Local mode: command that runs the trainer.")
 

@@ -1,0 +1,119 @@
+// The function app on the Flex Consumption plan (Python 3.11), user-assigned identity, identity-based connections.
+// Its app settings are every setting the code reads (shared/settings.py) plus the host's own; a test checks both
+// directions.
+param location string
+param tags object
+param resourceToken string
+param identityId string
+param identityClientId string
+param hostStorageName string
+param deploymentContainer string
+param applicationInsightsConnectionString string
+param dataBlobEndpoint string
+param dataTableEndpoint string
+param dataAccountId string
+param approvalSecretUri string
+param workspaceName string
+param computeName string
+param computeIdentityClientId string
+param environmentName string
+param serviceSettings object
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageName
+}
+
+// Read by the code (shared/settings.py). Values here are the deployed defaults; `serviceSettings` overrides them.
+var appSettings = union({
+  DataStorage__blobServiceUri: dataBlobEndpoint
+  DataStorage__tableServiceUri: dataTableEndpoint
+  DataStorage__clientId: identityClientId
+  DATASETS_CONTAINER: 'datasets'
+  QUARANTINE_CONTAINER: 'quarantine'
+  MANIFESTS_CONTAINER: 'manifests'
+  CHECKPOINTS_CONTAINER: 'checkpoints'
+  MODELS_CONTAINER: 'models'
+  VALIDATION_FRACTION: '0.2'
+  MAX_IMAGE_PIXELS: '40000000'
+  MAX_IMAGE_BYTES: '52428800'
+  MAX_ANNOTATION_BYTES: '1048576'
+  LOG_LEVEL: 'INFO'
+  EXPECTED_BLOB_TOPIC: dataAccountId
+  LEDGER_TABLE: 'ledger'
+  STATE_TABLE: 'projectstate'
+  RUNS_TABLE: 'runs'
+  DEBOUNCE_SCHEDULE: '*/15 * * * * *'
+  QUIET_SECONDS: '120'
+  MAX_WAIT_SECONDS: '1800'
+  MIN_NEW_IMAGES: '1'
+  MAX_RUNS_PER_DAY: '6'
+  MAX_GPU_HOURS_PER_DAY: '12'
+  CANCEL_RUNNING_ON_NEW_DATA: 'false'
+  TRAINING_BACKEND: 'azureml'
+  BASE_MODEL: 'base-models/ssd_mobilenet_v2_128'
+  TRAIN_STEPS: '2000'
+  TRAIN_BATCH_SIZE: '16'
+  AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
+  AZURE_RESOURCE_GROUP: resourceGroup().name
+  AML_WORKSPACE: workspaceName
+  AML_COMPUTE: computeName
+  AML_ENVIRONMENT: environmentName
+  AML_INSTANCE_COUNT: '1'
+  AML_GPUS_PER_NODE: '1'
+  AML_CLIENT_ID: identityClientId
+  COMPUTE_IDENTITY_CLIENT_ID: computeIdentityClientId
+  APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
+}, serviceSettings)
+
+// Read by the Functions host, not by the code.
+var hostSettings = {
+  AzureWebJobsStorage__accountName: hostStorage.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PYTHON_SCRIPT_FILE_NAME: 'functions_entry.py'
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'func-${resourceToken}'
+  location: location
+  tags: union(tags, { 'azd-service-name': 'function' })
+  kind: 'functionapp,linux'
+  identity: { type: 'UserAssigned', userAssignedIdentities: { '${identityId}': {} } }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for item in items(union(appSettings, hostSettings)): { name: item.key, value: string(item.value) }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+        }
+      }
+      scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
+      runtime: { name: 'python', version: '3.11' }
+    }
+  }
+}
+
+output name string = app.name
+output id string = app.id
+output url string = 'https://${app.properties.defaultHostName}'

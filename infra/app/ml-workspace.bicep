@@ -1,0 +1,120 @@
+// Azure ML: workspace (with its Key Vault, registry, Application Insights and identity-based storage), the GPU
+// cluster that scales to zero, datastores named like the data containers, and the trainer environment.
+param location string
+param tags object
+param resourceToken string
+param keyVaultId string
+param applicationInsightsId string
+param dataAccountName string
+param computeIdentityId string
+param gpuVmSize string
+param gpuMaxNodes int
+
+var computeName = 'gpu-cluster'
+var trainerEnvironment = 'tfod-trainer-gpu'
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+  name: 'cr${resourceToken}'
+  location: location
+  tags: tags
+  sku: { name: 'Basic' }
+  properties: {
+    adminUserEnabled: false
+    anonymousPullEnabled: false
+  }
+}
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: 'stml${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+}
+
+resource dataAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: dataAccountName
+}
+
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+  name: 'mlw-${resourceToken}'
+  location: location
+  tags: tags
+  identity: { type: 'SystemAssigned' }
+  sku: { name: 'Basic', tier: 'Basic' }
+  properties: {
+    friendlyName: 'TF object detection retraining'
+    storageAccount: mlStorage.id
+    keyVault: keyVaultId
+    applicationInsights: applicationInsightsId
+    containerRegistry: registry.id
+    systemDatastoresAuthMode: 'identity'
+    publicNetworkAccess: 'Enabled'
+    v1LegacyMode: false
+  }
+}
+
+resource compute 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-01' = {
+  parent: workspace
+  name: computeName
+  location: location
+  identity: { type: 'UserAssigned', userAssignedIdentities: { '${computeIdentityId}': {} } }
+  properties: {
+    computeType: 'AmlCompute'
+    disableLocalAuth: true
+    properties: {
+      vmSize: gpuVmSize
+      vmPriority: 'Dedicated'
+      osType: 'Linux'
+      scaleSettings: { minNodeCount: 0, maxNodeCount: gpuMaxNodes, nodeIdleTimeBeforeScaleDown: 'PT10M' }
+      remoteLoginPortPublicAccess: 'Disabled'
+      enableNodePublicIp: true
+    }
+  }
+}
+
+// One datastore per container the jobs mount, named like the container (identity access, no keys).
+resource datastores 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = [for name in ['manifests', 'models']: {
+  parent: workspace
+  name: name
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: dataAccount.name
+    containerName: name
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    credentials: { credentialsType: 'None' }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+  }
+}]
+
+// The trainer image is built into the registry by the azd `postprovision` hook (az acr build).
+resource environmentContainer 'Microsoft.MachineLearningServices/workspaces/environments@2024-10-01' = {
+  parent: workspace
+  name: trainerEnvironment
+  properties: { description: 'TensorFlow 2.15 + TF Object Detection API trainer (trainer_image/Dockerfile.gpu)' }
+}
+
+resource environmentVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+  parent: environmentContainer
+  name: '1'
+  properties: {
+    image: '${registry.properties.loginServer}/tfod-trainer:gpu'
+    osType: 'Linux'
+  }
+}
+
+output workspaceName string = workspace.name
+output workspaceId string = workspace.id
+output workspacePrincipalId string = workspace.identity.principalId
+output computeName string = compute.name
+output registryName string = registry.name
+output registryLoginServer string = registry.properties.loginServer
+output trainerEnvironment string = '${trainerEnvironment}@latest'

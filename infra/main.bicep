@@ -1,0 +1,160 @@
+// Everything the service needs in one resource group, named from one token. `azd up` deploys it (azure.yaml);
+// the Event Grid subscriptions follow in a post-deploy step (app/eventgrid-subscriptions.bicep), because Event
+// Grid validates its endpoint and the functions must exist first.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment (azd); part of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource.')
+param location string
+
+@description('GPU VM size of the training cluster (scales to zero when idle).')
+param gpuVmSize string = 'Standard_NC4as_T4_v3'
+
+@description('Most GPU nodes the training cluster may start.')
+@minValue(1)
+param gpuMaxNodes int = 1
+
+@description('Object id of the person deploying (optional): gets read access to data and the workspace.')
+param principalId string = ''
+
+@secure()
+@description('Secret that signs approval links; by default a new random one each deployment (pending links then expire).')
+param approvalSecret string = newGuid()
+
+@description('Settings of the retraining service (debounce, budget, training); see README "Settings".')
+param serviceSettings object = {}
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName, application: 'tfod-retrain' }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identities 'app/identities.bicep' = {
+  scope: rg
+  name: 'identities'
+  params: { location: location, tags: tags, resourceToken: resourceToken }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  scope: rg
+  name: 'monitoring'
+  params: { location: location, tags: tags, resourceToken: resourceToken }
+}
+
+module data 'app/storage-data.bicep' = {
+  scope: rg
+  name: 'storage-data'
+  params: { location: location, tags: tags, resourceToken: resourceToken }
+}
+
+module hostStorage 'app/storage-host.bicep' = {
+  scope: rg
+  name: 'storage-host'
+  params: { location: location, tags: tags, resourceToken: resourceToken }
+}
+
+module vault 'app/keyvault.bicep' = {
+  scope: rg
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    approvalSecret: approvalSecret
+  }
+}
+
+module ml 'app/ml-workspace.bicep' = {
+  scope: rg
+  name: 'ml-workspace'
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    keyVaultId: vault.outputs.id
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    dataAccountName: data.outputs.name
+    computeIdentityId: identities.outputs.computeId
+    gpuVmSize: gpuVmSize
+    gpuMaxNodes: gpuMaxNodes
+  }
+}
+
+module function 'app/function.bicep' = {
+  scope: rg
+  name: 'function'
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    identityId: identities.outputs.functionId
+    identityClientId: identities.outputs.functionClientId
+    hostStorageName: hostStorage.outputs.name
+    deploymentContainer: hostStorage.outputs.deploymentContainer
+    applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    dataBlobEndpoint: data.outputs.blobEndpoint
+    dataTableEndpoint: data.outputs.tableEndpoint
+    dataAccountId: data.outputs.id
+    approvalSecretUri: vault.outputs.approvalSecretUri
+    workspaceName: ml.outputs.workspaceName
+    computeName: ml.outputs.computeName
+    computeIdentityClientId: identities.outputs.computeClientId
+    environmentName: ml.outputs.trainerEnvironment
+    serviceSettings: serviceSettings
+  }
+}
+
+module topic 'app/eventgrid-topic.bicep' = {
+  scope: rg
+  name: 'eventgrid-topic'
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    dataAccountId: data.outputs.id
+    workspaceId: ml.outputs.workspaceId
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  scope: rg
+  name: 'rbac'
+  params: {
+    dataAccountName: data.outputs.name
+    hostStorageName: hostStorage.outputs.name
+    keyVaultName: vault.outputs.name
+    workspaceName: ml.outputs.workspaceName
+    registryName: ml.outputs.registryName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    functionPrincipalId: identities.outputs.functionPrincipalId
+    computePrincipalId: identities.outputs.computePrincipalId
+    workspacePrincipalId: ml.outputs.workspacePrincipalId
+    topicPrincipalId: topic.outputs.principalId
+    principalId: principalId
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = function.outputs.name
+output AZURE_FUNCTION_URL string = function.outputs.url
+output AZURE_DATA_STORAGE_ACCOUNT string = data.outputs.name
+output AZURE_HOST_STORAGE_ACCOUNT string = hostStorage.outputs.name
+output AZURE_ML_WORKSPACE string = ml.outputs.workspaceName
+output AZURE_ML_COMPUTE string = ml.outputs.computeName
+output AZURE_CONTAINER_REGISTRY_NAME string = ml.outputs.registryName
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = ml.outputs.registryLoginServer
+output AZURE_KEY_VAULT_NAME string = vault.outputs.name
+output AZURE_EVENTGRID_BLOB_TOPIC string = topic.outputs.name
+output AZURE_EVENTGRID_ML_TOPIC string = topic.outputs.mlTopicName
+output AZURE_APPLICATION_INSIGHTS string = monitoring.outputs.applicationInsightsName
+output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment

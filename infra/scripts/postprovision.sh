@@ -1,0 +1,8 @@
+#!/bin/sh
+# After provisioning: build the GPU trainer image in the registry (the trainer environment points at it) and
+# upload the sample base model. Uses the outputs azd exported from infra/main.bicep.
+set -eu
+az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image tfod-trainer:gpu --file trainer_image/Dockerfile.gpu .
+az storage blob upload-batch --auth-mode login --account-name "$AZURE_DATA_STORAGE_ACCOUNT" \
+  --destination models --destination-path base-models/ssd_mobilenet_v2_128 \
+  --source trainer_image/base_models/ssd_mobilenet_v2_128 --overwrite
