@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 PER_CLASS_PREFIX = "DetectionBoxes_PerformanceByCategory/mAP/"
 
 
-def evaluate(pipeline_config: Path, checkpoint_dir: Path, *, eval_records: str | None = None,
+def evaluate(pipeline_config: Path, checkpoint_dir: Path, *, eval_records: list[str] | None = None,
              label_map_path: str | None = None) -> dict[str, float]:
     """Metrics of the latest checkpoint in `checkpoint_dir`; the eval input can be pointed at another split
     (the champion is evaluated on the challenger's validation images)."""

@@ -23,8 +23,8 @@ class TrainingPlan:
     num_steps: int
     batch_size: int
     label_map_path: str
-    train_records: str
-    eval_records: str
+    train_records: list[str]
+    eval_records: list[str]
     fine_tune_checkpoint: str | None = None
     fine_tune_checkpoint_type: str = "detection"
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -94,10 +95,12 @@ class BuildStats:
 
 
 class ShardCache:
-    """Content-addressed shards plus an index (shard id → entry keys), in a blob folder or nowhere."""
+    """Content-addressed shards plus an index (shard id → entry keys) in a blob folder, optionally mirrored in a
+    local folder (local mode's disk, or the cache mounted into the job) so reused shards are read in place."""
 
-    def __init__(self, store: Any | None, container: str, prefix: str) -> None:
+    def __init__(self, store: Any | None, container: str, prefix: str, local_dir: Path | None = None) -> None:
         self.store, self.container, self.prefix = store, container, prefix.strip("/")
+        self.local_dir = local_dir
 
     def index(self) -> dict[str, list[str]]:
         if self.store is None:
@@ -109,12 +112,21 @@ class ShardCache:
         except NotFound:
             return {}
 
-    def fetch(self, shard_id: str, target: Path) -> None:
-        target.write_bytes(self.store.read(self.container, f"{self.prefix}/{shard_id}.tfrecord").data)
+    def locate(self, shard_id: str, out_dir: Path) -> Path:
+        """A readable local path of a cached shard: in place when the local folder has it, else downloaded."""
+        name = f"{shard_id}.tfrecord"
+        if self.local_dir is not None and (self.local_dir / name).is_file():
+            return self.local_dir / name
+        target = out_dir / name
+        target.write_bytes(self.store.read(self.container, f"{self.prefix}/{name}").data)
+        return target
 
     def put(self, shard_id: str, source: Path) -> None:
         if self.store is not None:
             self.store.write(self.container, f"{self.prefix}/{shard_id}.tfrecord", source.read_bytes())
+        if self.local_dir is not None:
+            self.local_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, self.local_dir / source.name)
 
     def save_index(self, index: dict[str, list[str]]) -> None:
         if self.store is not None:
@@ -141,17 +153,15 @@ class ShardBuilder:
                 reusable = {sid: members for sid, members in index.items()
                             if sid.startswith(split + "-") and members and set(members) <= wanted}
                 covered = {k for members in reusable.values() for k in members}
-                uploads = [pool.submit(self.cache.fetch, sid, out_dir / f"{sid}.tfrecord") for sid in reusable]
+                located = [pool.submit(self.cache.locate, sid, out_dir) for sid in reusable]
                 todo = sorted((k for k in wanted if k not in covered), key=lambda k: keys[k]["image"]["name"])
                 examples = pool.map(lambda k: (k, self._convert(container, keys[k])), todo)
                 written = self._write_shards(split, examples, out_dir, pool, index)
-                for future in uploads:
-                    future.result()
                 stats.shards_reused += len(reusable)
                 stats.reused += len(covered)
                 stats.converted += len(todo)
                 stats.shards_written += len(written)
-                stats.files[split] = sorted([f"{sid}.tfrecord" for sid in reusable] + written)
+                stats.files[split] = sorted([str(f.result()) for f in located] + written)
         live = {Path(f).stem for files in stats.files.values() for f in files}
         self.cache.save_index({sid: members for sid, members in index.items() if sid in live})
         stats.seconds = time.perf_counter() - started
@@ -188,4 +198,4 @@ class ShardBuilder:
                 writer.write(serialized)
         index[shard_id] = members
         uploads.append(pool.submit(self.cache.put, shard_id, path))
-        return path.name
+        return str(path)

@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: a tenth of the run, at least 10)")
     parser.add_argument("--tfrecord-cache", help="container/prefix of the shard cache (default: "
                         "<checkpoint container>/<project>/tfrecord-cache)")
+    parser.add_argument("--tfrecord-cache-dir", help="local folder mirroring the shard cache (local mode's disk "
+                        "or a mounted cache): reused shards are read in place instead of downloaded")
     parser.add_argument("--work-dir", help="local scratch folder (default: a temporary one)")
     parser.add_argument("--sync-interval", type=float, default=10.0)
     return parser.parse_args(argv)
@@ -99,11 +101,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ckpt_container, _, ckpt_prefix = args.checkpoint_url.partition("/")
         cache_container, _, cache_prefix = (args.tfrecord_cache or f"{ckpt_container}/{project}/tfrecord-cache"
                                             ).partition("/")
-        records = ShardBuilder(locations.store().read, ShardCache(locations.store(), cache_container, cache_prefix))
+        cache_dir = Path(args.tfrecord_cache_dir) if args.tfrecord_cache_dir else None
+        records = ShardBuilder(locations.store().read,
+                               ShardCache(locations.store(), cache_container, cache_prefix, cache_dir))
         stats = records.build(manifest, work / "tfrecords")
         timings["tfrecords"] = stats.seconds
 
-        plan, warm = _plan(args, manifest, label_map, work)
+        plan, warm = _plan(args, stats.files, label_map, work)
         from trainer_image import pipeline_config
 
         base = locations.download_folder(args.base_model, work / "base_model")
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return summary
 
 
-def _plan(args: argparse.Namespace, manifest: dict, label_map: LabelMap, work: Path):
+def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap, work: Path):
     """What to fine-tune from, and why: the champion (same classes), the base model's checkpoint, or nothing."""
     from trainer_image.pipeline_config import TrainingPlan
 
@@ -161,8 +165,7 @@ def _plan(args: argparse.Namespace, manifest: dict, label_map: LabelMap, work: P
                                                     "the base model", "checkpoint": checkpoint}
         return TrainingPlan(num_classes=len(label_map.items), num_steps=args.num_steps, batch_size=args.batch_size,
                             label_map_path=str(work / "label_map.pbtxt"),
-                            train_records=str(work / "tfrecords" / "train-*.tfrecord"),
-                            eval_records=str(work / "tfrecords" / "validation-*.tfrecord"),
+                            train_records=records["train"], eval_records=records["validation"],
                             fine_tune_checkpoint=checkpoint)
     return plan, warm
 

@@ -42,7 +42,8 @@ class LocalTraining:
                 "--model-dir", f"blob://{s.models_container}/{request.output_prefix}/model",
                 "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
                 "--num-steps", str(request.num_steps), "--batch-size", str(request.batch_size),
-                "--strategy", "default"] + (
+                "--strategy", "default",
+                "--tfrecord-cache-dir", str(self.work_dir / "tfrecord-cache" / request.project)] + (
             ["--warm-start", f"blob://{s.models_container}/{request.champion_model}"]
             if request.champion_model and not request.label_map_changed else [])
 

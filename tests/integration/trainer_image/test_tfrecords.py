@@ -68,10 +68,19 @@ def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings):
     assert len(grown["images"]) == 33
     again = builder.build(grown, __import__("pathlib").Path(settings.manifests_container + "-b"))
     assert (again.converted, again.reused) == (3, 30)
-    records = sum(1 for split in again.files.values() for name in split
-                  for _ in tf.data.TFRecordDataset(str(__import__("pathlib").Path(settings.manifests_container + "-b")
-                                                       / name)))
+    records = sum(1 for split in again.files.values() for path in split for _ in tf.data.TFRecordDataset(path))
     assert records == 33
+
+
+def test_reused_shards_are_read_in_place_from_a_local_cache_folder(blob_store, settings, tmp_path):
+    cache = ShardCache(blob_store, settings.manifests_container, "loc/tfrecord-cache", tmp_path / "cache")
+    builder = ShardBuilder(blob_store.read, cache, shard_size=8)
+    builder.build(manifest_for(blob_store, settings, "loc", vott_export(20, seed=6)), tmp_path / "a")
+    grown = manifest_for(blob_store, settings, "loc", vott_export(2, seed=7, start=50))
+    again = builder.build(grown, tmp_path / "b")
+    reused = [p for split in again.files.values() for p in split if p.startswith(str(tmp_path / "cache"))]
+    assert len(reused) == again.shards_reused > 0
+    assert sum(1 for split in again.files.values() for path in split for _ in tf.data.TFRecordDataset(path)) == 22
 
 
 def test_a_blob_changed_since_the_manifest_is_refused(blob_store, settings, tmp_path):

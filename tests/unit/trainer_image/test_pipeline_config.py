@@ -12,7 +12,8 @@ SAMPLE = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipe
 
 def plan(**kw) -> TrainingPlan:
     values = dict(num_classes=3, num_steps=40, batch_size=16, label_map_path="/w/label_map.pbtxt",
-                  train_records="/w/train-*.tfrecord", eval_records="/w/validation-*.tfrecord")
+                  train_records=["/w/train-a.tfrecord", "/c/train-b.tfrecord"],
+                  eval_records=["/w/validation-c.tfrecord"])
     return TrainingPlan(**(values | kw))
 
 
@@ -25,8 +26,9 @@ def test_named_fields_are_overridden_and_read_back(tmp_path):
     assert again["train_config"].num_steps == 40 and again["train_config"].batch_size == 16
     assert again["train_config"].fine_tune_checkpoint == "/ckpt/ckpt-0"
     assert again["train_config"].fine_tune_checkpoint_type == "detection"
-    assert list(again["train_input_config"].tf_record_input_reader.input_path) == ["/w/train-*.tfrecord"]
-    assert list(again["eval_input_configs"][0].tf_record_input_reader.input_path) == ["/w/validation-*.tfrecord"]
+    assert list(again["train_input_config"].tf_record_input_reader.input_path) == ["/w/train-a.tfrecord",
+                                                                                   "/c/train-b.tfrecord"]
+    assert list(again["eval_input_configs"][0].tf_record_input_reader.input_path) == ["/w/validation-c.tfrecord"]
     assert again["train_input_config"].label_map_path == "/w/label_map.pbtxt"
     # the learning rate follows the batch size (8 in the base config → 16), the schedule follows the steps
     schedule = again["train_config"].optimizer.adam_optimizer.learning_rate.cosine_decay_learning_rate
