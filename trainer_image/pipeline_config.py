@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import text_format
+from object_detection.protos import train_pb2
 from object_detection.utils import config_util
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,13 @@ def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, An
     }
     if plan.fine_tune_checkpoint:
         train_config = configs["train_config"]
-        for field in ("fine_tune_checkpoint", "fine_tune_checkpoint_type"):
+        for field, empty in (("fine_tune_checkpoint", ""), ("fine_tune_checkpoint_type", ""),
+                             ("fine_tune_checkpoint_version", train_pb2.CheckpointVersion.V1)):
             if not train_config.HasField(field):  # config_util only overrides fields the file declares
-                setattr(train_config, field, "")
+                setattr(train_config, field, empty)
         overrides["train_config.fine_tune_checkpoint"] = plan.fine_tune_checkpoint
         overrides["train_config.fine_tune_checkpoint_type"] = plan.fine_tune_checkpoint_type
+        overrides["train_config.fine_tune_checkpoint_version"] = train_pb2.CheckpointVersion.V2  # TF2 checkpoints
     overrides |= _schedule_overrides(configs, plan)
     updated = config_util.merge_external_params_with_configs(configs, kwargs_dict=overrides)
     return updated, overrides

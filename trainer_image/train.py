@@ -1,7 +1,7 @@
 """Trainer entry point: manifest → TFRecords → pipeline.config → train → evaluate → export → package.
 
     python -m trainer_image.train --manifest M --base-model B --model-dir OUT --checkpoint-url C/P \
-        --num-steps N --batch-size S [--strategy default|mirrored|multi_worker_mirrored] [--warm-start CHAMPION]
+        --num-steps N --batch-size S [--strategy default|mirrored|multi_worker_mirrored] [--champion C [--warm-start]]
 
 M, B, OUT and the champion are local paths (Azure ML mounts them) or blob://container/path (local mode).
 Exits non-zero with one clear line on failure; progress is logged as JSON lines.
@@ -39,7 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-steps", type=int, required=True)
     parser.add_argument("--batch-size", type=int, required=True, help="global batch size")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multi_worker_mirrored"), default="default")
-    parser.add_argument("--warm-start", help="champion model folder: fine-tune from its checkpoint")
+    parser.add_argument("--champion", help="the deployed model's package (path or blob://): evaluated on this "
+                        "run's validation images so the release gates compare both on the same split")
+    parser.add_argument("--warm-start", action="store_true", help="fine-tune from the champion's checkpoint "
+                        "(the scheduler asks for it only when the label map is unchanged)")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints "
                         "(default: a tenth of the run, at least 10)")
     parser.add_argument("--tfrecord-cache", help="container/prefix of the shard cache (default: "
@@ -107,12 +110,13 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         stats = records.build(manifest, work / "tfrecords")
         timings["tfrecords"] = stats.seconds
 
-        plan, warm = _plan(args, stats.files, label_map, work)
         from trainer_image import pipeline_config
 
         base = locations.download_folder(args.base_model, work / "base_model")
+        champion = locations.download_folder(args.champion, work / "champion") if args.champion else None
+        plan, warm = _plan(args, stats.files, label_map, work, base, champion)
         configs, overrides = pipeline_config.configure(pipeline_config.read_base_config(base / "pipeline.config"),
-                                                       plan(base))
+                                                       plan)
         config_path = pipeline_config.write(configs, work / "config")
         log.info("pipeline.config written", extra={"overrides": overrides, "warm_start": warm})
 
@@ -125,6 +129,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         metrics = summarize(evaluate(config_path, train_dir)) if manifest["counts"]["validation"] else {
             "error": "no validation images: nothing to evaluate"}
         metrics |= {"dataset_version": version, "validation_images": manifest["counts"]["validation"]}
+        if champion is not None and manifest["counts"]["validation"]:
+            metrics["champion"] = _evaluate_champion(champion, stats.files["validation"], work / "label_map.pbtxt")
         timings["evaluate"] = time.perf_counter() - clock - sum(timings.values())
 
         package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
@@ -146,28 +152,36 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return summary
 
 
-def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap, work: Path):
+def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap, work: Path,
+          base: Path, champion: Path | None) -> tuple[Any, dict[str, Any]]:
     """What to fine-tune from, and why: the champion (same classes), the base model's checkpoint, or nothing."""
     from trainer_image.pipeline_config import TrainingPlan
 
-    warm: dict[str, Any] = {"from": "scratch", "reason": "the base model has no checkpoint"}
-    champion = locations.download_folder(args.warm_start, work / "champion") if args.warm_start else None
-    if champion is not None:
+    if args.warm_start and champion is not None:
         warm = {"from": "champion", "reason": "label map unchanged: fine-tuning from the current champion",
                 "checkpoint": str(champion / "checkpoint" / "ckpt-0")}
-
-    def plan(base: Path) -> TrainingPlan:
-        nonlocal warm
-        checkpoint = warm.get("checkpoint")
-        if checkpoint is None and (base / "checkpoint" / "ckpt-0.index").exists():
-            checkpoint = str(base / "checkpoint" / "ckpt-0")
-            warm = {"from": "base_model", "reason": "new or changed classes (or no champion): fine-tuning from "
-                                                    "the base model", "checkpoint": checkpoint}
-        return TrainingPlan(num_classes=len(label_map.items), num_steps=args.num_steps, batch_size=args.batch_size,
-                            label_map_path=str(work / "label_map.pbtxt"),
-                            train_records=records["train"], eval_records=records["validation"],
-                            fine_tune_checkpoint=checkpoint)
+    elif (base / "checkpoint" / "ckpt-0.index").exists():
+        warm = {"from": "base_model", "reason": "classes changed or no champion: fine-tuning from the base model",
+                "checkpoint": str(base / "checkpoint" / "ckpt-0")}
+    else:
+        warm = {"from": "scratch", "reason": "no champion to warm-start from and the base model has no checkpoint"}
+    plan = TrainingPlan(num_classes=len(label_map.items), num_steps=args.num_steps, batch_size=args.batch_size,
+                        label_map_path=str(work / "label_map.pbtxt"), train_records=records["train"],
+                        eval_records=records["validation"], fine_tune_checkpoint=warm.get("checkpoint"))
+    log.info("warm start decided", extra={"warm_start": warm["from"], "reason": warm["reason"]})
     return plan, warm
+
+
+def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path) -> dict[str, Any]:
+    """The champion's metrics on this run's validation images (same split, same label map)."""
+    from trainer_image.evaluation import evaluate, summarize
+
+    try:
+        metrics = summarize(evaluate(champion / "pipeline.config", champion / "checkpoint", eval_records=records,
+                                     label_map_path=str(label_map_path)))
+    except (FileNotFoundError, ValueError) as exc:
+        return {"error": f"champion could not be evaluated: {exc}"}
+    return metrics | {"validation_images": "same as the challenger"}
 
 
 def _train(args, config_path: Path, train_dir: Path, container: str, prefix: str) -> int | None:

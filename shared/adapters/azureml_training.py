@@ -60,8 +60,8 @@ class AzureMLTraining:
             "base_model": Input(type="uri_folder", mode="ro_mount",
                                 path=datastore_uri(s.models_container, request.base_model)),
         }
-        if request.champion_model and not request.label_map_changed:
-            args += ["--warm-start", "${{inputs.champion}}"]
+        if request.champion_model:
+            args += ["--champion", "${{inputs.champion}}"] + ([] if request.label_map_changed else ["--warm-start"])
             inputs["champion"] = Input(type="uri_folder", mode="ro_mount", path=datastore_uri(
                 s.models_container, request.champion_model))
         env = {"DataStorage__blobServiceUri": s.blob_service_uri or "", "TF_CPP_MIN_LOG_LEVEL": "1"}

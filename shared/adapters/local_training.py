@@ -44,8 +44,8 @@ class LocalTraining:
                 "--num-steps", str(request.num_steps), "--batch-size", str(request.batch_size),
                 "--strategy", "default",
                 "--tfrecord-cache-dir", str(self.work_dir / "tfrecord-cache" / request.project)] + (
-            ["--warm-start", f"blob://{s.models_container}/{request.champion_model}"]
-            if request.champion_model and not request.label_map_changed else [])
+            ["--champion", f"blob://{s.models_container}/{request.champion_model}"]
+            + ([] if request.label_map_changed else ["--warm-start"]) if request.champion_model else [])
 
     def _job_blob(self, request: TrainingRequest) -> str:
         return f"{request.output_prefix}/job.json"

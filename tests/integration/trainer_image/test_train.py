@@ -79,7 +79,7 @@ def run(azurite_connection_string, tmp_path_factory):
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(store.read(models, info.name).data)
     return {"store": store, "checkpoints": checkpoints, "package": package, "log": output,
-            "manifest": build.manifest}
+            "manifest": build.manifest, "models": models, "args": args}
 
 
 def test_checkpoints_and_tensorboard_files_are_in_blob_storage(run):
@@ -141,3 +141,27 @@ def test_progress_is_logged_as_json_lines(run):
     finished = [line for line in lines if line["message"] == "training finished"]
     assert finished and finished[0]["project"] == "shapes"
     assert any(line["message"] == "resuming from checkpoint" for line in lines)
+
+
+@pytest.fixture(scope="module")
+def retrain(run, azurite_connection_string, tmp_path_factory):
+    """A second run on the same dataset with the first model as champion, warm-started from it."""
+    store, models = run["store"], run["models"]
+    env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
+    args = [a.replace("shapes/b1", "shapes/b2") for a in run["args"]]
+    args[args.index("--num-steps") + 1] = "10"
+    process = trainer(env, *args, "--champion", f"blob://{models}/shapes/b1/model", "--warm-start")
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output[-4000:]
+    return {name: json.loads(store.read(models, f"shapes/b2/model/{name}").data)
+            for name in ("metrics.json", "training.json")}
+
+
+def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_images(retrain, run):
+    warm = retrain["training.json"]["warm_start"]
+    assert warm["from"] == "champion" and "label map unchanged" in warm["reason"]
+    champion = retrain["metrics.json"]["champion"]
+    assert "error" not in champion, champion
+    assert 0 <= champion["map"] <= 1 and set(champion["per_class_ap"]) == {"circle", "square", "triangle"}
+    first = json.loads((run["package"] / "metrics.json").read_text())
+    assert champion["map"] == pytest.approx(first["map"], abs=1e-6)  # same model, same images: same score

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from object_detection.protos import train_pb2
 
 from trainer_image.pipeline_config import BaseModelError, TrainingPlan, configure, read_base_config, write
 
@@ -26,6 +27,7 @@ def test_named_fields_are_overridden_and_read_back(tmp_path):
     assert again["train_config"].num_steps == 40 and again["train_config"].batch_size == 16
     assert again["train_config"].fine_tune_checkpoint == "/ckpt/ckpt-0"
     assert again["train_config"].fine_tune_checkpoint_type == "detection"
+    assert again["train_config"].fine_tune_checkpoint_version == train_pb2.CheckpointVersion.V2
     assert list(again["train_input_config"].tf_record_input_reader.input_path) == ["/w/train-a.tfrecord",
                                                                                    "/c/train-b.tfrecord"]
     assert list(again["eval_input_configs"][0].tf_record_input_reader.input_path) == ["/w/validation-c.tfrecord"]

@@ -55,14 +55,15 @@ def test_several_nodes_use_the_tensorflow_distribution_and_several_gpus_mirrored
     assert "--strategy mirrored" in single["command"] and single.get("distribution") is None
 
 
-def test_warm_start_from_the_champion_only_when_the_label_map_is_unchanged():
+def test_the_champion_is_always_evaluated_and_warm_starts_only_when_the_label_map_is_unchanged():
     from dataclasses import replace
 
     same = rest_body(request=replace(REQUEST, champion_model="shapes/old/model", label_map_changed=False))
-    assert "--warm-start ${{inputs.champion}}" in same["properties"]["command"]
+    assert same["properties"]["command"].endswith("--champion ${{inputs.champion}} --warm-start")
     assert same["properties"]["inputs"]["champion"]["uri"] == "azureml://datastores/models/paths/shapes/old/model"
     grown = rest_body(request=replace(REQUEST, champion_model="shapes/old/model", label_map_changed=True))
-    assert "--warm-start" not in grown["properties"]["command"]
+    assert grown["properties"]["command"].endswith("--champion ${{inputs.champion}}")
+    assert "--champion" not in rest_body()["properties"]["command"]
 
 
 class JobsOperations:
