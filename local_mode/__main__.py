@@ -12,6 +12,7 @@ from pathlib import Path
 
 from local_mode import demo_data
 from local_mode.azurite import REPO_ROOT, Azurite
+from local_mode.loop import LocalLoop, trainer_command
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
@@ -45,20 +46,48 @@ def validate(settings: Settings, project: str, *, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start Azurite, drop a dataset into it the way a user would, and report on it."""
+    """Start Azurite, drop a dataset into it the way a user would, report on it, then let the event loop train."""
     location = REPO_ROOT / ".local" / "azurite"
-    with Azurite(location if args.keep_data else None) as azurite:
-        settings = Settings.from_env().with_overrides(storage_connection_string=azurite.connection_string)
+    with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
+        settings = Settings.from_env().with_overrides(
+            storage_connection_string=azurite.connection_string, training_backend="local",
+            local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
+            train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128")
         print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']})")
         folder = Path(args.dataset) if args.dataset else None
-        with tempfile.TemporaryDirectory() as scratch:
-            if folder is None:
-                folder = Path(scratch) / "demo"
-                demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
-                print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
-            count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
-            print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
-            return validate(settings, args.project, as_json=args.json)
+        if folder is None:
+            folder = Path(scratch) / "demo"
+            demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
+            print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
+        count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
+        print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
+        code = validate(settings, args.project, as_json=args.json)
+        if args.validate_only or code:
+            return code
+        return train_locally(settings, azurite, Path(scratch) / "runs", args)
+
+
+def train_locally(settings: Settings, azurite: Azurite, work_dir: Path, args: argparse.Namespace) -> int:
+    """Events → ledger → debounce → snapshot → local trainer → run events: the Azure flow, on this machine."""
+    loop = LocalLoop(settings, azurite.blob_endpoint, work_dir)
+    loop.install_base_model()
+    print(f"[local] event loop started: quiet period {settings.quiet_seconds:g}s, {settings.train_steps} "
+          f"training steps (batch {settings.train_batch_size})")
+    try:
+        run = loop.run_until_trained(args.project, timeout=args.timeout)
+    finally:
+        for job in loop.backend.started():
+            loop.backend.cancel(job)  # Ctrl-C or a timeout: stop the trainer this command started
+    print(f"[local] run {run.get('job_name')} {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
+    if run["status"] != "Completed":
+        return 1
+    prefix = f"{args.project}/{run['batch_id']}/model"
+    metrics = json.loads(loop.blobs.read(settings.models_container, f"{prefix}/metrics.json").data)
+    ap = ", ".join(f"{k}={v:.3f}" for k, v in metrics.get("per_class_ap", {}).items())
+    print(f"[local] model in {settings.models_container}/{prefix}/ (SavedModel, label map, pipeline.config)")
+    print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
+    print("[local] next (release path): metric gates, registration, approval and serving")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--seed", type=int, default=0)
     run_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
     run_p.add_argument("--json", action="store_true", help="print the report as JSON")
+    run_p.add_argument("--validate-only", action="store_true", help="stop after the dataset report")
+    run_p.add_argument("--steps", type=int, default=300, help="training steps of the local run")
+    run_p.add_argument("--batch-size", type=int, default=8)
+    run_p.add_argument("--quiet-seconds", type=float, default=5.0, help="debounce quiet period")
+    run_p.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
     up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
     up.add_argument("folder")
     up.add_argument("--project", required=True)

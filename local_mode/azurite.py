@@ -45,6 +45,10 @@ class Azurite:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['blob']}/{ACCOUNT}"
+
+    @property
     def connection_string(self) -> str:
         endpoints = ";".join(
             f"{kind.capitalize()}Endpoint=http://127.0.0.1:{port}/{ACCOUNT}" for kind, port in self.ports.items()

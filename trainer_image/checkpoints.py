@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,9 @@ class CheckpointSync:
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(self.store.read(self.container, name).data)
             self._sent[local.relative_to(self.local_dir).as_posix()] = (local.stat().st_size, local.stat().st_mtime_ns)
-        pointer = self.local_dir / _POINTER
-        if not pointer.exists():
+        if not (self.local_dir / _POINTER).exists():
             return None
-        match = re.search(r'model_checkpoint_path: "ckpt-(\d+)"', pointer.read_text())
-        step = latest_step(self.local_dir) if match else None
+        step = latest_step(self.local_dir)
         log.info("resuming from checkpoint", extra={"step": step, "files": len(names)})
         return step
 

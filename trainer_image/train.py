@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class TrainingProgress(logging.Handler):
-    """Turns the OD API's per-step log lines into JSON progress records with steps/s and ETA."""
+    """Turns the OD API's per-step log lines ("Step N per-step time Ts", then the loss dict) into one JSON
+    progress record with loss, steps/s and ETA."""
 
     STEP = re.compile(r"Step (\d+) per-step time ([\d.]+)s")
     LOSS = re.compile(r"'Loss/total_loss': ([\d.eE+-]+)")
@@ -63,19 +64,19 @@ class TrainingProgress(logging.Handler):
     def __init__(self, total_steps: int) -> None:
         super().__init__(logging.INFO)
         self.total = total_steps
-        self.last_step = 0
-        self.last_loss: float | None = None
+        self.pending: tuple[int, float] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if (loss := self.LOSS.search(message)) is not None:
-            self.last_loss = float(loss.group(1))
         if (step := self.STEP.search(message)) is not None:
-            self.last_step, seconds = int(step.group(1)), float(step.group(2))
+            self.pending = (int(step.group(1)), float(step.group(2)))
+        elif self.pending and (loss := self.LOSS.search(message)) is not None:
+            done, seconds = self.pending
+            self.pending = None
             log.info("training progress", extra={
-                "step": self.last_step, "total_steps": self.total, "loss": self.last_loss,
+                "step": done, "total_steps": self.total, "loss": round(float(loss.group(1)), 4),
                 "steps_per_second": round(1 / seconds, 2) if seconds else None,
-                "eta_seconds": round((self.total - self.last_step) * seconds)})
+                "eta_seconds": round((self.total - done) * seconds)})
 
 
 def _strategy(name: str):

@@ -28,8 +28,9 @@ class LocalTraining:
     """Runs LOCAL_TRAINER_COMMAND with the same arguments the Azure ML job gets, inputs as blob:// URLs."""
 
     def __init__(self, blobs: BlobStore, settings: Settings, work_dir: Path,
-                 on_events: Callable[[list[dict[str, Any]]], None]) -> None:
+                 on_events: Callable[[list[dict[str, Any]]], None], cwd: Path | None = None) -> None:
         self.blobs, self.settings, self.work_dir, self.on_events = blobs, settings, work_dir, on_events
+        self.cwd = cwd
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._watchers: dict[str, threading.Thread] = {}
         self._cancelled: set[str] = set()
@@ -70,7 +71,7 @@ class LocalTraining:
         env = os.environ | {"DataStorage": self.settings.storage_connection_string or "",
                             "TRAINING_JOB_NAME": request.job_name}
         with open(log_path, "wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
                                        start_new_session=True)
         self._processes[request.job_name] = process
         log.info("local trainer started", extra={"job_name": request.job_name, "pid": process.pid,

@@ -15,7 +15,7 @@ from shared.dataset.label_map import LabelMap
 from shared.dataset.layout import Layout, Pairing, class_from_filename, discover
 from shared.dataset.manifest import BlobRef, Entry, build_manifest, manifest_bytes
 from shared.dataset.problems import Problem, Rejected
-from shared.dataset.records import build_record
+from shared.dataset.records import Record, build_record
 from shared.dataset.report import DatasetReport
 from shared.dataset.voc import parse_voc
 from shared.ports import Blob, BlobStore, NotFound
@@ -180,9 +180,8 @@ class DatasetBuilder:
                 rejected.append((annotation, Problem(annotation.name, "filename",
                                                      f"its image {image.name} was rejected: {exc.reason}")))
             return _Outcome(rejected=rejected)
-        if annotation is None:
-            record_notes, boxes, size = (), (), (facts.width, facts.height)
-            return _Outcome(entry=self._entry(image, facts, None, size, boxes, prefix))
+        if annotation is None:  # a background image: no objects
+            return _Outcome(entry=self._entry(image, facts, None, Record(facts.width, facts.height, ()), prefix))
         relative = image.name[len(prefix):]
         policy = (lambda _name: class_of(class_from_filename(relative))) if report.class_source == "filename" \
             else class_of
@@ -195,20 +194,16 @@ class DatasetBuilder:
                 (image, Problem(image.name, "annotation", f"its annotation {annotation.name} was rejected: "
                                                           f"[{exc.field}] {exc.reason}")),
             ])
-        record_notes = [Problem(annotation.name, f, m, "warning") for f, m in record.notes]
-        entry = self._entry(image, facts, annotation, (record.width, record.height), record.boxes, prefix)
-        return _Outcome(entry=entry, warnings=record_notes)
+        notes = [Problem(annotation.name, f, m, "warning") for f, m in record.notes]
+        return _Outcome(entry=self._entry(image, facts, annotation, record, prefix), warnings=notes)
 
     @staticmethod
-    def _entry(image: Blob, facts: ImageFacts, annotation: Blob | None, size, boxes, prefix: str) -> Entry:
-        from shared.dataset.records import Record
-
+    def _entry(image: Blob, facts: ImageFacts, annotation: Blob | None, record: Record, prefix: str) -> Entry:
         def ref(blob: Blob) -> BlobRef:
             return BlobRef(blob.name, blob.etag, hashlib.md5(blob.data).hexdigest(), len(blob.data))
 
-        return Entry(image.name[len(prefix):], ref(image), facts.format,
-                     ref(annotation) if annotation else None, Record(size[0], size[1], tuple(boxes)),
-                     facts.orientation)
+        return Entry(image.name[len(prefix):], ref(image), facts.format, ref(annotation) if annotation else None,
+                     record, facts.orientation)
 
     def _label_map(self, previous: LabelMap | None, user: LabelMap | None, entries: list[Entry],
                    report: DatasetReport) -> LabelMap:
