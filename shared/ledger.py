@@ -6,7 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.dataset.layout import DATASET_CONFIG_NAME, IMAGE_SUFFIXES, OTHER_PICTURE_SUFFIXES, kind_of
+from shared.dataset.layout import (
+    DATASET_CONFIG_NAME,
+    DATASET_SUFFIXES,
+    IMAGE_SUFFIXES,
+    OTHER_PICTURE_SUFFIXES,
+    kind_of,
+)
 from shared.events import BlobEvent
 
 
@@ -81,6 +87,4 @@ class Pending:
 
 def suffix_filters() -> list[str]:
     """The suffixes the blob handler accepts, for the Event Grid subscription filter (checked against infra/)."""
-    from shared.dataset.layout import DATASET_SUFFIXES
-
     return sorted({s.lower() for s in DATASET_SUFFIXES} | {"/" + DATASET_CONFIG_NAME})

@@ -26,20 +26,21 @@ def _credential(settings: Settings) -> Any:
     return DefaultAzureCredential()
 
 
-def blob_service(settings: Settings) -> BlobServiceClient:
+def _service(client_class: Any, settings: Settings, service_uri: str | None, uri_setting: str) -> Any:
+    """The same account, by connection string (Azurite, local mode) or by endpoint + managed identity (Azure)."""
     if settings.storage_connection_string:
-        return BlobServiceClient.from_connection_string(settings.storage_connection_string)
-    if settings.blob_service_uri:
-        return BlobServiceClient(settings.blob_service_uri, credential=_credential(settings))
-    raise SettingsError("set DataStorage (connection string) or DataStorage__blobServiceUri")
+        return client_class.from_connection_string(settings.storage_connection_string)
+    if service_uri:
+        return client_class(service_uri, credential=_credential(settings))
+    raise SettingsError(f"set DataStorage (connection string) or {uri_setting}")
+
+
+def blob_service(settings: Settings) -> BlobServiceClient:
+    return _service(BlobServiceClient, settings, settings.blob_service_uri, "DataStorage__blobServiceUri")
 
 
 def table_service(settings: Settings) -> TableServiceClient:
-    if settings.storage_connection_string:
-        return TableServiceClient.from_connection_string(settings.storage_connection_string)
-    if settings.table_service_uri:
-        return TableServiceClient(settings.table_service_uri, credential=_credential(settings))
-    raise SettingsError("set DataStorage (connection string) or DataStorage__tableServiceUri")
+    return _service(TableServiceClient, settings, settings.table_service_uri, "DataStorage__tableServiceUri")
 
 
 class AzureBlobStore:

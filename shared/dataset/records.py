@@ -7,18 +7,7 @@ from dataclasses import dataclass
 
 from shared.dataset.images import ImageFacts, stored_box_to_display
 from shared.dataset.problems import Rejected
-from shared.dataset.voc import VocAnnotation
-
-
-@dataclass(frozen=True)
-class Box:
-    name: str
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-    difficult: bool = False
-    truncated: bool = False
+from shared.dataset.voc import Box, VocAnnotation
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ _FALSE = {"0", "false", "no", ""}
 
 
 @dataclass(frozen=True)
-class VocObject:
+class Box:
+    """One object: its class and its box in pixels (as written in the XML, or after checking)."""
+
     name: str
     xmin: float
     ymin: float
@@ -28,7 +30,7 @@ class VocObject:
 class VocAnnotation:
     filename: str | None
     size: tuple[int, int] | None
-    objects: tuple[VocObject, ...]
+    objects: tuple[Box, ...]
 
 
 def _parser() -> etree.XMLParser:
@@ -121,7 +123,7 @@ def _flag(element: etree._Element, tag: str, field: str) -> bool:
     raise Rejected(field, f"{text!r} is not 0 or 1")
 
 
-def _objects(root: etree._Element) -> list[VocObject]:
+def _objects(root: etree._Element) -> list[Box]:
     objects = []
     for index, obj in enumerate(root.findall("object"), start=1):
         where = f"object[{index}]"
@@ -133,7 +135,7 @@ def _objects(root: etree._Element) -> list[VocObject]:
             raise Rejected(f"{where}/bndbox", "missing")
         coords = [_number(box.find(tag), f"{where}/bndbox/{tag}") for tag in ("xmin", "ymin", "xmax", "ymax")]
         objects.append(
-            VocObject(
+            Box(
                 name,
                 *coords,
                 difficult=_flag(obj, "difficult", f"{where}/difficult"),

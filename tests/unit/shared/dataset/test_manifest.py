@@ -12,7 +12,8 @@ from shared.dataset.manifest import (
     manifest_bytes,
     split_of,
 )
-from shared.dataset.records import Box, Record
+from shared.dataset.records import Record
+from shared.dataset.voc import Box
 
 
 def entry(i: int, etag: str = '"e"') -> Entry:
