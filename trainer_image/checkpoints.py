@@ -12,10 +12,6 @@ log = logging.getLogger(__name__)
 _POINTER = "checkpoint"  # the file naming the latest checkpoint: uploaded last, so it never points ahead
 
 
-def _order(path: Path) -> tuple[int, str]:
-    return (1 if path.name == _POINTER else 0, path.as_posix())
-
-
 class CheckpointSync:
     """Uploads new or changed files of `local_dir` to `<container>/<prefix>/` every `interval` seconds."""
 
@@ -23,6 +19,7 @@ class CheckpointSync:
         self.store, self.container, self.prefix = store, container, prefix.strip("/")
         self.local_dir, self.interval = local_dir, interval
         self._sent: dict[str, tuple[int, int]] = {}
+        self._sent_pointer: bytes | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -36,13 +33,19 @@ class CheckpointSync:
             self._sent[local.relative_to(self.local_dir).as_posix()] = (local.stat().st_size, local.stat().st_mtime_ns)
         if not (self.local_dir / _POINTER).exists():
             return None
+        self._sent_pointer = (self.local_dir / _POINTER).read_bytes()
         step = latest_step(self.local_dir)
         log.info("resuming from checkpoint", extra={"step": step, "files": len(names)})
         return step
 
     def sync(self) -> int:
+        """Upload what changed. The pointer is read *before* listing: TensorFlow rewrites it only once a
+        checkpoint is complete, so the pointer uploaded last never names files this pass did not see."""
+        pointer = self.local_dir / _POINTER
+        pointer_bytes = pointer.read_bytes() if pointer.exists() else None
         uploaded = 0
-        for path in sorted((p for p in self.local_dir.rglob("*") if p.is_file()), key=_order):
+        for path in sorted(p for p in self.local_dir.rglob("*") if p.is_file() and p.name != _POINTER
+                           and "_temp" not in p.parent.name):
             relative = path.relative_to(self.local_dir).as_posix()
             stat = path.stat()
             signature = (stat.st_size, stat.st_mtime_ns)
@@ -50,6 +53,10 @@ class CheckpointSync:
                 continue
             self.store.write(self.container, f"{self.prefix}/{relative}", path.read_bytes())
             self._sent[relative] = signature
+            uploaded += 1
+        if pointer_bytes is not None and pointer_bytes != self._sent_pointer:
+            self.store.write(self.container, f"{self.prefix}/{_POINTER}", pointer_bytes)
+            self._sent_pointer = pointer_bytes
             uploaded += 1
         return uploaded
 

@@ -165,3 +165,13 @@ def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_im
     assert 0 <= champion["map"] <= 1 and set(champion["per_class_ap"]) == {"circle", "square", "triangle"}
     first = json.loads((run["package"] / "metrics.json").read_text())
     assert champion["map"] == pytest.approx(first["map"], abs=1e-6)  # same model, same images: same score
+
+
+def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_connection_string):
+    env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
+    args = [a.replace("shapes/b1", "shapes/b3") for a in run["args"]]
+    args[args.index("--base-model") + 1] = f"blob://{run['models']}/base-models/missing"
+    process = trainer(env, *args)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 1
+    assert "trainer failed: BaseModelError:" in output and "has no pipeline.config" in output
