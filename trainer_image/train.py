@@ -131,7 +131,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "error": "no validation images: nothing to evaluate"}
         metrics |= {"dataset_version": version, "validation_images": manifest["counts"]["validation"]}
         if champion is not None and manifest["counts"]["validation"]:
-            metrics["champion"] = _evaluate_champion(champion, stats.files["validation"], work / "label_map.pbtxt")
+            metrics["champion"] = _evaluate_champion(champion, stats.files["validation"], work / "label_map.pbtxt") | {
+                "dataset_version": version, "validation_images": manifest["counts"]["validation"]}
         timings["evaluate"] = time.perf_counter() - clock - sum(timings.values())
 
         package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
@@ -174,7 +175,8 @@ def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: La
 
 
 def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path) -> dict[str, Any]:
-    """The champion's metrics on this run's validation images (same split, same label map)."""
+    """The champion's metrics on this run's validation images (same split, same label map); the caller stamps
+    them with this run's dataset version and image count, which the gates check before comparing."""
     from trainer_image.evaluation import evaluate, summarize
 
     try:
@@ -182,7 +184,7 @@ def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path)
                                      label_map_path=str(label_map_path)))
     except (FileNotFoundError, ValueError) as exc:
         return {"error": f"champion could not be evaluated: {exc}"}
-    return metrics | {"validation_images": "same as the challenger"}
+    return metrics
 
 
 def _train(args, config_path: Path, train_dir: Path, container: str, prefix: str) -> int | None:

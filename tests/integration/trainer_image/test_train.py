@@ -165,6 +165,8 @@ def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_im
     assert 0 <= champion["map"] <= 1 and set(champion["per_class_ap"]) == {"circle", "square", "triangle"}
     first = json.loads((run["package"] / "metrics.json").read_text())
     assert champion["map"] == pytest.approx(first["map"], abs=1e-6)  # same model, same images: same score
+    assert champion["dataset_version"] == retrain["metrics.json"]["dataset_version"]
+    assert champion["validation_images"] == retrain["metrics.json"]["validation_images"]
 
 
 def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_connection_string):

@@ -1,0 +1,71 @@
+"""Metric gates: may this model replace the champion? Pure: metrics in, a decision with every reason out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    min_map: float = 0.0
+    """COCO mAP@0.5:0.95 the model must reach."""
+    min_map_50: float = 0.0
+    min_class_ap: float = 0.0
+    """AP every class with validation objects must reach."""
+    min_validation_images: int = 10
+    max_regression: float = 0.01
+    """How far below the champion (same images) the mAP may be."""
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reasons": self.reasons, "checks": self.checks}
+
+
+def evaluate_gates(metrics: dict[str, Any], policy: GatePolicy) -> GateDecision:
+    """`metrics` is the trainer's metrics.json; its optional `champion` entry was measured on the same split."""
+    reasons: list[str] = []
+    checks: dict[str, Any] = {}
+    if "error" in metrics or metrics.get("map") is None:
+        return GateDecision(False, [f"no evaluation: {metrics.get('error', 'metrics.json has no mAP')}"])
+    images = int(metrics.get("validation_images", 0))
+    checks["validation_images"] = images
+    if images < policy.min_validation_images:
+        reasons.append(f"only {images} validation images (minimum {policy.min_validation_images})")
+    for key, floor in (("map", policy.min_map), ("map_50", policy.min_map_50)):
+        value = metrics.get(key)
+        checks[key] = value
+        if value is None or value < floor:
+            reasons.append(f"{key} {_fmt(value)} is below {floor:.3f}")
+    for name, ap in sorted(metrics.get("per_class_ap", {}).items()):
+        if ap >= 0 and ap < policy.min_class_ap:  # -1: no validation object of that class
+            reasons.append(f"AP of class {name!r} {ap:.3f} is below {policy.min_class_ap:.3f}")
+    champion = metrics.get("champion")
+    if champion is not None:
+        reasons += _against_champion(metrics, champion, policy, checks)
+    return GateDecision(not reasons, reasons, checks)
+
+
+def _against_champion(metrics: dict[str, Any], champion: dict[str, Any], policy: GatePolicy,
+                      checks: dict[str, Any]) -> list[str]:
+    if "error" in champion or champion.get("map") is None:
+        return [f"champion could not be compared: {champion.get('error', 'no mAP')}"]
+    same_split = (champion.get("dataset_version"), champion.get("validation_images")) == (
+        metrics.get("dataset_version"), metrics.get("validation_images"))
+    if not same_split:
+        return ["champion was measured on other images: comparing numbers from different splits is refused"]
+    checks["champion_map"] = champion["map"]
+    if metrics["map"] < champion["map"] - policy.max_regression:
+        return [f"map {metrics['map']:.3f} regresses from the champion's {champion['map']:.3f} by more than "
+                f"{policy.max_regression:.3f} on the same validation images"]
+    return []
+
+
+def _fmt(value: Any) -> str:
+    return "missing" if value is None else f"{value:.3f}"

@@ -1,0 +1,38 @@
+from shared.gates import GatePolicy, evaluate_gates
+
+POLICY = GatePolicy(min_map=0.3, min_map_50=0.5, min_class_ap=0.2, min_validation_images=10, max_regression=0.02)
+
+
+def metrics(**kw):
+    base = {"map": 0.45, "map_50": 0.7, "validation_images": 40, "per_class_ap": {"cat": 0.5, "dog": 0.4},
+            "dataset_version": "v2"}
+    return base | kw
+
+
+def test_a_good_model_passes_with_the_checks_recorded():
+    decision = evaluate_gates(metrics(), POLICY)
+    assert decision.passed and decision.reasons == []
+    assert decision.checks == {"validation_images": 40, "map": 0.45, "map_50": 0.7}
+
+
+def test_every_failing_gate_gives_its_reason():
+    decision = evaluate_gates(metrics(map=0.1, map_50=0.2, validation_images=3,
+                                      per_class_ap={"cat": 0.05, "dog": -1.0}), POLICY)
+    assert not decision.passed
+    assert decision.reasons == ["only 3 validation images (minimum 10)", "map 0.100 is below 0.300",
+                                "map_50 0.200 is below 0.500", "AP of class 'cat' 0.050 is below 0.200"]
+
+
+def test_non_regression_against_the_champion_on_the_same_images():
+    same = {"map": 0.5, "validation_images": 40, "dataset_version": "v2"}
+    assert evaluate_gates(metrics(map=0.49, champion=same), POLICY).passed  # within the tolerance
+    worse = evaluate_gates(metrics(map=0.45, champion=same), POLICY)
+    assert not worse.passed and "regresses from the champion's 0.500" in worse.reasons[0]
+    other_split = evaluate_gates(metrics(champion={"map": 0.2, "validation_images": 40, "dataset_version": "v1"}),
+                                 POLICY)
+    assert not other_split.passed and "different splits is refused" in other_split.reasons[0]
+
+
+def test_a_run_without_evaluation_never_passes():
+    decision = evaluate_gates({"error": "no validation images: nothing to evaluate"}, POLICY)
+    assert not decision.passed and "no validation images" in decision.reasons[0]
