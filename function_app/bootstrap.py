@@ -39,7 +39,7 @@ class Services:
         return Scheduler(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
 
     def run_tracker(self) -> RunTracker:
-        return RunTracker(self.tables, self.settings)
+        return RunTracker(self.tables, self.settings, self.blobs)
 
 
 def _training_backend(settings: Settings) -> TrainingBackend:

@@ -86,7 +86,9 @@ def train_locally(settings: Settings, azurite: Azurite, work_dir: Path, args: ar
     ap = ", ".join(f"{k}={v:.3f}" for k, v in metrics.get("per_class_ap", {}).items())
     print(f"[local] model in {settings.models_container}/{prefix}/ (SavedModel, label map, pipeline.config)")
     print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
-    print("[local] next (release path): metric gates, registration, approval and serving")
+    gates = "passed" if run.get("gates_passed") else "failed: " + "; ".join(run.get("gate_reasons", []))
+    print(f"[local] release gates {gates}")
+    print("[local] next (release path, not built yet): registration, approval and serving")
     return 0
 
 

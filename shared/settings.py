@@ -103,6 +103,15 @@ class Settings:
     compute_identity_client_id: str | None = _setting(
         "COMPUTE_IDENTITY_CLIENT_ID", None, "Client id of the compute cluster's identity, passed to the trainer "
         "so it reads blobs and writes checkpoints with it.")
+    # Release gates (a model must pass all of them to be registered).
+    gate_min_map: float = _setting("GATE_MIN_MAP", 0.0, "Lowest COCO mAP@0.5:0.95 a model may have.")
+    gate_min_map_50: float = _setting("GATE_MIN_MAP_50", 0.0, "Lowest COCO mAP@0.5 a model may have.")
+    gate_min_class_ap: float = _setting("GATE_MIN_CLASS_AP", 0.0, "Lowest AP any class with validation objects "
+                                        "may have.")
+    gate_min_validation_images: int = _setting("GATE_MIN_VALIDATION_IMAGES", 10, "Fewest validation images a "
+                                               "trustworthy evaluation needs.")
+    gate_max_regression: float = _setting("GATE_MAX_REGRESSION", 0.01, "How far below the champion's mAP (on "
+                                          "the same validation images) a model may score.")
     approval_secret: str | None = _setting(
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     local_trainer_command: str = _setting(

@@ -20,6 +20,11 @@ def job_name_for(batch_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "-", f"tfod-{batch_id}")[:255].lower()
 
 
+def model_folder(project: str, batch_id: str) -> str:
+    """Where a run's packaged model lands in the models container (both backends, and the gates, agree)."""
+    return f"{project}/{batch_id}/model"
+
+
 @dataclass(frozen=True)
 class TrainingRequest:
     project: str

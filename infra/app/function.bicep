@@ -62,6 +62,11 @@ var appSettings = union({
   AML_GPUS_PER_NODE: '1'
   AML_CLIENT_ID: identityClientId
   COMPUTE_IDENTITY_CLIENT_ID: computeIdentityClientId
+  GATE_MIN_MAP: '0.0'
+  GATE_MIN_MAP_50: '0.0'
+  GATE_MIN_CLASS_AP: '0.0'
+  GATE_MIN_VALIDATION_IMAGES: '10'
+  GATE_MAX_REGRESSION: '0.01'
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
 }, serviceSettings)
 

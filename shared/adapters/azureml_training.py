@@ -11,7 +11,7 @@ from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.settings import Settings, SettingsError
-from shared.training import SubmittedRun, TrainingRequest
+from shared.training import SubmittedRun, TrainingRequest, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class AzureMLTraining:
             compute=s.aml_compute,
             inputs=inputs,
             outputs={"model": Output(type="uri_folder", mode="rw_mount", path=datastore_uri(
-                s.models_container, f"{request.output_prefix}/model"))},
+                s.models_container, model_folder(request.project, request.batch_id)))},
             environment_variables=env,
             tags=request.all_tags(),
             resources=JobResourceConfiguration(instance_count=nodes),

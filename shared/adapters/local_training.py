@@ -16,7 +16,7 @@ from typing import Any
 from shared.events import run_event_grid
 from shared.ports import BlobStore, NotFound, PreconditionFailed
 from shared.settings import Settings
-from shared.training import SubmittedRun, TrainingRequest
+from shared.training import SubmittedRun, TrainingRequest, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class LocalTraining:
         return [*shlex.split(s.local_trainer_command),
                 "--manifest", f"blob://{request.manifest_container}/{request.manifest_blob}",
                 "--base-model", f"blob://{s.models_container}/{request.base_model}",
-                "--model-dir", f"blob://{s.models_container}/{request.output_prefix}/model",
+                "--model-dir", f"blob://{s.models_container}/{model_folder(request.project, request.batch_id)}",
                 "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
                 "--num-steps", str(request.num_steps), "--batch-size", str(request.batch_size),
                 "--strategy", "default",

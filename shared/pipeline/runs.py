@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,11 +10,12 @@ from typing import Any
 
 from shared import logs
 from shared.events import RunEvent
+from shared.gates import GatePolicy, evaluate_gates
 from shared.ledger import iso
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
-from shared.ports import ROW_ETAG, NotFound, PreconditionFailed, TableStore
+from shared.ports import ROW_ETAG, BlobStore, NotFound, PreconditionFailed, TableStore
 from shared.settings import Settings
-from shared.training import SERVICE_TAG
+from shared.training import SERVICE_TAG, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,8 @@ class RunUpdate:
 
 
 class RunTracker:
-    def __init__(self, tables: TableStore, settings: Settings) -> None:
-        self.tables, self.settings = tables, settings
+    def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore) -> None:
+        self.tables, self.settings, self.blobs = tables, settings, blobs
 
     def handle(self, event: RunEvent, now: datetime | None = None) -> RunUpdate:
         now = now or datetime.now(UTC)
@@ -52,13 +54,30 @@ class RunTracker:
                 return RunUpdate("progress", project, batch_id, event.status)
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
+            gates = self._gates(project, batch_id) if event.status == "Completed" else {}
             record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
                 "status": event.status, "run_id": event.run_id, "ended_at": iso(now), "gpu_hours": hours,
-                "reason": reason or None})
+                "reason": reason or None} | gates)
             self._release(project, event, run, hours)
             (log.info if event.status == "Completed" else log.error)(
                 "training run ended", extra={"status": event.status, "reason": reason, "gpu_hours": hours})
             return RunUpdate("ended", project, batch_id, event.status)
+
+    def _gates(self, project: str, batch_id: str) -> dict[str, Any]:
+        """Check the run's metrics.json against the gates; the decision and every reason go on the run's row."""
+        s = self.settings
+        policy = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
+                            s.gate_max_regression)
+        location = f"{model_folder(project, batch_id)}/metrics.json"
+        try:
+            metrics = json.loads(self.blobs.read(s.models_container, location).data)
+        except NotFound:
+            metrics = {"error": f"{s.models_container}/{location} not found"}
+        decision = evaluate_gates(metrics, policy)
+        (log.info if decision.passed else log.warning)(
+            "release gates " + ("passed" if decision.passed else "failed"), extra=decision.to_dict())
+        return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
+                "map": metrics.get("map"), "map_50": metrics.get("map_50")}
 
     def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:
         """Free the project for its next run; on success remember what was trained (for warm starts, skips)."""

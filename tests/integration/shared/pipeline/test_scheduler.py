@@ -47,6 +47,8 @@ def test_a_burst_with_duplicates_out_of_order_makes_one_run_on_all_the_data(core
     (run,) = core.runs("shapes")
     assert (run["status"], run["job_name"], run["dataset_version"]) == ("Completed", outcome.job_name,
                                                                          manifest["dataset_version"])
+    assert run["gates_passed"] is False  # this stand-in trainer wrote no model
+    assert "metrics.json not found" in json.loads(run["gate_reasons"])[0]
     again = core.tick("shapes", after_seconds=3600)
     assert again.decision.action == "wait" and "no changes" in again.decision.reason
     assert core.backend.started() == [outcome.job_name]
@@ -239,3 +241,25 @@ def test_run_events_are_idempotent_and_foreign_runs_ignored(core):
                                            status="Completed", tags={"owner": "someone else"}))
     with pytest.raises(NotFound):
         core.tables.get(core.settings.runs_table, "other", "x")
+
+
+def test_a_completed_run_is_checked_against_the_gates_and_the_reasons_are_shown(core):
+    core.settings = core.settings.with_overrides(local_trainer_command=trainer_command("import time; time.sleep(2)"),
+                                                 gate_min_map=0.3, gate_min_validation_images=1)
+    core.backend.settings = core.services.settings = core.settings
+    core.upload("gated", vott_export(4, seed=40))
+    core.source.poll()
+    outcome = core.tick("gated", after_seconds=61)
+    metrics = {"map": 0.12, "map_50": 0.4, "validation_images": 3, "per_class_ap": {"circle": 0.5},
+               "dataset_version": core.state("gated")["dataset_version"]}
+    core.blobs.ensure_container(core.settings.models_container)
+    core.blobs.write(core.settings.models_container, f"gated/{outcome.batch_id}/model/metrics.json",
+                     json.dumps(metrics).encode())  # what the trainer writes before it exits
+    core.backend.join(outcome.job_name, timeout=60)
+    (run,) = core.runs("gated")
+    assert run["gates_passed"] is False and json.loads(run["gate_reasons"]) == ["map 0.120 is below 0.300"]
+    assert (run["map"], run["map_50"]) == (0.12, 0.4)
+    from tests.function_host import handler, http_request, json_body
+    shown = json_body(handler("status")(http_request("GET", "/api/status/gated", route_params={"project": "gated"})))
+    assert shown["runs"][0]["gate_reasons"] == ["map 0.120 is below 0.300"]
+    assert shown["runs"][0]["gates_passed"] is False
