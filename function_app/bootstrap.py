@@ -8,10 +8,11 @@ from typing import Any
 
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
+from shared.adapters.storage_registry import StorageRegistry
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.runs import RunTracker
 from shared.pipeline.scheduler import Scheduler
-from shared.ports import BlobStore, TableStore, TrainingBackend
+from shared.ports import BlobStore, ModelRegistry, TableStore, TrainingBackend
 from shared.settings import Settings, SettingsError
 
 
@@ -38,8 +39,20 @@ class Services:
         """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""
         return Scheduler(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
 
+    def registry(self) -> ModelRegistry:
+        """Azure ML's registry next to Azure ML training; the storage-backed twin in local mode."""
+        if "registry" not in self._cache:
+            if self.settings.training_backend == "azureml":
+                from shared.adapters.azureml_registry import AzureMLRegistry
+                from shared.adapters.azureml_training import ml_client
+
+                self._cache["registry"] = AzureMLRegistry(ml_client(self.settings))
+            else:
+                self._cache["registry"] = StorageRegistry(self.tables)
+        return self._cache["registry"]
+
     def run_tracker(self) -> RunTracker:
-        return RunTracker(self.tables, self.settings, self.blobs)
+        return RunTracker(self.tables, self.settings, self.blobs, self.registry)
 
 
 def _training_backend(settings: Settings) -> TrainingBackend:

@@ -110,3 +110,11 @@ class TrainingBackend(Protocol):
         ...
 
     def cancel(self, job_name: str) -> None: ...
+
+
+class ModelRegistry(Protocol):
+    """Azure ML's model registry, or a storage-backed twin; registering the same run twice is a no-op."""
+
+    def register(self, candidate: Any) -> Any:
+        """Register a shared.registry.ModelCandidate; return a shared.registry.RegisteredModel."""
+        ...

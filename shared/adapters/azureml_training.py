@@ -16,6 +16,21 @@ from shared.training import SubmittedRun, TrainingRequest, model_folder
 log = logging.getLogger(__name__)
 
 
+def ml_client(settings: Settings) -> MLClient:
+    """The workspace client, with the function's managed identity (or developer credentials)."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    missing = [n for n, v in (("AZURE_SUBSCRIPTION_ID", settings.azure_subscription_id),
+                              ("AZURE_RESOURCE_GROUP", settings.azure_resource_group),
+                              ("AML_WORKSPACE", settings.aml_workspace)) if not v]
+    if missing:
+        raise SettingsError(f"TRAINING_BACKEND=azureml needs {', '.join(missing)}")
+    credential = (ManagedIdentityCredential(client_id=settings.aml_client_id) if settings.aml_client_id
+                  else DefaultAzureCredential())
+    return MLClient(credential, settings.azure_subscription_id, settings.azure_resource_group,
+                    settings.aml_workspace)
+
+
 def datastore_uri(container: str, path: str) -> str:
     """Each data container has an Azure ML datastore of the same name (infra/app/ml-datastores.bicep)."""
     return f"azureml://datastores/{container}/paths/{path.strip('/')}"
@@ -28,17 +43,7 @@ class AzureMLTraining:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AzureMLTraining:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-        missing = [n for n, v in (("AZURE_SUBSCRIPTION_ID", settings.azure_subscription_id),
-                                  ("AZURE_RESOURCE_GROUP", settings.azure_resource_group),
-                                  ("AML_WORKSPACE", settings.aml_workspace)) if not v]
-        if missing:
-            raise SettingsError(f"TRAINING_BACKEND=azureml needs {', '.join(missing)}")
-        credential = (ManagedIdentityCredential(client_id=settings.aml_client_id) if settings.aml_client_id
-                      else DefaultAzureCredential())
-        return cls(MLClient(credential, settings.azure_subscription_id, settings.azure_resource_group,
-                            settings.aml_workspace), settings)
+        return cls(ml_client(settings), settings)
 
     def build_job(self, request: TrainingRequest) -> CommandJob:
         """The job specification, complete: what `jobs.create_or_update` sends (before resolving ARM ids)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,8 @@ from shared.events import RunEvent
 from shared.gates import GatePolicy, evaluate_gates
 from shared.ledger import iso
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
-from shared.ports import ROW_ETAG, BlobStore, NotFound, PreconditionFailed, TableStore
+from shared.ports import ROW_ETAG, BlobStore, ModelRegistry, NotFound, PreconditionFailed, TableStore
+from shared.registry import ModelCandidate
 from shared.settings import Settings
 from shared.training import SERVICE_TAG, model_folder
 
@@ -31,8 +33,11 @@ class RunUpdate:
 
 
 class RunTracker:
-    def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore) -> None:
+    def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore,
+                 registry: Callable[[], ModelRegistry]) -> None:
         self.tables, self.settings, self.blobs = tables, settings, blobs
+        self.registry = registry
+        """Built on first use: only a run that passes its gates needs the registry."""
 
     def handle(self, event: RunEvent, now: datetime | None = None) -> RunUpdate:
         now = now or datetime.now(UTC)
@@ -55,6 +60,8 @@ class RunTracker:
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
             gates = self._gates(project, batch_id) if event.status == "Completed" else {}
+            if gates.get("gates_passed"):
+                gates |= self._register(project, batch_id, event.run_id, run, gates)
             record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
                 "status": event.status, "run_id": event.run_id, "ended_at": iso(now), "gpu_hours": hours,
                 "reason": reason or None} | gates)
@@ -78,6 +85,18 @@ class RunTracker:
             "release gates " + ("passed" if decision.passed else "failed"), extra=decision.to_dict())
         return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
                 "map": metrics.get("map"), "map_50": metrics.get("map_50")}
+
+    def _register(self, project: str, batch_id: str, run_id: str, run: dict[str, Any],
+                  gates: dict[str, Any]) -> dict[str, Any]:
+        """A model that passed its gates goes to the registry with its lineage, waiting for approval."""
+        candidate = ModelCandidate(
+            project=project, run_id=run_id, batch_id=batch_id, dataset_version=run.get("dataset_version", ""),
+            base_model=self.settings.base_model, model_folder=model_folder(project, batch_id),
+            metrics={"map": gates.get("map"), "map_50": gates.get("map_50")})
+        model = self.registry().register(candidate)
+        log.info("model registered" if model.created else "model already registered",
+                 extra={"model_version": model.version, "model_name": model.name, "state": model.state})
+        return {"model_name": model.name, "model_version": model.version, "model_state": model.state}
 
     def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:
         """Free the project for its next run; on success remember what was trained (for warm starts, skips)."""

@@ -32,7 +32,8 @@ def project_status(scheduler: Scheduler, project: str, *, runs: int = 20, now: d
 
 def _run(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
-            "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50")
+            "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
+            "model_name", "model_version", "model_state")
     gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
     return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates
 

@@ -263,3 +263,22 @@ def test_a_completed_run_is_checked_against_the_gates_and_the_reasons_are_shown(
     shown = json_body(handler("status")(http_request("GET", "/api/status/gated", route_params={"project": "gated"})))
     assert shown["runs"][0]["gate_reasons"] == ["map 0.120 is below 0.300"]
     assert shown["runs"][0]["gates_passed"] is False
+
+
+def test_a_run_that_passes_its_gates_is_registered_pending_approval(core):
+    core.settings = core.settings.with_overrides(local_trainer_command=trainer_command("import time; time.sleep(2)"),
+                                                 gate_min_map=0.2, gate_min_validation_images=1)
+    core.backend.settings = core.services.settings = core.settings
+    core.upload("good", vott_export(4, seed=41))
+    core.source.poll()
+    outcome = core.tick("good", after_seconds=61)
+    version = core.state("good")["dataset_version"]
+    core.blobs.ensure_container(core.settings.models_container)
+    core.blobs.write(core.settings.models_container, f"good/{outcome.batch_id}/model/metrics.json", json.dumps(
+        {"map": 0.5, "map_50": 0.8, "validation_images": 3, "per_class_ap": {}, "dataset_version": version}).encode())
+    core.backend.join(outcome.job_name, timeout=60)
+    (run,) = core.runs("good")
+    assert run["gates_passed"] is True and json.loads(run["gate_reasons"]) == []
+    assert (run["model_name"], run["model_version"], run["model_state"]) == ("tfod-good", "1", "pending-approval")
+    (registered,) = core.tables.query("modelregistry", "tfod-good")
+    assert json.loads(registered["tags"])["dataset_version"] == version

@@ -1,0 +1,29 @@
+"""ModelRegistry over the Azure ML model registry (azure-ai-ml): the job's output, with lineage tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.ai.ml.entities import Model
+
+from shared.registry import ModelCandidate, RegisteredModel
+
+
+class AzureMLRegistry:
+    def __init__(self, ml_client: Any) -> None:
+        self.ml_client = ml_client
+
+    def build_model(self, candidate: ModelCandidate) -> Model:
+        """Registered from the job's `model` output, so Azure ML keeps the lineage to the run."""
+        return Model(name=candidate.name, type="custom_model",
+                     path=f"azureml://jobs/{candidate.run_id}/outputs/model",
+                     description=f"{candidate.project}: dataset {candidate.dataset_version}, run {candidate.run_id}",
+                     tags=candidate.tags(), properties={"model_folder": candidate.model_folder})
+
+    def register(self, candidate: ModelCandidate) -> RegisteredModel:
+        """A redelivered completion finds the version already registered for this run."""
+        for existing in self.ml_client.models.list(name=candidate.name):
+            if (existing.tags or {}).get("run_id") == candidate.run_id:
+                return RegisteredModel(existing.name, str(existing.version), existing.tags.get("state", ""), False)
+        model = self.ml_client.models.create_or_update(self.build_model(candidate))
+        return RegisteredModel(model.name, str(model.version), candidate.tags()["state"], True)
