@@ -6,8 +6,8 @@ which exposes the `app` built here.
 
 import azure.functions as func
 
-from function_app import blob_events, datasets, debounce_timer, run_events, status
+from function_app import approvals, blob_events, datasets, debounce_timer, run_events, status
 
 app = func.FunctionApp()
-for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp):
+for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp):
     app.register_functions(blueprint)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env().with_overrides(
             storage_connection_string=azurite.connection_string, training_backend="local",
             local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
-            train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128")
+            train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
+            approval_secret=Settings.from_env().approval_secret or secrets.token_urlsafe(32))
         print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']})")
         folder = Path(args.dataset) if args.dataset else None
         if folder is None:
@@ -88,7 +90,10 @@ def train_locally(settings: Settings, azurite: Azurite, work_dir: Path, args: ar
     print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
     gates = "passed" if run.get("gates_passed") else "failed: " + "; ".join(run.get("gate_reasons", []))
     print(f"[local] release gates {gates}")
-    print("[local] next (release path, not built yet): registration, approval and serving")
+    if run.get("model_version"):
+        print(f"[local] registered {run['model_name']} version {run['model_version']} ({run['model_state']}); "
+              "the approve/reject links are in the 'approval requested' log line above")
+    print("[local] next (release path, not built yet): deployment to a local endpoint on approval")
     return 0
 
 

@@ -114,6 +114,13 @@ class Settings:
                                           "the same validation images) a model may score.")
     approval_secret: str | None = _setting(
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
+    approval_ttl_hours: float = _setting("APPROVAL_TTL_HOURS", 72.0, "How long an approval link stays valid.")
+    approval_webhook_url: str | None = _setting(
+        "APPROVAL_WEBHOOK_URL", None, "Teams or Slack incoming-webhook URL that receives each approval request "
+        "(empty: the link is only logged).")
+    public_host: str | None = _setting(
+        "WEBSITE_HOSTNAME", None, "Host name of the function app, set by the platform; approval links point at it "
+        "(local mode: 127.0.0.1).")
     local_trainer_command: str = _setting(
         "LOCAL_TRAINER_COMMAND", "python -m trainer_image.train", "Local mode: command that runs the trainer.")
 

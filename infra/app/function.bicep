@@ -68,6 +68,8 @@ var appSettings = union({
   GATE_MIN_VALIDATION_IMAGES: '10'
   GATE_MAX_REGRESSION: '0.01'
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
+  APPROVAL_TTL_HOURS: '72'
+  APPROVAL_WEBHOOK_URL: ''
 }, serviceSettings)
 
 // Read by the Functions host, not by the code.

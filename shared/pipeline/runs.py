@@ -13,6 +13,7 @@ from shared import logs
 from shared.events import RunEvent
 from shared.gates import GatePolicy, evaluate_gates
 from shared.ledger import iso
+from shared.pipeline.approvals import ApprovalDesk
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
 from shared.ports import ROW_ETAG, BlobStore, ModelRegistry, NotFound, PreconditionFailed, TableStore
 from shared.registry import ModelCandidate
@@ -96,6 +97,13 @@ class RunTracker:
         model = self.registry().register(candidate)
         log.info("model registered" if model.created else "model already registered",
                  extra={"model_version": model.version, "model_name": model.name, "state": model.state})
+        if not self.settings.approval_secret:
+            log.error("APPROVAL_SECRET is not set: no approval link can be signed for this model")
+        else:
+            ApprovalDesk(self.tables, self.settings).request(
+                model.name, model.version, project, batch_id,
+                f"{model.name} version {model.version} passed its gates (mAP {gates.get('map')}, "
+                f"mAP@0.5 {gates.get('map_50')}) on dataset {candidate.dataset_version}.")
         return {"model_name": model.name, "model_version": model.version, "model_state": model.state}
 
     def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:

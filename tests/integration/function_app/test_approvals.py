@@ -1,0 +1,103 @@
+"""The approval webhook, called as the host calls it: single-use, expiring, signed links; clear 4xx otherwise."""
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from shared.approval import issue
+from shared.pipeline.approvals import ApprovalDesk
+from tests.function_host import handler, http_request, json_body
+
+
+class Inbox(BaseHTTPRequestHandler):
+    """A chat incoming webhook on 127.0.0.1: keeps what was posted."""
+
+    received: list = []
+
+    def do_POST(self):
+        Inbox.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def inbox():
+    server = HTTPServer(("127.0.0.1", 0), Inbox)
+    Inbox.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+@pytest.fixture
+def desk(core, inbox):
+    core.settings = core.settings.with_overrides(approval_secret="test-secret", approval_webhook_url=inbox)
+    core.services.settings = core.settings
+    return ApprovalDesk(core.tables, core.settings)
+
+
+def call(url: str, method: str = "POST", body: dict | None = None):
+    query = {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+    return handler("approvals")(http_request(method, "/api/approvals", params=query,
+                                             body=json.dumps(body).encode() if body else b""))
+
+
+def test_request_is_posted_to_the_chat_and_approving_once_works(core, desk):
+    links = desk.request("tfod-shapes", "3", "shapes", "shapes-1", "tfod-shapes version 3 passed its gates")
+    (message,) = Inbox.received
+    assert links["approve"] in message["text"] and links["reject"] in message["text"]
+    assert desk.request("tfod-shapes", "3", "shapes", "shapes-1", "again") is None  # one request per version
+
+    preview = call(links["approve"], "GET")  # a chat app unfurling the link changes nothing
+    assert preview.status_code == 200 and json_body(preview)["version"] == "3"
+    approved = call(links["approve"], body={"approver": "ada@example.com", "comment": "looks right"})
+    assert approved.status_code == 200 and json_body(approved)["state"] == "approved"
+    replay = call(links["approve"], body={"approver": "eve@example.com"})
+    assert replay.status_code == 409 and "already approved by ada@example.com" in json_body(replay)["error"]
+    rejected_late = call(links["reject"], body={"approver": "bob@example.com"})
+    assert rejected_late.status_code == 409
+
+
+def test_reject_is_recorded_with_who_and_why(core, desk):
+    links = desk.request("tfod-shapes", "4", "shapes", "shapes-2", "v4")
+    answer = call(links["reject"], body={"approver": "bob@example.com", "comment": "misses small objects"})
+    assert answer.status_code == 200 and json_body(answer)["state"] == "rejected"
+    (run,) = core.runs("shapes")
+    assert (run["model_state"], run["approver"], run["approval_comment"]) == (
+        "rejected", "bob@example.com", "misses small objects")
+
+
+@pytest.mark.parametrize(("make", "status", "words"), [
+    (lambda s: issue("test-secret", "tfod-shapes", "5", ttl=timedelta(hours=1),
+                     now=datetime.now(UTC) - timedelta(hours=2))[0], 410, "expired"),
+    (lambda s: issue("someone-else", "tfod-shapes", "5", ttl=timedelta(hours=1))[0], 403, "signature"),
+    (lambda s: "garbage", 403, "malformed"),
+    (lambda s: issue("test-secret", "tfod-unknown", "1", ttl=timedelta(hours=1))[0], 404, "no approval request"),
+])
+def test_expired_forged_malformed_and_unknown_links_are_refused(core, desk, make, status, words):
+    desk.request("tfod-shapes", "5", "shapes", "shapes-3", "v5")
+    answer = handler("approvals")(http_request("POST", "/api/approvals", params={"token": make(None),
+                                  "decision": "approve"}, body=json.dumps({"approver": "x"}).encode()))
+    assert answer.status_code == status and words in json_body(answer)["error"]
+
+
+def test_a_second_link_for_the_same_version_cannot_be_used(core, desk):
+    desk.request("tfod-shapes", "6", "shapes", "shapes-4", "v6")
+    other, _ = issue("test-secret", "tfod-shapes", "6", ttl=timedelta(hours=1))  # validly signed, wrong nonce
+    answer = call(f"http://x/api/approvals?decision=approve&token={other}", body={"approver": "x"})
+    assert answer.status_code == 409 and "not the current one" in json_body(answer)["error"]
+
+
+def test_missing_approver_or_bad_decision_is_400(core, desk):
+    links = desk.request("tfod-shapes", "7", "shapes", "shapes-5", "v7")
+    assert call(links["approve"], body={}).status_code == 400
+    maybe = links["approve"].replace("decision=approve", "decision=maybe")
+    assert call(maybe, body={"approver": "x"}).status_code == 400
