@@ -67,9 +67,9 @@ def _worker(kind: str, connection_string: str, env: dict[str, str], bodies: list
         client = tables.service.get_table_client(settings.ledger_table)
         rows = [_same_row(body) for body in bodies]  # the very rows the handler writes, built outside the clock
     else:
-        from function_app import app
+        from function_app import handlers
 
-        handle = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}["blob_events"]
+        handle = handlers()["blob_events"]
     tables.ensure_table(settings.ledger_table)
     counter[0] = 0
     recorded = duplicates = 0

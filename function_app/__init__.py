@@ -4,6 +4,9 @@ The worker imports the script named by PYTHON_SCRIPT_FILE_NAME (`functions_entry
 which exposes the `app` built here.
 """
 
+import functools
+from collections.abc import Callable
+
 import azure.functions as func
 
 from function_app import approvals, blob_events, datasets, debounce_timer, run_events, status
@@ -11,3 +14,10 @@ from function_app import approvals, blob_events, datasets, debounce_timer, run_e
 app = func.FunctionApp()
 for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp):
     app.register_functions(blueprint)
+
+
+@functools.cache
+def handlers() -> dict[str, Callable]:
+    """The user functions by name, as the host invokes them (local mode, tests, benchmarks). Cached: the app
+    validates and lists its functions only once."""
+    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}

@@ -5,37 +5,27 @@ GET shows what the link is for and changes nothing (chat apps preview links); PO
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 
 from function_app.bootstrap import services
-from shared.approval import TokenError, verify
+from function_app.responses import json_response
 from shared.pipeline.approvals import ApprovalDesk
 
 bp = func.Blueprint()
-
-
-def _json(body: dict, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
 @bp.function_name("approvals")
 @bp.route(route="approvals", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def approvals(req: func.HttpRequest) -> func.HttpResponse:
     wired = services()
+    desk = ApprovalDesk(wired.tables, wired.settings)
     token, decision = req.params.get("token", ""), req.params.get("decision", "")
     if req.method == "GET":
-        try:
-            claim = verify(wired.settings.approval_secret or "", token)
-        except TokenError as exc:
-            return _json({"error": exc.reason}, 410 if "expired" in exc.reason else 403)
-        return _json({"model": claim.model, "version": claim.version, "decision": decision,
-                      "how": "POST to this same URL with a JSON body {\"approver\": …, \"comment\": …} to decide"})
+        answer = desk.preview(token, decision)
+        return json_response(answer.body, answer.status)
     try:
         body = req.get_json() if req.get_body() else {}
     except ValueError:
-        return _json({"error": "body must be JSON: {\"approver\": …, \"comment\": …}"}, 400)
-    answer = ApprovalDesk(wired.tables, wired.settings).decide(
-        token, decision, str(body.get("approver", "")).strip(), str(body.get("comment", "")).strip())
-    return _json(answer.body, answer.status)
+        return json_response({"error": "body must be JSON: {\"approver\": …, \"comment\": …}"}, 400)
+    answer = desk.decide(token, decision, str(body.get("approver", "")).strip(), str(body.get("comment", "")).strip())
+    return json_response(answer.body, answer.status)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
 from function_app.bootstrap import services
+from function_app.responses import json_response as _json
 from shared.events import EventSchemaError, parse_deliveries, validation_code
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-
-
-def _json(body: dict, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
 
 
 @bp.function_name("blob_events")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
 from function_app.bootstrap import services
+from function_app.responses import json_response
 from shared import logs
 from shared.dataset.service import DatasetBuilder
 
@@ -21,11 +21,11 @@ def validate_dataset(req: func.HttpRequest) -> func.HttpResponse:
     project = req.route_params["project"]
     wired = services()
     with logs.correlation(project=project):
-        build = DatasetBuilder(wired.blobs, wired.settings).build(project)
+        builder = DatasetBuilder(wired.blobs, wired.settings)
+        build = builder.build(project)
         if build.manifest["counts"]["images"] == 0:
-            body = build.report.to_dict() | {"error": f"no usable images under {project}/"}
-            return func.HttpResponse(json.dumps(body), status_code=404, mimetype="application/json")
+            return json_response(build.report.to_dict() | {"error": f"no usable images under {project}/"}, 404)
         if req.params.get("publish") == "true":
-            DatasetBuilder(wired.blobs, wired.settings).publish(build)
+            builder.publish(build)
         log.info("dataset validated", extra={"dataset_version": build.report.dataset_version})
-        return func.HttpResponse(json.dumps(build.report.to_dict()), mimetype="application/json")
+        return json_response(build.report.to_dict())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 
 from function_app.bootstrap import services
+from function_app.responses import json_response
 from shared.pipeline.status import all_status, project_status
 
 bp = func.Blueprint()
@@ -18,4 +17,4 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     scheduler = services().scheduler(can_submit=False)
     project = req.route_params.get("project")
     body = project_status(scheduler, project) if project else all_status(scheduler)
-    return func.HttpResponse(json.dumps(body, indent=1), mimetype="application/json")
+    return json_response(body, indent=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
-from function_app import bootstrap
+from function_app import bootstrap, handlers
 from local_mode.azurite import REPO_ROOT
 from local_mode.event_source import BlobEventSource
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
@@ -24,23 +24,17 @@ from shared.settings import Settings
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"
 
 
-def _handlers() -> dict:
-    from function_app import app
-
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
-
-
 class LocalLoop:
     def __init__(self, settings: Settings, account_url: str, work_dir: Path, say=print) -> None:
         self.settings, self.say = settings, say
         self.blobs = AzureBlobStore.from_settings(settings)
         self.tables = AzureTableStore.from_settings(settings)
-        self.backend = LocalTraining(self.blobs, settings, work_dir, on_events=self._deliver_run_events,
+        self.backend = LocalTraining(self.blobs, settings, work_dir, on_events=self.deliver_run_events,
                                      cwd=REPO_ROOT)
         self.services = bootstrap.Services(settings, self.blobs, self.tables, self.backend)
         bootstrap.use(self.services)
-        self.handlers = _handlers()
-        self.source = BlobEventSource(self.blobs, settings.datasets_container, account_url, self._deliver_blob_events)
+        self.handlers = handlers()
+        self.source = BlobEventSource(self.blobs, settings.datasets_container, account_url, self.deliver_blob_events)
 
     def install_base_model(self) -> None:
         """Upload the sample base models to the models container, where BASE_MODEL points."""
@@ -49,7 +43,8 @@ class LocalLoop:
             self.blobs.write(self.settings.models_container,
                              f"base-models/{path.relative_to(BASE_MODELS).as_posix()}", path.read_bytes())
 
-    def _deliver_blob_events(self, events: list[dict]) -> None:
+    def deliver_blob_events(self, events: list[dict]) -> None:
+        """One Event Grid delivery to the blob_events webhook; anything but 200 is an error (at-least-once)."""
         request = func.HttpRequest("POST", "/api/events/blobs", body=json.dumps(events).encode(), headers={},
                                    params={}, route_params={})
         response = self.handlers["blob_events"](request)
@@ -57,7 +52,8 @@ class LocalLoop:
             raise RuntimeError(f"blob_events answered {response.status_code}: {response.get_body()!r}")
         self.say(f"[events] {len(events)} blob events delivered: {json.loads(response.get_body())}")
 
-    def _deliver_run_events(self, events: list[dict]) -> None:
+    def deliver_run_events(self, events: list[dict]) -> None:
+        """Event Grid schema events, each as the EventGridEvent the host hands the run_events trigger."""
         for e in events:
             self.handlers["run_events"](func.EventGridEvent(
                 id=e["id"], data=e["data"], topic=e["topic"], subject=e["subject"], event_type=e["eventType"],

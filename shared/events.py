@@ -121,7 +121,8 @@ def blob_event(env: Envelope) -> BlobEvent | None:
 def run_event(env: Envelope) -> RunEvent | None:
     if env.type not in (RUN_COMPLETED, RUN_STATUS_CHANGED):
         return None
-    run_id = env.data.get("runId") or (_RUN_SUBJECT.match(env.subject) or {}).get("run")  # type: ignore[union-attr]
+    subject = _RUN_SUBJECT.match(env.subject)
+    run_id = env.data.get("runId") or (subject["run"] if subject else None)
     if not run_id:
         raise EventSchemaError(f"event {env.id}.data.runId: missing")
     status = "Completed" if env.type == RUN_COMPLETED else str(env.data.get("runStatus", ""))

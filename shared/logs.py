@@ -11,8 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-CORRELATION_FIELDS = ("event_id", "batch_id", "run_id", "model_version", "project", "dataset_version")
-
 _context: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar("log_context", default=())
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

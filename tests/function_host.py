@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -47,16 +46,11 @@ def index_app(root: Path = REPO_ROOT, script: str = SCRIPT_FILE_NAME) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@functools.cache
-def _user_functions() -> dict:
-    from function_app import app
-
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
-
-
 def handler(name: str):
     """The user function registered under `name`, as the host would invoke it."""
-    return _user_functions()[name]
+    from function_app import handlers
+
+    return handlers()[name]
 
 
 def http_request(method: str, url: str, *, body: bytes = b"", route_params: dict | None = None,

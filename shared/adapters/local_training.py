@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.events import run_event_grid
-from shared.ports import BlobStore, NotFound, PreconditionFailed
+from shared.ports import BlobStore, PreconditionFailed
 from shared.settings import Settings
 from shared.training import SubmittedRun, TrainingRequest, model_folder
 
@@ -114,9 +114,3 @@ class LocalTraining:
         process = self._processes.get(job_name)
         if process and process.poll() is None:
             process.terminate()
-
-    def job_record(self, request: TrainingRequest) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.blobs.read(self.settings.checkpoints_container, self._job_blob(request)).data)
-        except NotFound:
-            return None

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from shared.approval import TokenError, issue, verify
+from shared.approval import ApprovalClaim, TokenError, issue, verify
 from shared.ledger import iso
 from shared.pipeline.scheduler import record_run
 from shared.ports import ROW_ETAG, NotFound, PreconditionFailed, TableStore
@@ -66,6 +66,21 @@ class ApprovalDesk:
         except OSError as exc:
             log.error("approval notification failed", extra={"error": str(exc)})
 
+    def _claim(self, token: str, now: datetime) -> ApprovalClaim | Answer:
+        """The token's claim, or the 403/410 answer for a forged, malformed or expired one."""
+        try:
+            return verify(self.settings.approval_secret or "", token, now=now)
+        except TokenError as exc:
+            return Answer(410 if "expired" in exc.reason else 403, {"error": exc.reason})
+
+    def preview(self, token: str, decision: str, now: datetime | None = None) -> Answer:
+        """What a link is for, changing nothing (chat apps open links to preview them)."""
+        claim = self._claim(token, now or datetime.now(UTC))
+        if isinstance(claim, Answer):
+            return claim
+        return Answer(200, {"model": claim.model, "version": claim.version, "decision": decision,
+                            "how": "POST to this same URL with a JSON body {\"approver\": …, \"comment\": …}"})
+
     def decide(self, token: str, decision: str, approver: str, comment: str,
                now: datetime | None = None) -> Answer:
         """Redeem a link once: 200 on success; 400/403/404/409/410 with the reason, changing nothing."""
@@ -74,10 +89,9 @@ class ApprovalDesk:
             return Answer(400, {"error": "decision must be 'approve' or 'reject'"})
         if not approver:
             return Answer(400, {"error": "say who decides (approver)"})
-        try:
-            claim = verify(self.settings.approval_secret or "", token, now=now)
-        except TokenError as exc:
-            return Answer(410 if "expired" in exc.reason else 403, {"error": exc.reason})
+        claim = self._claim(token, now)
+        if isinstance(claim, Answer):
+            return claim
         try:
             row = self.tables.get(APPROVALS_TABLE, claim.model, claim.version)
         except NotFound:

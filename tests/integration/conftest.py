@@ -2,46 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import azure.functions as func
 import pytest
 
 from function_app import bootstrap
-from local_mode.event_source import BlobEventSource
-from shared.adapters.local_training import LocalTraining
-from tests.function_host import handler, http_request
+from local_mode.loop import LocalLoop
 
 
 class Core:
-    """The pieces a test drives: upload blobs, deliver events through the real handlers, tick the timer."""
+    """The pieces a test drives: local mode's loop (the real handlers, the local event source, the local trainer
+    twin) on this test's settings, plus direct access to the state it leaves."""
 
-    def __init__(self, settings, blobs, tables, work_dir):
-        self.settings, self.blobs, self.tables = settings, blobs, tables
-        self.backend = LocalTraining(blobs, settings, work_dir, on_events=self.deliver_run_events)
-        self.services = bootstrap.Services(settings, blobs, tables, self.backend)
-        self.source = BlobEventSource(blobs, settings.datasets_container, "http://127.0.0.1/devstoreaccount1",
-                                      self.post_blob_events)
-        blobs.ensure_container(settings.datasets_container)
+    def __init__(self, settings, work_dir):
+        self.loop = LocalLoop(settings, "http://127.0.0.1/devstoreaccount1", work_dir, say=lambda _: None)
+        self.settings, self.blobs, self.tables = settings, self.loop.blobs, self.loop.tables
+        self.backend, self.services, self.source = self.loop.backend, self.loop.services, self.loop.source
+        self.post_blob_events, self.deliver_run_events = self.loop.deliver_blob_events, self.loop.deliver_run_events
+        self.blobs.ensure_container(settings.datasets_container)
+
+    def configure(self, **overrides) -> None:
+        """Change settings for everything wired here (scheduler, handlers, trainer twin) at once."""
+        self.settings = self.settings.with_overrides(**overrides)
+        self.loop.settings = self.backend.settings = self.services.settings = self.settings
 
     def upload(self, project: str, files: dict[str, bytes]) -> None:
         for relative, data in files.items():
             self.blobs.write(self.settings.datasets_container, f"{project}/{relative}", data)
-
-    def post_blob_events(self, events: list[dict], cloud: bool = False) -> func.HttpResponse:
-        response = handler("blob_events")(http_request("POST", "/api/events/blobs", body=json.dumps(events).encode()))
-        if response.status_code != 200:
-            raise RuntimeError(f"blob_events answered {response.status_code}: {response.get_body()!r}")
-        return response
-
-    def deliver_run_events(self, events: list[dict]) -> None:
-        for e in events:
-            handler("run_events")(func.EventGridEvent(
-                id=e["id"], data=e["data"], topic=e["topic"], subject=e["subject"], event_type=e["eventType"],
-                event_time=datetime.now(UTC), data_version=e["dataVersion"]))
 
     def scheduler(self, **overrides):
         return bootstrap.Services(self.settings, overrides.get("blobs", self.blobs),
@@ -63,7 +52,7 @@ def trainer_command(code: str) -> str:
 
 
 @pytest.fixture
-def core(settings, blob_store, table_store, tmp_path):
+def core(settings, table_store, tmp_path):
     suffix = uuid.uuid4().hex[:8]
     settings = settings.with_overrides(
         ledger_table=f"ledger{suffix}", state_table=f"state{suffix}", runs_table=f"runs{suffix}",
@@ -73,7 +62,7 @@ def core(settings, blob_store, table_store, tmp_path):
     )
     for table in (settings.ledger_table, settings.state_table, settings.runs_table):
         table_store.ensure_table(table)
-    wired = Core(settings, blob_store, table_store, tmp_path)
+    wired = Core(settings, tmp_path)
     bootstrap.use(wired.services)
     yield wired
     bootstrap.use(None)

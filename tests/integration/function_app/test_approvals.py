@@ -39,8 +39,7 @@ def inbox():
 
 @pytest.fixture
 def desk(core, inbox):
-    core.settings = core.settings.with_overrides(approval_secret="test-secret", approval_webhook_url=inbox)
-    core.services.settings = core.settings
+    core.configure(approval_secret="test-secret", approval_webhook_url=inbox)
     return ApprovalDesk(core.tables, core.settings)
 
 

@@ -55,9 +55,8 @@ def test_cloudevents_batch(core):
 
 
 def test_own_writes_other_files_and_foreign_topics(core):
-    core.settings = core.settings.with_overrides(expected_blob_topic=storage_topic("s", "r", "a"))
-    core.services.settings = core.settings
-    core.services._cache.clear()
+    core.configure(expected_blob_topic=storage_topic("s", "r", "a"))
+    core.services._cache.clear()  # the Ingestor was built with the old settings
     result = json_body(post([
         event(core, "p/x.jpg", container=core.settings.quarantine_container),  # our quarantine copy
         event(core, "p/notes.txt"),

@@ -7,8 +7,7 @@ from tests.function_host import handler
 
 
 def test_the_timer_flushes_a_settled_upload_once(core):
-    core.settings = core.settings.with_overrides(quiet_seconds=0)
-    core.services.settings = core.settings
+    core.configure(quiet_seconds=0)
     core.upload("timed", vott_export(3, seed=31))
     core.source.poll()
     tick = handler("debounce_tick")

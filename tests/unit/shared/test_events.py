@@ -95,3 +95,11 @@ def test_run_events_as_azure_ml_sends_them():
     assert [(p.status, p.run_id, p.tags) for p in parsed] == [("Completed", "tfod-p-1", {"project": "p"})] * 2
     failed = run_event_grid(topic="/ws", experiment_id="e1", experiment_name="x", run_id="r", status="Failed", tags={})
     assert len(failed) == 1 and failed[0]["data"]["runStatus"] == "Failed"
+
+
+def test_a_run_event_without_run_id_takes_it_from_the_subject():
+    (event,) = run_event_grid(topic="/ws", experiment_id="e1", experiment_name="x", run_id="r-9", status="Failed",
+                              tags={})
+    del event["data"]["runId"]
+    (env,) = parse_deliveries(json.dumps([event]))
+    assert run_event(env).run_id == "r-9"

@@ -100,8 +100,7 @@ def test_reupload_with_new_content_is_a_change_and_trains_again(core):
 
 
 def test_a_window_that_closes_during_a_run_waits_for_it_then_coalesces(core):
-    core.settings = core.settings.with_overrides(local_trainer_command=trainer_command("import time; time.sleep(3)"))
-    core.backend.settings = core.settings
+    core.configure(local_trainer_command=trainer_command("import time; time.sleep(3)"))
     core.upload("busy", vott_export(4, seed=4))
     core.source.poll()
     first = core.tick("busy", after_seconds=61)
@@ -119,7 +118,7 @@ def test_a_window_that_closes_during_a_run_waits_for_it_then_coalesces(core):
 
 
 def test_the_daily_cap_holds_with_a_reason_the_status_endpoint_shows(core):
-    core.settings = core.settings.with_overrides(max_runs_per_day=1)
+    core.configure(max_runs_per_day=1)
     core.upload("cap", vott_export(3, seed=7))
     core.source.poll()
     first = core.tick("cap", after_seconds=61)
@@ -129,7 +128,6 @@ def test_the_daily_cap_holds_with_a_reason_the_status_endpoint_shows(core):
     held = core.tick("cap", after_seconds=61)
     assert held.decision.action == "hold" and "daily cap of 1 runs" in held.decision.reason
     from tests.function_host import handler, http_request, json_body
-    core.services.settings = core.settings
     status = json_body(handler("status")(http_request("GET", "/api/status/cap", route_params={"project": "cap"})))
     assert status["pending"]["new_images"] == 2
     assert [r["status"] for r in status["runs"]] == ["Completed"]
@@ -137,9 +135,7 @@ def test_the_daily_cap_holds_with_a_reason_the_status_endpoint_shows(core):
 
 
 def test_a_failed_run_is_recorded_with_its_reason(core):
-    core.settings = core.settings.with_overrides(
-        local_trainer_command=trainer_command("import sys; print(\"no GPU today\"); sys.exit(3)"))
-    core.backend.settings = core.settings
+    core.configure(local_trainer_command=trainer_command("import sys; print(\"no GPU today\"); sys.exit(3)"))
     core.upload("fail", vott_export(3, seed=9))
     core.source.poll()
     outcome = core.tick("fail", after_seconds=61)
@@ -243,20 +239,26 @@ def test_run_events_are_idempotent_and_foreign_runs_ignored(core):
         core.tables.get(core.settings.runs_table, "other", "x")
 
 
-def test_a_completed_run_is_checked_against_the_gates_and_the_reasons_are_shown(core):
-    core.settings = core.settings.with_overrides(local_trainer_command=trainer_command("import time; time.sleep(2)"),
-                                                 gate_min_map=0.3, gate_min_validation_images=1)
-    core.backend.settings = core.services.settings = core.settings
-    core.upload("gated", vott_export(4, seed=40))
+def run_with_metrics(core, project: str, seed: int, metrics: dict, **gates) -> tuple:
+    """Train `project` with a stand-in trainer that 'writes' `metrics` (plus this dataset's version) before it
+    exits, under the given gate settings; return the tick outcome and the run's row."""
+    core.configure(local_trainer_command=trainer_command("import time; time.sleep(2)"), **gates)
+    core.upload(project, vott_export(4, seed=seed))
     core.source.poll()
-    outcome = core.tick("gated", after_seconds=61)
-    metrics = {"map": 0.12, "map_50": 0.4, "validation_images": 3, "per_class_ap": {"circle": 0.5},
-               "dataset_version": core.state("gated")["dataset_version"]}
+    outcome = core.tick(project, after_seconds=61)
+    version = core.state(project)["dataset_version"]
     core.blobs.ensure_container(core.settings.models_container)
-    core.blobs.write(core.settings.models_container, f"gated/{outcome.batch_id}/model/metrics.json",
-                     json.dumps(metrics).encode())  # what the trainer writes before it exits
+    core.blobs.write(core.settings.models_container, f"{project}/{outcome.batch_id}/model/metrics.json",
+                     json.dumps(metrics | {"dataset_version": version}).encode())
     core.backend.join(outcome.job_name, timeout=60)
-    (run,) = core.runs("gated")
+    (run,) = core.runs(project)
+    return version, run
+
+
+def test_a_completed_run_is_checked_against_the_gates_and_the_reasons_are_shown(core):
+    _, run = run_with_metrics(core, "gated", 40, {"map": 0.12, "map_50": 0.4, "validation_images": 3,
+                                                  "per_class_ap": {"circle": 0.5}},
+                              gate_min_map=0.3, gate_min_validation_images=1)
     assert run["gates_passed"] is False and json.loads(run["gate_reasons"]) == ["map 0.120 is below 0.300"]
     assert (run["map"], run["map_50"]) == (0.12, 0.4)
     from tests.function_host import handler, http_request, json_body
@@ -266,18 +268,9 @@ def test_a_completed_run_is_checked_against_the_gates_and_the_reasons_are_shown(
 
 
 def test_a_run_that_passes_its_gates_is_registered_pending_approval(core):
-    core.settings = core.settings.with_overrides(local_trainer_command=trainer_command("import time; time.sleep(2)"),
-                                                 gate_min_map=0.2, gate_min_validation_images=1)
-    core.backend.settings = core.services.settings = core.settings
-    core.upload("good", vott_export(4, seed=41))
-    core.source.poll()
-    outcome = core.tick("good", after_seconds=61)
-    version = core.state("good")["dataset_version"]
-    core.blobs.ensure_container(core.settings.models_container)
-    core.blobs.write(core.settings.models_container, f"good/{outcome.batch_id}/model/metrics.json", json.dumps(
-        {"map": 0.5, "map_50": 0.8, "validation_images": 3, "per_class_ap": {}, "dataset_version": version}).encode())
-    core.backend.join(outcome.job_name, timeout=60)
-    (run,) = core.runs("good")
+    version, run = run_with_metrics(core, "good", 41, {"map": 0.5, "map_50": 0.8, "validation_images": 3,
+                                                       "per_class_ap": {}},
+                                    gate_min_map=0.2, gate_min_validation_images=1)
     assert run["gates_passed"] is True and json.loads(run["gate_reasons"]) == []
     assert (run["model_name"], run["model_version"], run["model_state"]) == ("tfod-good", "1", "pending-approval")
     (registered,) = core.tables.query("modelregistry", "tfod-good")
