@@ -9,15 +9,20 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from function_app import approvals, blob_events, datasets, debounce_timer, run_events, status
+from function_app import approvals, blob_events, datasets, debounce_timer, release_timer, run_events, status
 
 app = func.FunctionApp()
-for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp):
+for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp,
+                  release_timer.bp):
     app.register_functions(blueprint)
 
 
 @functools.cache
+def functions() -> tuple:
+    """The app's indexed functions. Cached: the app validates and lists its functions only once."""
+    return tuple(app.get_functions())
+
+
 def handlers() -> dict[str, Callable]:
-    """The user functions by name, as the host invokes them (local mode, tests, benchmarks). Cached: the app
-    validates and lists its functions only once."""
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    """The user functions by name, as the host invokes them (local mode, tests, benchmarks)."""
+    return {f.get_function_name(): f.get_user_function() for f in functions()}

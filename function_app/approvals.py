@@ -10,6 +10,8 @@ import azure.functions as func
 from function_app.bootstrap import services
 from function_app.responses import json_response
 from shared.pipeline.approvals import ApprovalDesk
+from shared.ports import DeploymentSpec
+from shared.training import model_folder
 
 bp = func.Blueprint()
 
@@ -28,4 +30,10 @@ def approvals(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError:
         return json_response({"error": "body must be JSON: {\"approver\": …, \"comment\": …}"}, 400)
     answer = desk.decide(token, decision, str(body.get("approver", "")).strip(), str(body.get("comment", "")).strip())
+    if answer.status == 200:
+        wired.registry().set_state(answer.body["model"], answer.body["version"], answer.body["state"])
+        if answer.body["state"] == "approved":
+            spec = DeploymentSpec(answer.body["project"], answer.body["model"], answer.body["version"],
+                                  model_folder(answer.body["project"], answer.body["batch_id"]))
+            answer.body["release"] = wired.releases().start(spec, answer.body["batch_id"])
     return json_response(answer.body, answer.status)

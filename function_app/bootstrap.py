@@ -10,9 +10,10 @@ from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.storage_registry import StorageRegistry
 from shared.pipeline.ingest import Ingestor
+from shared.pipeline.releases import ReleaseManager
 from shared.pipeline.runs import RunTracker
 from shared.pipeline.scheduler import Scheduler
-from shared.ports import BlobStore, ModelRegistry, TableStore, TrainingBackend
+from shared.ports import BlobStore, ModelRegistry, OnlineEndpoints, TableStore, TrainingBackend
 from shared.settings import Settings, SettingsError
 
 
@@ -22,6 +23,7 @@ class Services:
     blobs: BlobStore
     tables: TableStore
     training: TrainingBackend | None = None
+    serving: OnlineEndpoints | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def backend(self) -> TrainingBackend:
@@ -50,6 +52,20 @@ class Services:
             else:
                 self._cache["registry"] = StorageRegistry(self.tables)
         return self._cache["registry"]
+
+    def endpoints(self) -> OnlineEndpoints:
+        """Azure ML online endpoints; local mode installs its local endpoints (`serving`) itself."""
+        if self.serving is None:
+            if self.settings.training_backend != "azureml":
+                raise SettingsError("no local endpoints wired: local mode (python -m local_mode) provides them")
+            from shared.adapters.azureml_endpoint import AzureMLEndpoints
+            from shared.adapters.azureml_training import ml_client
+
+            self.serving = AzureMLEndpoints(ml_client(self.settings), self.settings)
+        return self.serving
+
+    def releases(self) -> ReleaseManager:
+        return ReleaseManager(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
 
     def run_tracker(self) -> RunTracker:
         return RunTracker(self.tables, self.settings, self.blobs, self.registry)

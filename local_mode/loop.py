@@ -16,6 +16,7 @@ from function_app import bootstrap, handlers
 from local_mode.azurite import REPO_ROOT
 from local_mode.event_source import BlobEventSource
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
+from shared.adapters.local_endpoint import LocalEndpoints
 from shared.adapters.local_training import LocalTraining
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES
 from shared.pipeline.status import project_status
@@ -31,7 +32,8 @@ class LocalLoop:
         self.tables = AzureTableStore.from_settings(settings)
         self.backend = LocalTraining(self.blobs, settings, work_dir, on_events=self.deliver_run_events,
                                      cwd=REPO_ROOT)
-        self.services = bootstrap.Services(settings, self.blobs, self.tables, self.backend)
+        self.endpoints = LocalEndpoints(self.blobs, settings, work_dir / "endpoints")
+        self.services = bootstrap.Services(settings, self.blobs, self.tables, self.backend, self.endpoints)
         bootstrap.use(self.services)
         self.handlers = handlers()
         self.source = BlobEventSource(self.blobs, settings.datasets_container, account_url, self.deliver_blob_events)
@@ -61,6 +63,30 @@ class LocalLoop:
 
     def tick(self) -> None:
         self.handlers["debounce_tick"](TimerRequest(past_due=False))
+
+    def release_tick(self) -> None:
+        self.handlers["release_tick"](TimerRequest(past_due=False))
+
+    def run_until_released(self, project: str, version: str, timeout: float, poll: float = 0.5) -> dict:
+        """Tick the release timer until `version` of the project's model is live or rolled back."""
+        deadline, shown = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            self.release_tick()
+            status = self.services.releases().status(project) or {}
+            live = (status.get("live_model") or {}).get("version")
+            if status.get("phase") != shown:
+                self.say(f"[release] {status.get('phase')}" + (f": {status['reason']}" if status.get("reason") else ""))
+                shown = status.get("phase")
+            if status.get("phase") == "live" and live == version or status.get("phase") == "rolled-back":
+                return status
+            time.sleep(poll)
+        raise TimeoutError(f"version {version} of {project} was not released within {timeout:.0f}s")
+
+    def close(self) -> None:
+        """Stop what this loop started: trainer processes and the local endpoints."""
+        for job in self.backend.started():
+            self.backend.cancel(job)
+        self.endpoints.close()
 
     def run_until_trained(self, project: str, timeout: float, poll: float = 1.0) -> dict:
         """Poll for uploads and tick the timer until a run of `project` has ended; return its record."""

@@ -118,3 +118,48 @@ class ModelRegistry(Protocol):
     def register(self, candidate: Any) -> Any:
         """Register a shared.registry.ModelCandidate; return a shared.registry.RegisteredModel."""
         ...
+
+    def set_state(self, name: str, version: str, state: str) -> None:
+        """Record a model version's lifecycle state (approved, deployed, deploy-failed, retired, …)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What one blue/green slot serves: a registered model version and where its package lies."""
+
+    project: str
+    model_name: str
+    model_version: str
+    model_folder: str
+    """Folder of the packaged model in the models container."""
+
+
+class OnlineEndpoints(Protocol):
+    """A keyed online endpoint per project with named deployments (slots): Azure ML, or the local twin.
+
+    Every call is idempotent, so a timer can drive a release step by step and a crash only repeats a step.
+    """
+
+    def provision(self, spec: DeploymentSpec, slot: str) -> str:
+        """Create the endpoint (if missing) and the slot's deployment at 0% traffic, or check on them.
+
+        Return "provisioning", "ready", or "failed: <reason>".
+        """
+        ...
+
+    def invoke(self, project: str, slot: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        """Score through the endpoint, with its key, pinned to one deployment (traffic split ignored)."""
+        ...
+
+    def route(self, project: str, traffic: Mapping[str, int]) -> None:
+        """Set the endpoint's traffic split (percent per slot)."""
+        ...
+
+    def remove(self, project: str, slot: str) -> None:
+        """Delete a slot's deployment (no error if it is gone)."""
+        ...
+
+    def describe(self, project: str) -> dict[str, Any]:
+        """Scoring URI, traffic and deployments as the service sees them now (empty if no endpoint)."""
+        ...

@@ -118,6 +118,30 @@ class Settings:
     approval_webhook_url: str | None = _setting(
         "APPROVAL_WEBHOOK_URL", None, "Teams or Slack incoming-webhook URL that receives each approval request "
         "(empty: the link is only logged).")
+    # Deployment of approved models (blue/green online endpoint, one per project).
+    releases_table: str = _setting("RELEASES_TABLE", "releases", "Table of each project's endpoint: live "
+                                   "deployment, traffic and the release in progress.")
+    endpoint_kind: str = _setting("ENDPOINT_KIND", "managed", "`managed` (Azure ML managed online endpoint) or "
+                                  "`kubernetes` (an AKS cluster attached to the workspace).")
+    endpoint_name_prefix: str = _setting("ENDPOINT_NAME_PREFIX", "tfod", "Endpoint names are `<prefix>-<project>` "
+                                         "(endpoint names are unique per Azure region: use the environment token).")
+    kubernetes_compute: str | None = _setting("KUBERNETES_COMPUTE", None, "Name of the attached Kubernetes compute "
+                                              "(only with ENDPOINT_KIND=kubernetes).")
+    serving_environment: str = _setting("AML_SERVING_ENVIRONMENT", "tfod-serving-cpu@latest", "Azure ML "
+                                        "environment that runs score.py (TensorFlow + azureml-inference-server-http).")
+    serving_instance_type: str = _setting("SERVING_INSTANCE_TYPE", "Standard_DS3_v2", "VM size (managed) or "
+                                          "instance type (Kubernetes) of each deployment.")
+    serving_instance_count: int = _setting("SERVING_INSTANCE_COUNT", 1, "Instances per deployment.")
+    inference_data_container: str = _setting("INFERENCE_DATA_CONTAINER", "inference-data", "Container that "
+                                             "receives the endpoint's collected inputs and outputs.")
+    deployment_timeout_minutes: float = _setting("DEPLOYMENT_TIMEOUT_MINUTES", 45.0, "A new deployment not ready "
+                                                 "by then is removed and traffic stays where it was.")
+    local_endpoint_port: int = _setting("LOCAL_ENDPOINT_PORT", 0, "Local mode: port of the local endpoint on "
+                                        "127.0.0.1 (0: any free port).")
+    local_endpoint_key: str | None = _setting("LOCAL_ENDPOINT_KEY", None, "Local mode: the endpoint's API key "
+                                              "(empty: a random one, printed at start).")
+    local_serving_workers: int = _setting("LOCAL_SERVING_WORKERS", 1, "Local mode: inference server workers "
+                                          "(processes) per deployment.")
     public_host: str | None = _setting(
         "WEBSITE_HOSTNAME", None, "Host name of the function app, set by the platform; approval links point at it "
         "(local mode: 127.0.0.1).")

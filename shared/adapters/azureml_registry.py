@@ -27,3 +27,9 @@ class AzureMLRegistry:
                 return RegisteredModel(existing.name, str(existing.version), existing.tags.get("state", ""), False)
         model = self.ml_client.models.create_or_update(self.build_model(candidate))
         return RegisteredModel(model.name, str(model.version), candidate.tags()["state"], True)
+
+    def set_state(self, name: str, version: str, state: str) -> None:
+        """Tags and description are the mutable part of a model version: the state lives in a tag."""
+        model = self.ml_client.models.get(name=name, version=version)
+        model.tags = dict(model.tags or {}) | {"state": state}
+        self.ml_client.models.create_or_update(model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.ports import PreconditionFailed, TableStore
+from shared.ports import NotFound, PreconditionFailed, TableStore
 from shared.registry import ModelCandidate, RegisteredModel
 
 
@@ -31,3 +31,11 @@ class StorageRegistry:
                 continue  # another registration took this version: look again
             return RegisteredModel(candidate.name, str(version), tags["state"], True)
         raise RuntimeError(f"could not register {candidate.name}: versions kept changing")
+
+    def set_state(self, name: str, version: str, state: str) -> None:
+        try:
+            row = self.tables.get(self.table, name, f"{int(version):06d}")
+        except NotFound as exc:
+            raise NotFound(f"model {name} version {version} is not registered") from exc
+        tags = json.loads(row["tags"]) | {"state": state}
+        self.tables.upsert(self.table, row | {"tags": json.dumps(tags), "state": state})

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.debounce import decide
+from shared.pipeline.releases import ReleaseManager
 from shared.pipeline.scheduler import Scheduler, project_state_of
 
 
-def project_status(scheduler: Scheduler, project: str, *, runs: int = 20, now: datetime | None = None) -> dict:
+def project_status(scheduler: Scheduler, project: str, releases: ReleaseManager | None = None, *, runs: int = 20,
+                   now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     state = scheduler.load_state(project)
     pending, _ = scheduler.pending(project, state.get("cut", ""))
@@ -26,6 +28,8 @@ def project_status(scheduler: Scheduler, project: str, *, runs: int = 20, now: d
                    "active_job": state.get("active_job") or None, "runs_today": state.get("runs_today", 0),
                    "gpu_hours_today": state.get("gpu_hours_today", 0)},
         "trained_dataset_version": state.get("trained_version") or None,
+        "champion_model": state.get("champion_model") or None,
+        "endpoint": releases.status(project) if releases else None,
         "runs": [_run(r) for r in recent],
     }
 
@@ -33,11 +37,12 @@ def project_status(scheduler: Scheduler, project: str, *, runs: int = 20, now: d
 def _run(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
             "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
-            "model_name", "model_version", "model_state")
+            "model_name", "model_version", "model_state", "approver", "approval_comment", "deployed_at", "slot",
+            "deploy_reason")
     gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
     return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates
 
 
-def all_status(scheduler: Scheduler) -> dict:
+def all_status(scheduler: Scheduler, releases: ReleaseManager | None = None) -> dict:
     projects = scheduler.blobs.top_level_folders(scheduler.settings.datasets_container)
-    return {"projects": [project_status(scheduler, p, runs=5) for p in projects]}
+    return {"projects": [project_status(scheduler, p, releases, runs=5) for p in projects]}

@@ -1,0 +1,15 @@
+"""Timer: take the next step of every release in progress (provisioning checks, smoke test, traffic switch)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from function_app.bootstrap import services
+
+bp = func.Blueprint()
+
+
+@bp.function_name("release_tick")
+@bp.timer_trigger(arg_name="timer", schedule="%DEBOUNCE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def release_tick(timer: func.TimerRequest) -> None:
+    services().releases().advance_all()

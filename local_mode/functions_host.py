@@ -1,0 +1,126 @@
+"""A small stand-in for the Functions host's HTTP front on 127.0.0.1: every HTTP-triggered function of the app,
+at its declared route and methods under /api, invoked with real `azure.functions.HttpRequest` objects.
+Plus an inbox for the approval webhook (what a Teams/Slack channel would receive)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+from function_app import functions
+
+
+def _pattern(route: str) -> re.Pattern[str]:
+    """'status/{project?}' → a regex with named groups; optional parameters may be absent."""
+    regex = ""
+    for part in route.strip("/").split("/"):
+        match = re.fullmatch(r"\{(\w+)(\?)?(?::[^}]*)?\}", part)
+        if match and match.group(2):
+            regex += rf"(?:/(?P<{match.group(1)}>[^/]+))?"
+        elif match:
+            regex += rf"/(?P<{match.group(1)}>[^/]+)"
+        else:
+            regex += "/" + re.escape(part)
+    return re.compile(rf"^/api{regex}/?$")
+
+
+def http_routes() -> list[tuple[re.Pattern[str], set[str], Callable]]:
+    """(route regex, methods, user function) for each HTTP trigger declared by the app."""
+    routes = []
+    for function in functions():
+        binding = json.loads(function.get_function_json())["bindings"][0]
+        if binding["type"] == "httpTrigger":
+            methods = {m.upper() for m in binding.get("methods") or ["GET", "POST"]}
+            routes.append((_pattern(binding["route"]), methods, function.get_user_function()))
+    return routes
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class FunctionsHost:
+    def __init__(self, port: int = 0) -> None:
+        routes = http_routes()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _serve(self) -> None:
+                url = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                for pattern, methods, function in routes:
+                    if (match := pattern.match(url.path)) and self.command in methods:
+                        request = func.HttpRequest(
+                            self.command, f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}", body=body,
+                            headers=dict(self.headers), params=dict(parse_qsl(url.query)),
+                            route_params={k: v for k, v in match.groupdict().items() if v is not None})
+                        response = function(request)
+                        return self._reply(response.status_code, response.get_body(),
+                                           response.headers.get("Content-Type") or response.mimetype)
+                self._reply(404, b'{"error": "no function at this route"}', "application/json")
+
+            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _serve  # noqa: N815
+
+        self.server = _Server(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="functions-host", daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WebhookInbox:
+    """Receives incoming-webhook posts ({"text": …}) as a chat channel would; keeps them in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.arrived = threading.Condition()
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                text = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))).get("text", "")
+                with inbox.arrived:
+                    inbox.messages.append(text)
+                    inbox.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, name="webhook-inbox", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+
+    def links(self, decision: str = "approve") -> list[str]:
+        return [m for text in self.messages for m in re.findall(rf"https?://\S+decision={decision}\S*", text)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

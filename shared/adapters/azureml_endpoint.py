@@ -1,0 +1,138 @@
+"""OnlineEndpoints over Azure ML online endpoints (azure-ai-ml): managed, or Kubernetes (AKS) as an option.
+
+Key auth, Application Insights and the data collector (model inputs and outputs) on every deployment; score.py is
+uploaded from trainer_image/serving. Each call starts a long-running operation and returns: the release timer
+checks on it at its next tick, so no function invocation waits minutes for Azure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    DataCollector,
+    DeploymentCollection,
+    KubernetesOnlineDeployment,
+    KubernetesOnlineEndpoint,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    OnlineRequestSettings,
+    ProbeSettings,
+)
+from azure.ai.ml.entities._deployment.data_asset import DataAsset
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.ports import DeploymentSpec
+from shared.serving import DEPLOYMENT_HEADER, endpoint_name
+from shared.settings import Settings
+
+SERVING_CODE = Path(__file__).resolve().parents[2] / "trainer_image" / "serving"
+INFERENCE_DATASTORE = "inferencedata"
+BUSY = {"creating", "updating", "scaling", "deleting"}
+
+
+class AzureMLEndpoints:
+    def __init__(self, ml_client: Any, settings: Settings) -> None:
+        self.ml_client, self.settings = ml_client, settings
+
+    @property
+    def kubernetes(self) -> bool:
+        return self.settings.endpoint_kind == "kubernetes"
+
+    def build_endpoint(self, project: str) -> ManagedOnlineEndpoint | KubernetesOnlineEndpoint:
+        common = {"name": endpoint_name(self.settings, project), "auth_mode": "key",
+                  "description": f"Object detection for project {project} (blue/green, managed by the service)",
+                  "tags": {"project": project, "managed_by": "tfod-retraining"}}
+        if self.kubernetes:
+            return KubernetesOnlineEndpoint(compute=self.settings.kubernetes_compute, **common)
+        return ManagedOnlineEndpoint(**common)
+
+    def build_deployment(self, spec: DeploymentSpec,
+                         slot: str) -> ManagedOnlineDeployment | KubernetesOnlineDeployment:
+        endpoint = endpoint_name(self.settings, spec.project)
+        collections = {
+            name: DeploymentCollection(enabled="true", data=DataAsset(
+                name=f"{endpoint}-{slot}-{name.replace('_', '-')}",
+                path=f"azureml://datastores/{INFERENCE_DATASTORE}/paths/{endpoint}/{slot}/{name}"))
+            for name in ("model_inputs", "model_outputs")}
+        common = {
+            "name": slot, "endpoint_name": endpoint, "model": f"azureml:{spec.model_name}:{spec.model_version}",
+            "code_configuration": CodeConfiguration(code=str(SERVING_CODE), scoring_script="score.py"),
+            "environment": f"azureml:{self.settings.serving_environment}",
+            "instance_type": self.settings.serving_instance_type,
+            "instance_count": self.settings.serving_instance_count,
+            "app_insights_enabled": True,
+            "data_collector": DataCollector(collections=collections, sampling_rate=1.0),
+            "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
+                                      "DEPLOYMENT_NAME": slot},
+            "request_settings": OnlineRequestSettings(request_timeout_ms=10_000,
+                                                      max_concurrent_requests_per_instance=2),
+            "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),
+            "tags": {"project": spec.project, "model_version": spec.model_version},
+        }
+        return KubernetesOnlineDeployment(**common) if self.kubernetes else ManagedOnlineDeployment(**common)
+
+    def provision(self, spec: DeploymentSpec, slot: str) -> str:
+        name = endpoint_name(self.settings, spec.project)
+        try:
+            endpoint = self.ml_client.online_endpoints.get(name=name)
+        except ResourceNotFoundError:
+            self.ml_client.online_endpoints.begin_create_or_update(self.build_endpoint(spec.project))
+            return "provisioning"
+        state = (endpoint.provisioning_state or "").lower()
+        if state == "failed":
+            return f"failed: endpoint {name} could not be created"
+        if state in BUSY:
+            return "provisioning"
+        try:
+            deployment = self.ml_client.online_deployments.get(name=slot, endpoint_name=name)
+        except ResourceNotFoundError:
+            deployment = None
+        if deployment is None or (deployment.tags or {}).get("model_version") != spec.model_version:
+            self.ml_client.online_deployments.begin_create_or_update(self.build_deployment(spec, slot))
+            return "provisioning"
+        state = (deployment.provisioning_state or "").lower()
+        if state == "succeeded":
+            return "ready"
+        if state in ("failed", "canceled"):
+            logs = self.ml_client.online_deployments.get_logs(name=slot, endpoint_name=name, lines=20)
+            return f"failed: deployment {slot} {state}: {logs[-800:]}"
+        return "provisioning"
+
+    def invoke(self, project: str, slot: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        """Raw bytes need a plain HTTPS call (the SDK's invoke sends JSON files only)."""
+        name = endpoint_name(self.settings, project)
+        uri = self.ml_client.online_endpoints.get(name=name).scoring_uri
+        key = self.ml_client.online_endpoints.get_keys(name=name).primary_key
+        request = urllib.request.Request(uri, data=body, method="POST", headers={
+            "Content-Type": content_type, "Authorization": f"Bearer {key}", DEPLOYMENT_HEADER: slot})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def route(self, project: str, traffic: Mapping[str, int]) -> None:
+        endpoint = self.ml_client.online_endpoints.get(name=endpoint_name(self.settings, project))
+        endpoint.traffic = dict(traffic)
+        self.ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+
+    def remove(self, project: str, slot: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.ml_client.online_deployments.begin_delete(name=slot,
+                                                           endpoint_name=endpoint_name(self.settings, project))
+
+    def describe(self, project: str) -> dict[str, Any]:
+        try:
+            endpoint = self.ml_client.online_endpoints.get(name=endpoint_name(self.settings, project))
+        except ResourceNotFoundError:
+            return {}
+        return {"name": endpoint.name, "scoring_uri": endpoint.scoring_uri, "auth_mode": endpoint.auth_mode,
+                "traffic": dict(endpoint.traffic or {}), "provisioning_state": endpoint.provisioning_state}
+

@@ -1,0 +1,167 @@
+"""OnlineEndpoints twin for local mode: each deployment is the same score.py under azureml-inference-server-http,
+a process on 127.0.0.1, behind a keyed gateway, with a data-collector sidecar writing to Blob (Azurite)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.local_gateway import CollectorSink, Gateway
+from shared.ports import BlobStore, DeploymentSpec
+from shared.serving import DEPLOYMENT_HEADER, endpoint_name
+from shared.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCORE_SCRIPT = REPO_ROOT / "trainer_image" / "serving" / "score.py"
+
+
+@dataclass
+class _Slot:
+    spec: DeploymentSpec
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+    sink: CollectorSink
+
+
+class LocalEndpoints:
+    def __init__(self, blobs: BlobStore, settings: Settings, work_dir: Path) -> None:
+        self.blobs, self.settings, self.work_dir = blobs, settings, Path(work_dir)
+        self.key = settings.local_endpoint_key or secrets.token_urlsafe(24)
+        self._gateway: Gateway | None = None
+        self._slots: dict[tuple[str, str], _Slot] = {}
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            self._gateway = Gateway(self.key, self.settings.local_endpoint_port)
+        return self._gateway
+
+    def provision(self, spec: DeploymentSpec, slot: str) -> str:
+        name = endpoint_name(self.settings, spec.project)
+        self.gateway.routes.setdefault(name, {})
+        current = self._slots.get((spec.project, slot))
+        if current is None or current.spec != spec:
+            if current is not None:
+                self.remove(spec.project, slot)
+            current = self._start(name, spec, slot)
+        if (code := current.process.poll()) is not None:
+            return f"failed: the inference server exited with code {code}: {_tail(current.log_path)}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{current.port}/", timeout=2) as answer:
+                ready = answer.status == 200
+        except OSError:
+            ready = False
+        if not ready:
+            return "provisioning"
+        self.gateway.routes[name][slot] = current.port
+        return "ready"
+
+    def _start(self, endpoint: str, spec: DeploymentSpec, slot: str) -> _Slot:
+        folder = self.work_dir / endpoint / slot
+        shutil.rmtree(folder, ignore_errors=True)
+        model_dir = folder / "model"
+        prefix = spec.model_folder.rstrip("/") + "/"
+        for info in self.blobs.list(self.settings.models_container, prefix):
+            target = model_dir / info.name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.blobs.read(self.settings.models_container, info.name).data)
+        sink = CollectorSink(endpoint, slot, self._collect)
+        port = _free_port()
+        env = os.environ | {
+            "MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version, "DEPLOYMENT_NAME": slot,
+            "AZUREML_MDC_ENABLED": "true", "AZUREML_MDC_HOST": "127.0.0.1", "AZUREML_MDC_PORT": str(sink.port),
+            "AML_APP_ROOT": str(SCORE_SCRIPT.parent), "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        log_path = folder / "server.log"
+        with log_path.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "local_mode.inference_server", "--entry_script", str(SCORE_SCRIPT),
+                 "--model_dir", str(model_dir), "--port", str(port),
+                 "--worker_count", str(self.settings.local_serving_workers)],
+                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        slot_state = _Slot(spec, process, port, log_path, sink)
+        self._slots[(spec.project, slot)] = slot_state
+        return slot_state
+
+    def _collect(self, name: str, data: bytes) -> None:
+        self.blobs.write(self.settings.inference_data_container, name, data, content_type="application/jsonl")
+
+    def invoke(self, project: str, slot: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self.gateway.scoring_uri(endpoint_name(self.settings, project)), data=body, method="POST",
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {self.key}", DEPLOYMENT_HEADER: slot})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def route(self, project: str, traffic: Mapping[str, int]) -> None:
+        self.gateway.traffic[endpoint_name(self.settings, project)] = dict(traffic)
+
+    def remove(self, project: str, slot: str) -> None:
+        name = endpoint_name(self.settings, project)
+        self.gateway.routes.get(name, {}).pop(slot, None)
+        self.gateway.traffic.get(name, {}).pop(slot, None)
+        current = self._slots.pop((project, slot), None)
+        if current is not None:
+            _stop(current.process)
+            current.sink.close()
+
+    def describe(self, project: str) -> dict[str, Any]:
+        name = endpoint_name(self.settings, project)
+        if self._gateway is None or name not in self._gateway.routes:
+            return {}
+        return {"name": name, "scoring_uri": self.gateway.scoring_uri(name), "auth_mode": "key",
+                "traffic": dict(self.gateway.traffic.get(name, {})),
+                "deployments": {slot: {"model_version": s.spec.model_version, "pid": s.process.pid}
+                                for (p, slot), s in self._slots.items() if p == project}}
+
+    def processes(self) -> list[int]:
+        return [s.process.pid for s in self._slots.values() if s.process.poll() is None]
+
+    def close(self) -> None:
+        """Stop every inference server, sidecar and the gateway this object started."""
+        for project, slot in list(self._slots):
+            self.remove(project, slot)
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """The server runs gunicorn workers in its own process group: stop the group, then make sure."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

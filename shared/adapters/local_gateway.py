@@ -1,0 +1,162 @@
+"""The local twin of an online endpoint's front door and of its data-collector sidecar, on 127.0.0.1.
+
+Gateway: `POST /<endpoint>/score` with `Authorization: Bearer <key>` (401 without it, as Azure's key auth),
+routed by the traffic split or pinned with the `azureml-model-deployment` header, to the deployment's inference
+server. CollectorSink: receives what `azureml.ai.monitoring.Collector` posts (`/modeldata/log`) and writes it to
+Blob Storage in the data collector's layout: `<endpoint>/<deployment>/<collection>/yyyy/MM/dd/HH/<id>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.client
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from shared.serving import DEPLOYMENT_HEADER
+
+log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+class Gateway:
+    """Key check and traffic routing for every local endpoint; the backends are inference servers' ports."""
+
+    def __init__(self, key: str, port: int = 0) -> None:
+        self.key = key
+        self.routes: dict[str, dict[str, int]] = {}
+        """endpoint → slot → backend port."""
+        self.traffic: dict[str, dict[str, int]] = {}
+        self._local = threading.local()
+        gateway = self
+
+        class Handler(_Quiet):
+            def do_POST(self) -> None:
+                gateway.handle(self)
+
+            do_GET = do_POST
+
+        self.server = _Server(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name="endpoint-gateway", daemon=True)
+        self._thread.start()
+
+    def scoring_uri(self, endpoint: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{endpoint}/score"
+
+    def handle(self, request: _Quiet) -> None:
+        data = request.body()
+        endpoint, _, tail = request.path.lstrip("/").partition("/")
+        if tail.split("?")[0] != "score" or endpoint not in self.routes:
+            return request.reply(404, _error(f"no endpoint at {request.path}"))
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.key}".encode()):
+            return request.reply(401, _error("missing or wrong key: send 'Authorization: Bearer <endpoint key>'"))
+        slot = request.headers.get(DEPLOYMENT_HEADER) or self._pick(endpoint)
+        port = self.routes[endpoint].get(slot or "")
+        if port is None:
+            return request.reply(503 if slot is None else 404, _error(
+                "no deployment takes traffic" if slot is None else f"no deployment named {slot!r}"))
+        status, headers, body = self._forward(port, request.command, request.path.partition("/score")[2],
+                                              data, request.headers.get("Content-Type", "application/octet-stream"))
+        request.reply(status, body, {"Content-Type": headers.get("Content-Type", "application/json"),
+                                     DEPLOYMENT_HEADER: slot})
+
+    def _pick(self, endpoint: str) -> str | None:
+        split = {s: p for s, p in self.traffic.get(endpoint, {}).items() if p > 0 and s in self.routes[endpoint]}
+        return random.choices(list(split), weights=list(split.values()))[0] if split else None
+
+    def _forward(self, port: int, method: str, query: str, data: bytes,
+                 content_type: str) -> tuple[int, dict[str, str], bytes]:
+        """One kept-alive connection per gateway thread and backend."""
+        pool = self._local.__dict__.setdefault("pool", {})
+        for attempt in range(2):
+            connection = pool.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            pool[port] = connection
+            try:
+                connection.request(method, "/score" + query, body=data, headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                return response.status, dict(response.getheaders()), response.read()
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                connection.close()
+                pool.pop(port, None)
+                if attempt:
+                    return 502, {}, _error(f"the deployment did not answer: {exc}")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CollectorSink:
+    """One deployment's data-collector sidecar: payloads from score.py's Collector land in Blob Storage."""
+
+    def __init__(self, endpoint: str, deployment: str, write: Callable[[str, bytes], None]) -> None:
+        self.endpoint, self.deployment, self.write = endpoint, deployment, write
+        sink = self
+
+        class Handler(_Quiet):
+            def do_POST(self) -> None:
+                sink.handle(self)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name=f"collector-{deployment}", daemon=True).start()
+
+    def handle(self, request: _Quiet) -> None:
+        data = request.body()
+        collection = request.headers.get("ce-type", "").removeprefix("azureml.inference.") or "unknown"
+        now = datetime.now(UTC)
+        record_id = request.headers.get("trace-id") or now.strftime("%H%M%S%f")
+        try:
+            payload: Any = json.loads(data)
+        except ValueError:
+            payload = data.decode(errors="replace")
+        record = {"specversion": "1.0", "id": record_id, "type": request.headers.get("ce-type"),
+                  "source": f"/local/endpoints/{self.endpoint}/deployments/{self.deployment}",
+                  "time": now.isoformat(), "datacontenttype": request.headers.get("Content-Type"),
+                  "correlationid": request.headers.get("ce-x-request-id"), "data": payload}
+        name = f"{self.endpoint}/{self.deployment}/{collection}/{now:%Y/%m/%d/%H}/{record_id}.jsonl"
+        try:
+            self.write(name, (json.dumps(record) + "\n").encode())
+        except Exception as exc:
+            log.error("collected data not stored", extra={"blob": name, "error": str(exc)})
+            return request.reply(500, _error(str(exc)))
+        request.reply(200, b"{}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,254 @@
+"""The release path for real on one machine: a model trained by the real trainer → completion event → gates →
+registry → approval link posted to a webhook → approved over HTTP → blue/green release to the local endpoint
+(score.py under azureml-inference-server-http) → keyed, data-collecting detection; then a second version switches
+slots, and broken versions roll back while the live one keeps serving."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from local_mode.demo_data import SHAPES, jpeg_bytes, make_scene, vott_export
+from local_mode.functions_host import FunctionsHost, WebhookInbox
+from local_mode.loop import LocalLoop, trainer_command
+from shared.registry import ModelCandidate
+from shared.training import model_folder
+
+PROJECT = "shapes"
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture(scope="module")
+def stack(azurite_connection_string, tmp_path_factory):
+    """Trained, registered, approved over HTTP and released: the state every test here starts from."""
+    from shared.settings import Settings
+
+    suffix = uuid.uuid4().hex[:6]
+    host, inbox = FunctionsHost(), WebhookInbox()
+    settings = Settings(
+        storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
+        manifests_container=f"mf{suffix}", quarantine_container=f"qt{suffix}", models_container=f"md{suffix}",
+        checkpoints_container=f"ck{suffix}", inference_data_container=f"inf{suffix}",
+        ledger_table=f"ledger{suffix}", state_table=f"state{suffix}", runs_table=f"runs{suffix}",
+        releases_table=f"rel{suffix}", training_backend="local", local_trainer_command=trainer_command(),
+        quiet_seconds=0, min_new_images=1, train_steps=20, train_batch_size=4, gate_min_validation_images=2,
+        approval_secret="test-secret", approval_webhook_url=inbox.url, public_host=host.host,
+        endpoint_name_prefix=f"t{suffix}")
+    loop = LocalLoop(settings, "http://127.0.0.1/devstoreaccount1", tmp_path_factory.mktemp("loop"),
+                     say=lambda _: None)
+    loop.install_base_model()
+    loop.blobs.ensure_container(settings.datasets_container)
+    for name, data in vott_export(30, seed=5).items():
+        loop.blobs.write(settings.datasets_container, f"{PROJECT}/{name}", data)
+    try:
+        run = loop.run_until_trained(PROJECT, timeout=600)
+        assert run["status"] == "Completed", run
+        approve = inbox.links("approve")
+        assert len(approve) == 1, inbox.messages
+        status, decided = post(approve[0], json.dumps({"approver": "ana", "comment": "looks good"}).encode(),
+                               {"Content-Type": "application/json"})
+        assert status == 200, decided
+        released = loop.run_until_released(PROJECT, decided["version"], timeout=180)
+        yield {"loop": loop, "host": host, "settings": settings, "run": run, "decided": decided,
+               "released": released}
+    finally:
+        loop.close()
+        host.close()
+        inbox.close()
+    assert loop.endpoints.processes() == [], "inference servers left running"
+
+
+def scoring(stack) -> tuple[str, str]:
+    endpoint = stack["loop"].endpoints
+    return endpoint.describe(PROJECT)["scoring_uri"], endpoint.key
+
+
+def image(seed: int = 99) -> bytes:
+    import random
+
+    picture, _ = make_scene(random.Random(seed), 128, 2)
+    return jpeg_bytes(picture)
+
+
+def test_approval_releases_to_blue_with_traffic_and_champion(stack):
+    decided, released = stack["decided"], stack["released"]
+    assert decided["state"] == "approved" and decided["approver"] == "ana"
+    assert released["phase"] == "live" and released["live_slot"] == "blue"
+    assert released["traffic"] == {"blue": 100}
+    status = get(f"http://{stack['host'].host}/api/status/{PROJECT}")
+    assert status["endpoint"]["live_model"]["version"] == decided["version"]
+    assert status["endpoint"]["scoring_uri"].startswith("http://127.0.0.1:")
+    assert status["champion_model"] == model_folder(PROJECT, stack["run"]["batch_id"])
+    run = next(r for r in status["runs"] if r["batch_id"] == stack["run"]["batch_id"])
+    assert run["model_state"] == "deployed" and run["slot"] == "blue" and run["approver"] == "ana"
+
+
+def test_endpoint_needs_its_key(stack):
+    uri, key = scoring(stack)
+    assert post(uri, image(), {"Content-Type": "image/jpeg"})[0] == 401
+    assert post(uri, image(), {"Content-Type": "image/jpeg", "Authorization": "Bearer wrong"})[0] == 401
+    status, answer = post(uri, image(), {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
+    assert status == 200, answer
+
+
+def test_detection_answer_has_labels_and_boxes_in_both_frames(stack):
+    uri, key = scoring(stack)
+    status, answer = post(uri + "?threshold=0&max_detections=5", image(),
+                          {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
+    assert status == 200
+    assert answer["model"]["version"] == stack["decided"]["version"]
+    assert answer["image"] == {"width": 128, "height": 128}
+    assert 0 < len(answer["detections"]) <= 5
+    for d in answer["detections"]:
+        assert d["label"] in SHAPES
+        for edge in ("xmin", "xmax", "ymin", "ymax"):
+            assert d["box"][edge] == pytest.approx(d["box_normalized"][edge] * 128, abs=0.1)
+    same_as_json = post(uri + "?threshold=0&max_detections=5",
+                        json.dumps({"image": base64.b64encode(image()).decode()}).encode(),
+                        {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})[1]
+    assert same_as_json["detections"] == answer["detections"]
+
+
+@pytest.mark.parametrize("body, content_type, reason", [
+    (b"not an image", "image/jpeg", "not a JPEG or PNG"),
+    (b"", "image/jpeg", "empty"),
+    (b'{"image": "***"}', "application/json", "not valid base64"),
+    (b'{"picture": "x"}', "application/json", "field 'image'"),
+])
+def test_bad_requests_get_400_with_the_reason(stack, body, content_type, reason):
+    uri, key = scoring(stack)
+    status, answer = post(uri, body, {"Content-Type": content_type, "Authorization": f"Bearer {key}"})
+    assert status == 400 and reason in answer["error"]
+
+
+def test_bad_option_gets_400(stack):
+    uri, key = scoring(stack)
+    status, answer = post(uri + "?threshold=2", image(), {"Content-Type": "image/jpeg",
+                                                            "Authorization": f"Bearer {key}"})
+    assert status == 400 and "'threshold' must be between" in answer["error"]
+
+
+def test_inputs_and_outputs_are_collected_to_blob(stack):
+    uri, key = scoring(stack)
+    sent = image(seed=1234)
+    post(uri, sent, {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
+    blobs, container = stack["loop"].blobs, stack["settings"].inference_data_container
+    endpoint = stack["loop"].endpoints.describe(PROJECT)["name"]
+    deadline, found = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        rows = {}
+        for collection in ("model_inputs", "model_outputs"):
+            rows[collection] = [json.loads(blobs.read(container, b.name).data)
+                                for b in blobs.list(container, f"{endpoint}/blue/{collection}/")]
+        inputs = [r for r in rows["model_inputs"] if sent == base64.b64decode(
+            r["data"][0]["image_base64"] if isinstance(r["data"], list) else "")]
+        if inputs and rows["model_outputs"]:
+            found = {"input": inputs[0], "outputs": rows["model_outputs"]}
+            break
+        time.sleep(0.5)
+    assert found, "the request's image never reached the inference-data container"
+    correlation = found["input"]["correlationid"]
+    assert any(o["correlationid"] == correlation for o in found["outputs"])
+
+
+def _register(stack, folder: str, run_id: str) -> str:
+    loop = stack["loop"]
+    candidate = ModelCandidate(project=PROJECT, run_id=run_id, batch_id=stack["run"]["batch_id"],
+                               dataset_version=stack["run"]["dataset_version"], base_model="test",
+                               model_folder=folder, metrics={"map": 0.5})
+    return loop.services.registry().register(candidate).version
+
+
+def _copy_package(stack, to: str, change=None) -> str:
+    """A copy of the trained package under `to`, optionally broken by `change(local_folder)`."""
+    loop, settings = stack["loop"], stack["settings"]
+    source = model_folder(PROJECT, stack["run"]["batch_id"]) + "/"
+    local = Path(loop.backend.work_dir) / to
+    for info in loop.blobs.list(settings.models_container, source):
+        path = local / info.name[len(source):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(loop.blobs.read(settings.models_container, info.name).data)
+    if change:
+        change(local)
+    for path in (p for p in local.rglob("*") if p.is_file()):
+        loop.blobs.write(settings.models_container, f"{PROJECT}/{to}/{path.relative_to(local).as_posix()}",
+                         path.read_bytes())
+    return f"{PROJECT}/{to}"
+
+
+def _release(stack, folder: str, run_id: str) -> dict:
+    from shared.ports import DeploymentSpec
+
+    loop = stack["loop"]
+    version = _register(stack, folder, run_id)
+    spec = DeploymentSpec(PROJECT, f"tfod-{PROJECT}", version, folder)
+    loop.services.releases().start(spec, stack["run"]["batch_id"])
+    return loop.run_until_released(PROJECT, version, timeout=180) | {"version": version}
+
+
+def _serving_version(stack) -> str:
+    uri, key = scoring(stack)
+    return post(uri, image(), {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})[1]["model"]["version"]
+
+
+def _states(stack) -> dict[str, str]:
+    rows = stack["loop"].tables.query("modelregistry", f"tfod-{PROJECT}")
+    return {str(int(r["RowKey"])): r["state"] for r in rows}
+
+
+def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
+    first = stack["decided"]["version"]
+    second = _release(stack, _copy_package(stack, "v2"), "run-v2")
+    assert second["phase"] == "live" and second["live_slot"] == "green" and second["traffic"] == {"green": 100}
+    assert _serving_version(stack) == second["version"]
+    assert set(stack["loop"].endpoints.describe(PROJECT)["deployments"]) == {"green"}, "blue was not removed"
+    assert _states(stack)[first] == "retired" and _states(stack)[second["version"]] == "deployed"
+
+    def no_outputs(folder: Path) -> None:
+        """A SavedModel that loads and answers, but without the detection outputs: the smoke test catches it."""
+        import tensorflow as tf
+
+        class Broken(tf.Module):
+            @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+            def serve(self, input_tensor):
+                return {"num_detections": tf.zeros([1])}
+
+        shutil.rmtree(folder / "saved_model")
+        module = Broken()
+        tf.saved_model.save(module, str(folder / "saved_model"), signatures={"serving_default": module.serve})
+
+    smoke = _release(stack, _copy_package(stack, "v3", no_outputs), "run-v3")
+    assert smoke["phase"] == "rolled-back" and smoke["reason"].startswith("smoke test failed: ")
+    assert "HTTP 500" in smoke["reason"]
+    assert smoke["live_model"]["version"] == second["version"] and smoke["traffic"] == {"green": 100}
+    assert _serving_version(stack) == second["version"]
+    assert _states(stack)[smoke["version"]] == "deploy-failed"
+
+    def corrupt(folder: Path) -> None:
+        (folder / "saved_model" / "saved_model.pb").write_bytes(b"garbage")
+
+    crash = _release(stack, _copy_package(stack, "v4", corrupt), "run-v4")
+    assert crash["phase"] == "rolled-back" and "inference server exited" in crash["reason"]
+    assert _serving_version(stack) == second["version"]
+    assert set(stack["loop"].endpoints.describe(PROJECT)["deployments"]) == {"green"}

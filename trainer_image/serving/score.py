@@ -1,0 +1,204 @@
+"""Scoring script of the online endpoint (Azure ML managed/Kubernetes deployments and the local twin alike).
+
+The inference server (azureml-inference-server-http) calls `init()` once per worker and `run()` per request.
+Requests: the image's raw bytes (any `image/*` or `application/octet-stream` body, options in the query string)
+or JSON `{"image": <base64>, "threshold": 0.5, "max_detections": 20}`. The answer lists detections with label
+names, scores and boxes in pixels and normalized; a bad image or option is a 400 that says what is wrong.
+Inputs and outputs go to the deployment's data collector (azureml-ai-monitoring) for the next round of labelling.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger("score")
+
+DEFAULT_THRESHOLD = float(os.environ.get("SCORE_THRESHOLD", "0.3"))
+DEFAULT_MAX_DETECTIONS = int(os.environ.get("SCORE_MAX_DETECTIONS", "20"))
+MAX_IMAGE_BYTES = int(os.environ.get("SCORE_MAX_IMAGE_BYTES", str(8 * 1024 * 1024)))
+MAX_PIXELS = 40_000_000
+COLLECT_IMAGE_BYTES = 1024 * 1024
+"""Images up to this size are kept whole in the collected inputs (for labelling); larger ones by hash only."""
+FORMATS = ("JPEG", "PNG")
+
+_model: Any = None
+_labels: dict[int, str] = {}
+_identity: dict[str, str] = {}
+_collectors: dict[str, Any] = {}
+
+
+class BadRequest(ValueError):
+    """The request cannot be scored; the message says which part of it is wrong."""
+
+
+def init() -> None:
+    """Load the SavedModel and its label map once, warm the graph, and open the data collectors."""
+    global _model, _labels, _identity
+    import tensorflow as tf
+
+    root = Path(os.environ["AZUREML_MODEL_DIR"])
+    saved = next((p.parent for p in sorted(root.rglob("saved_model.pb"))), None)
+    if saved is None:
+        raise FileNotFoundError(f"no saved_model.pb under AZUREML_MODEL_DIR={root}")
+    package = saved.parent
+    _labels = read_label_map(package / "label_map.pbtxt")
+    _model = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    _identity = {"model_name": os.environ.get("MODEL_NAME", ""), "model_version": os.environ.get("MODEL_VERSION", ""),
+                 "deployment": os.environ.get("DEPLOYMENT_NAME", "")}
+    _detect(np.zeros((1, 64, 64, 3), dtype=np.uint8))
+    _open_collectors()
+    log.info(json.dumps({"message": "model loaded", "saved_model": str(saved), "classes": len(_labels),
+                         **_identity}))
+
+
+def read_label_map(path: Path) -> dict[int, str]:
+    """id → display name (or name) from the OD API's StringIntLabelMap text format."""
+    from google.protobuf import text_format
+    from object_detection.protos import string_int_label_map_pb2
+
+    label_map = string_int_label_map_pb2.StringIntLabelMap()
+    text_format.Merge(path.read_text(), label_map)
+    return {item.id: item.display_name or item.name for item in label_map.item}
+
+
+def _open_collectors() -> None:
+    """The deployment's data collector; without one (no sidecar configured) collection is simply off."""
+    try:
+        from azureml.ai.monitoring import Collector
+    except ImportError:
+        log.warning(json.dumps({"message": "azureml-ai-monitoring missing: inputs and outputs are not collected"}))
+        return
+    for name in ("model_inputs", "model_outputs"):
+        _collectors[name] = Collector(name=name, on_error=lambda exc: log.error(
+            json.dumps({"message": "data collection failed", "error": str(exc)})))
+
+
+@rawhttp
+def run(request) -> AMLResponse:
+    started = time.perf_counter()
+    if request.method != "POST":
+        return _answer({"error": "POST an image (raw bytes, or JSON with base64 'image')"}, 405)
+    try:
+        data, options = parse_request(request.get_data(), request.headers.get("Content-Type", ""), request.args)
+        image = decode_image(data)
+    except BadRequest as exc:
+        log.warning(json.dumps({"message": "bad request", "error": str(exc), **_identity}))
+        return _answer({"error": str(exc)}, 400)
+    result = detect(image, **options)
+    latency = (time.perf_counter() - started) * 1000
+    result["latency_ms"] = round(latency, 2)
+    _collect(data, image, options, result)
+    log.info(json.dumps({"message": "scored", "latency_ms": round(latency, 2), "detections":
+                         len(result["detections"]), "width": image.width, "height": image.height, **_identity}))
+    return _answer(result, 200)
+
+
+def parse_request(body: bytes, content_type: str, query: Any) -> tuple[bytes, dict[str, Any]]:
+    """The image bytes and scoring options from either request form."""
+    if not body:
+        raise BadRequest("the request body is empty: send the image bytes or JSON {\"image\": <base64>}")
+    options: dict[str, Any] = {"threshold": query.get("threshold"), "max_detections": query.get("max_detections")}
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the JSON body does not parse: {exc}") from exc
+        if not isinstance(payload, dict) or not isinstance(payload.get("image"), str):
+            raise BadRequest("JSON requests need a field 'image' holding the base64-encoded image")
+        try:
+            body = base64.b64decode(payload["image"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest(f"field 'image' is not valid base64: {exc}") from exc
+        options |= {k: payload[k] for k in ("threshold", "max_detections") if payload.get(k) is not None}
+    return body, {"threshold": _number(options["threshold"], "threshold", float, DEFAULT_THRESHOLD, 0.0, 1.0),
+                  "max_detections": _number(options["max_detections"], "max_detections", int,
+                                            DEFAULT_MAX_DETECTIONS, 1, 100)}
+
+
+def _number(value: Any, field: str, kind: type, default: float, low: float, high: float) -> Any:
+    if value is None or value == "":
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"'{field}' must be a number between {low} and {high}, got {value!r}") from exc
+    if not low <= number <= high:
+        raise BadRequest(f"'{field}' must be between {low} and {high}, got {number}")
+    return number
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """An upright RGB image, or BadRequest naming what is wrong with the bytes."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise BadRequest(f"the image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}")
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        if image.width * image.height > MAX_PIXELS:
+            raise BadRequest(f"the image is {image.width}x{image.height}: more than {MAX_PIXELS} pixels")
+        image.load()
+    except UnidentifiedImageError as exc:
+        raise BadRequest(f"the body is not a JPEG or PNG image ({len(data)} bytes)") from exc
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise BadRequest(f"the image cannot be decoded: {exc}") from exc
+    return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def _detect(batch: np.ndarray) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    return {k: v.numpy() for k, v in _model(input_tensor=tf.constant(batch)).items()}
+
+
+def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[str, Any]:
+    """Detections above `threshold`, best first, with label names and boxes in pixels and normalized."""
+    out = _detect(np.asarray(image, dtype=np.uint8)[np.newaxis])
+    width, height = image.size
+    detections = []
+    for box, cls, score in zip(out["detection_boxes"][0], out["detection_classes"][0], out["detection_scores"][0],
+                               strict=True):
+        if score < threshold or len(detections) >= max_detections:
+            continue
+        ymin, xmin, ymax, xmax = (float(np.clip(v, 0.0, 1.0)) for v in box)
+        class_id = int(cls)
+        detections.append({
+            "label": _labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": round(float(score), 4),
+            "box": {"xmin": round(xmin * width, 1), "ymin": round(ymin * height, 1),
+                    "xmax": round(xmax * width, 1), "ymax": round(ymax * height, 1)},
+            "box_normalized": {"xmin": round(xmin, 4), "ymin": round(ymin, 4), "xmax": round(xmax, 4),
+                               "ymax": round(ymax, 4)}})
+    return {"model": {"name": _identity.get("model_name"), "version": _identity.get("model_version")},
+            "image": {"width": width, "height": height}, "threshold": threshold, "detections": detections}
+
+
+def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: dict[str, Any]) -> None:
+    """One row per request in model_inputs and model_outputs, joined by the collector's correlation id."""
+    if not _collectors:
+        return
+    import pandas as pd
+
+    inputs = pd.DataFrame([{
+        "image_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data), "width": image.width,
+        "height": image.height, **options,
+        "image_base64": base64.b64encode(data).decode() if len(data) <= COLLECT_IMAGE_BYTES else None}])
+    context = _collectors["model_inputs"].collect(inputs)
+    outputs = pd.DataFrame([{"detections": json.dumps(result["detections"]), "count": len(result["detections"]),
+                             "latency_ms": result["latency_ms"], **_identity}])
+    _collectors["model_outputs"].collect(outputs, context)
+
+
+def _answer(body: dict[str, Any], status: int) -> AMLResponse:
+    return AMLResponse(body, status, json_str=True)
