@@ -109,6 +109,9 @@ module function 'app/function.bicep' = {
     computeName: ml.outputs.computeName
     computeIdentityClientId: identities.outputs.computeClientId
     environmentName: ml.outputs.trainerEnvironment
+    servingEnvironment: ml.outputs.servingEnvironment
+    endpointIdentityId: identities.outputs.endpointId
+    endpointIdentityClientId: identities.outputs.endpointClientId
     serviceSettings: serviceSettings
   }
 }
@@ -137,6 +140,7 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     functionPrincipalId: identities.outputs.functionPrincipalId
     computePrincipalId: identities.outputs.computePrincipalId
+    endpointPrincipalId: identities.outputs.endpointPrincipalId
     workspacePrincipalId: ml.outputs.workspacePrincipalId
     topicPrincipalId: topic.outputs.principalId
     principalId: principalId
@@ -158,3 +162,4 @@ output AZURE_EVENTGRID_BLOB_TOPIC string = topic.outputs.name
 output AZURE_EVENTGRID_ML_TOPIC string = topic.outputs.mlTopicName
 output AZURE_APPLICATION_INSIGHTS string = monitoring.outputs.applicationInsightsName
 output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
+output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment

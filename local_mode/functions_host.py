@@ -51,7 +51,7 @@ class FunctionsHost:
         routes = http_routes()
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _serve(self) -> None:
@@ -75,7 +75,7 @@ class FunctionsHost:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _serve  # noqa: N815
+            do_GET = do_POST = _serve
 
         self.server = _Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
@@ -99,10 +99,10 @@ class WebhookInbox:
         inbox = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 text = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))).get("text", "")
                 with inbox.arrived:
                     inbox.messages.append(text)

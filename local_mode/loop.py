@@ -77,7 +77,7 @@ class LocalLoop:
             if status.get("phase") != shown:
                 self.say(f"[release] {status.get('phase')}" + (f": {status['reason']}" if status.get("reason") else ""))
                 shown = status.get("phase")
-            if status.get("phase") == "live" and live == version or status.get("phase") == "rolled-back":
+            if (status.get("phase") == "live" and live == version) or status.get("phase") == "rolled-back":
                 return status
             time.sleep(poll)
         raise TimeoutError(f"version {version} of {project} was not released within {timeout:.0f}s")

@@ -9,6 +9,7 @@ command -v "$python_bin" >/dev/null || python_bin=python3
 "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 
 req_files=(requirements.txt requirements-dev.txt trainer_image/requirements.txt trainer_image/requirements-common.txt
+           trainer_image/requirements-serving.txt
            trainer_image/requirements-nodeps.txt)
 stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
 if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp_value" ]]; then

@@ -132,6 +132,10 @@ class Settings:
     serving_instance_type: str = _setting("SERVING_INSTANCE_TYPE", "Standard_DS3_v2", "VM size (managed) or "
                                           "instance type (Kubernetes) of each deployment.")
     serving_instance_count: int = _setting("SERVING_INSTANCE_COUNT", 1, "Instances per deployment.")
+    endpoint_identity_id: str | None = _setting("ENDPOINT_IDENTITY_ID", None, "Resource id of the user-assigned "
+                                                "identity the endpoints run as (empty: system-assigned).")
+    endpoint_identity_client_id: str | None = _setting("ENDPOINT_IDENTITY_CLIENT_ID", None, "Client id of that "
+                                                       "identity; the data collector writes with it.")
     inference_data_container: str = _setting("INFERENCE_DATA_CONTAINER", "inference-data", "Container that "
                                              "receives the endpoint's collected inputs and outputs.")
     deployment_timeout_minutes: float = _setting("DEPLOYMENT_TIMEOUT_MINUTES", 45.0, "A new deployment not ready "

@@ -17,6 +17,9 @@ param workspaceName string
 param computeName string
 param computeIdentityClientId string
 param environmentName string
+param servingEnvironment string
+param endpointIdentityId string
+param endpointIdentityClientId string
 param serviceSettings object
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -70,6 +73,17 @@ var appSettings = union({
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
   APPROVAL_TTL_HOURS: '72'
   APPROVAL_WEBHOOK_URL: ''
+  RELEASES_TABLE: 'releases'
+  ENDPOINT_KIND: 'managed'
+  ENDPOINT_NAME_PREFIX: 'tfod-${take(resourceToken, 6)}'
+  KUBERNETES_COMPUTE: ''
+  AML_SERVING_ENVIRONMENT: servingEnvironment
+  SERVING_INSTANCE_TYPE: 'Standard_DS3_v2'
+  SERVING_INSTANCE_COUNT: '1'
+  ENDPOINT_IDENTITY_ID: endpointIdentityId
+  ENDPOINT_IDENTITY_CLIENT_ID: endpointIdentityClientId
+  INFERENCE_DATA_CONTAINER: 'inference-data'
+  DEPLOYMENT_TIMEOUT_MINUTES: '45'
 }, serviceSettings)
 
 // Read by the Functions host, not by the code.

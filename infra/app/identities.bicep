@@ -1,4 +1,4 @@
-// User-assigned identities: one for the function app, one for the training cluster.
+// User-assigned identities: one for the function app, one for the training cluster, one for the endpoints.
 param location string
 param tags object
 param resourceToken string
@@ -15,9 +15,19 @@ resource computeIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-
   tags: tags
 }
 
+// The online endpoints pull the serving image, read models and write collected inference data with this one.
+resource endpointIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-serve-${resourceToken}'
+  location: location
+  tags: tags
+}
+
 output functionId string = functionIdentity.id
 output functionClientId string = functionIdentity.properties.clientId
 output functionPrincipalId string = functionIdentity.properties.principalId
 output computeId string = computeIdentity.id
 output computeClientId string = computeIdentity.properties.clientId
 output computePrincipalId string = computeIdentity.properties.principalId
+output endpointId string = endpointIdentity.id
+output endpointClientId string = endpointIdentity.properties.clientId
+output endpointPrincipalId string = endpointIdentity.properties.principalId

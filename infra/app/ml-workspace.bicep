@@ -7,6 +7,8 @@ param keyVaultId string
 param applicationInsightsId string
 param dataAccountName string
 param computeIdentityId string
+@description('Azure ML environment that serves score.py on the online endpoints.')
+param servingEnvironment string = 'tfod-serving-cpu'
 param gpuVmSize string
 param gpuMaxNodes int
 
@@ -81,13 +83,20 @@ resource compute 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-
 }
 
 // One datastore per container the jobs mount, named like the container (identity access, no keys).
-resource datastores 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = [for name in ['manifests', 'models']: {
+// `inferencedata` receives the endpoints' data collector output (datastore names allow no hyphen).
+var datastoreContainers = [
+  { name: 'manifests', container: 'manifests' }
+  { name: 'models', container: 'models' }
+  { name: 'inferencedata', container: 'inference-data' }
+]
+
+resource datastores 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = [for store in datastoreContainers: {
   parent: workspace
-  name: name
+  name: store.name
   properties: {
     datastoreType: 'AzureBlob'
     accountName: dataAccount.name
-    containerName: name
+    containerName: store.container
     endpoint: environment().suffixes.storage
     protocol: 'https'
     credentials: { credentialsType: 'None' }
@@ -111,6 +120,28 @@ resource environmentVersion 'Microsoft.MachineLearningServices/workspaces/enviro
   }
 }
 
+// The serving image (trainer_image/Dockerfile: TensorFlow + azureml-inference-server-http) runs score.py; the
+// inference server listens on 5001 and answers liveness/readiness on /.
+resource servingContainer 'Microsoft.MachineLearningServices/workspaces/environments@2024-10-01' = {
+  parent: workspace
+  name: servingEnvironment
+  properties: { description: 'TensorFlow 2.15 + azureml-inference-server-http: runs trainer_image/serving/score.py' }
+}
+
+resource servingVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+  parent: servingContainer
+  name: '1'
+  properties: {
+    image: '${registry.properties.loginServer}/tfod-trainer:cpu'
+    osType: 'Linux'
+    inferenceConfig: {
+      livenessRoute: { port: 5001, path: '/' }
+      readinessRoute: { port: 5001, path: '/' }
+      scoringRoute: { port: 5001, path: '/score' }
+    }
+  }
+}
+
 output workspaceName string = workspace.name
 output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
@@ -118,3 +149,4 @@ output computeName string = compute.name
 output registryName string = registry.name
 output registryLoginServer string = registry.properties.loginServer
 output trainerEnvironment string = '${trainerEnvironment}@latest'
+output servingEnvironment string = '${servingEnvironment}@latest'

@@ -7,6 +7,7 @@ param registryName string
 param applicationInsightsName string
 param functionPrincipalId string
 param computePrincipalId string
+param endpointPrincipalId string
 param workspacePrincipalId string
 param topicPrincipalId string
 @description('Object id of the person deploying (optional).')
@@ -124,6 +125,24 @@ resource computePull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: registry
   name: guid(registry.id, computePrincipalId, roles.acrPull)
   properties: { principalId: computePrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull) }
+}
+
+// The endpoints' identity: pulls the serving image, reads models, writes the data collector's output.
+resource endpointContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in ['models', 'inference-data']: {
+  parent: dataBlobs
+  name: name
+}]
+
+resource endpointBlobRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in ['models', 'inference-data']: {
+  scope: endpointContainers[i]
+  name: guid(data.id, name, endpointPrincipalId, i == 0 ? roles.blobDataReader : roles.blobDataContributor)
+  properties: { principalId: endpointPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', i == 0 ? roles.blobDataReader : roles.blobDataContributor) }
+}]
+
+resource endpointPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: registry
+  name: guid(registry.id, endpointPrincipalId, roles.acrPull)
+  properties: { principalId: endpointPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull) }
 }
 
 // The workspace's identity mounts the `manifests` and `models` datastores for jobs.

@@ -18,8 +18,10 @@ from azure.ai.ml.entities import (
     CodeConfiguration,
     DataCollector,
     DeploymentCollection,
+    IdentityConfiguration,
     KubernetesOnlineDeployment,
     KubernetesOnlineEndpoint,
+    ManagedIdentityConfiguration,
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     OnlineRequestSettings,
@@ -46,7 +48,10 @@ class AzureMLEndpoints:
         return self.settings.endpoint_kind == "kubernetes"
 
     def build_endpoint(self, project: str) -> ManagedOnlineEndpoint | KubernetesOnlineEndpoint:
-        common = {"name": endpoint_name(self.settings, project), "auth_mode": "key",
+        identity = IdentityConfiguration(type="user_assigned", user_assigned_identities=[
+            ManagedIdentityConfiguration(resource_id=self.settings.endpoint_identity_id)]) \
+            if self.settings.endpoint_identity_id else None
+        common = {"name": endpoint_name(self.settings, project), "auth_mode": "key", "identity": identity,
                   "description": f"Object detection for project {project} (blue/green, managed by the service)",
                   "tags": {"project": project, "managed_by": "tfod-retraining"}}
         if self.kubernetes:
@@ -57,7 +62,8 @@ class AzureMLEndpoints:
                          slot: str) -> ManagedOnlineDeployment | KubernetesOnlineDeployment:
         endpoint = endpoint_name(self.settings, spec.project)
         collections = {
-            name: DeploymentCollection(enabled="true", data=DataAsset(
+            name: DeploymentCollection(enabled="true", client_id=self.settings.endpoint_identity_client_id,
+                                       data=DataAsset(
                 name=f"{endpoint}-{slot}-{name.replace('_', '-')}",
                 path=f"azureml://datastores/{INFERENCE_DATASTORE}/paths/{endpoint}/{slot}/{name}"))
             for name in ("model_inputs", "model_outputs")}

@@ -15,8 +15,13 @@ def test_dockerfiles_pass_hadolint():
 
 
 def test_cpu_and_gpu_images_and_ci_install_the_same_pins():
-    for name in ("requirements.txt", "requirements-gpu.txt"):
+    """Both images take every pin from requirements-common.txt; the CPU image (which also serves) adds the
+    serving packages; each adds only its TensorFlow build."""
+    expected = {"requirements.txt": ["-r requirements-common.txt", "-r requirements-serving.txt",
+                                     "tensorflow-cpu==2.15.1"],
+                "requirements-gpu.txt": ["-r requirements-common.txt", "tensorflow==2.15.1"]}
+    for name, wanted in expected.items():
         lines = [line for line in (ROOT / "trainer_image" / name).read_text().splitlines()
                  if line and not line.startswith("#")]
-        assert lines[0] == "-r requirements-common.txt" and len(lines) == 2, name
+        assert lines == wanted, name
     assert "trainer_image/requirements.txt" in (ROOT / "scripts" / "setup_env.sh").read_text()

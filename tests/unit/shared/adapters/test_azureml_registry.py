@@ -41,3 +41,15 @@ def test_a_redelivered_completion_does_not_register_twice():
     first, again = registry.register(CANDIDATE), registry.register(CANDIDATE)
     assert (first.version, first.created, again.version, again.created) == ("1", True, "1", False)
     assert registry.ml_client.models.calls == ["list", "create_or_update", "list"]
+
+
+def test_state_changes_rewrite_only_the_state_tag():
+    from azure.ai.ml.entities import Model
+
+    stored = Model(name="tfod-shapes", version="4", path="azureml://jobs/r/outputs/model",
+                   tags={"run_id": "r", "state": "pending-approval"})
+    sent = []
+    client = SimpleNamespace(models=SimpleNamespace(get=lambda name, version: stored,
+                                                    create_or_update=sent.append))
+    AzureMLRegistry(client).set_state("tfod-shapes", "4", "deployed")
+    assert sent[0].version == "4" and sent[0].tags == {"run_id": "r", "state": "deployed"}
