@@ -9,11 +9,20 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from function_app import approvals, blob_events, datasets, debounce_timer, release_timer, run_events, status
+from function_app import (
+    approvals,
+    blob_events,
+    datasets,
+    debounce_timer,
+    release_timer,
+    reports,
+    run_events,
+    status,
+)
 
 app = func.FunctionApp()
 for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp,
-                  release_timer.bp):
+                  release_timer.bp, reports.bp):
     app.register_functions(blueprint)
 
 

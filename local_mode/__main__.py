@@ -9,16 +9,21 @@ import os
 import secrets
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from local_mode import demo_data
 from local_mode.azurite import REPO_ROOT, Azurite
+from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
 from shared.dataset.service import DatasetBuilder
 from shared.settings import Settings
+from shared.training import model_folder
 
 log = logging.getLogger("local_mode")
 
@@ -47,54 +52,190 @@ def validate(settings: Settings, project: str, *, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start Azurite, drop a dataset into it the way a user would, report on it, then let the event loop train."""
+    """Start Azurite, the functions' HTTP front and a webhook inbox, drop a dataset in the way a user would, then
+    let the event loop train, gate, register, and (approved) release it to the local endpoint."""
+    clock = StageClock()
     location = REPO_ROOT / ".local" / "azurite"
     with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
-        settings = Settings.from_env().with_overrides(
+        host, inbox = FunctionsHost(args.port), WebhookInbox()
+        env = Settings.from_env()
+        settings = env.with_overrides(
             storage_connection_string=azurite.connection_string, training_backend="local",
             local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
             train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
-            approval_secret=Settings.from_env().approval_secret or secrets.token_urlsafe(32))
-        print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']})")
-        folder = Path(args.dataset) if args.dataset else None
-        if folder is None:
-            folder = Path(scratch) / "demo"
-            demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
-            print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
-        count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
-        print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
-        code = validate(settings, args.project, as_json=args.json)
-        if args.validate_only or code:
-            return code
-        return train_locally(settings, azurite, Path(scratch) / "runs", args)
+            approval_secret=env.approval_secret or secrets.token_urlsafe(32), public_host=host.host,
+            approval_webhook_url=inbox.url, gate_min_map_50=args.gate_min_map_50,
+            gate_min_validation_images=min(env.gate_min_validation_images, 10))
+        clock.lap("start Azurite and the local functions host")
+        print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']}); "
+              f"functions on http://{host.host}/api (status: http://{host.host}/api/status/{args.project})")
+        loop = LocalLoop(settings, azurite.blob_endpoint, Path(scratch) / "runs")
+        try:
+            code = _drop_first_batch(settings, args, Path(scratch), clock)
+            if code is None:
+                code = _train_and_release(loop, settings, args, inbox, clock)
+        except KeyboardInterrupt:
+            print("\n[local] interrupted: stopping everything this command started")
+            code = 130
+        finally:
+            loop.close()
+            host.close()
+            inbox.close()
+            clock.summary["started"] = {"pids": [azurite.process.pid, *loop.endpoints.started,
+                                                 *(p.pid for p in loop.backend.processes())],
+                                        "ports": [host.port, azurite.ports["blob"], azurite.ports["table"]]}
+        print(clock.render())
+        if args.summary:
+            Path(args.summary).write_text(json.dumps(clock.summary | {"exit_code": code}, indent=1))
+        return code
 
 
-def train_locally(settings: Settings, azurite: Azurite, work_dir: Path, args: argparse.Namespace) -> int:
-    """Events → ledger → debounce → snapshot → local trainer → run events: the Azure flow, on this machine."""
-    loop = LocalLoop(settings, azurite.blob_endpoint, work_dir)
+def _drop_first_batch(settings: Settings, args: argparse.Namespace, scratch: Path, clock: StageClock) -> int | None:
+    folder = Path(args.dataset) if args.dataset else None
+    if folder is None:
+        folder = scratch / "demo"
+        demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
+        print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
+    count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
+    print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
+    code = validate(settings, args.project, as_json=args.json)
+    clock.lap("make and upload the dataset, validate it")
+    return code if args.validate_only or code else None
+
+
+def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Namespace, inbox: WebhookInbox,
+                       clock: StageClock) -> int:
     loop.install_base_model()
     print(f"[local] event loop started: quiet period {settings.quiet_seconds:g}s, {settings.train_steps} "
           f"training steps (batch {settings.train_batch_size})")
-    try:
-        run = loop.run_until_trained(args.project, timeout=args.timeout)
-    finally:
-        for job in loop.backend.started():
-            loop.backend.cancel(job)  # Ctrl-C or a timeout: stop the trainer this command started
+    model = _train_once(loop, settings, args, clock, "first batch")
+    if model is None:
+        return 1
+    if not _release(loop, args, inbox, model, clock):
+        return 1
+    clock.summary["detections"] = _detect(loop, args, seed=31_337, count=args.check_images)
+    clock.lap("detection requests")
+    if args.second_batch:
+        extra = demo_data.vott_export(args.demo_images // 2, seed=args.seed + 1, per_image=3,
+                                      start=args.demo_images)
+        for name, data in extra.items():
+            loop.blobs.write(settings.datasets_container, f"{args.project}/{name}", data)
+        print(f"[local] second, harder batch uploaded: {args.demo_images // 2} images with 3 shapes each")
+        second = _train_once(loop, settings, args, clock, "second batch (incremental)")
+        if second is not None and _release(loop, args, inbox, second, clock):
+            clock.summary["second_detections"] = _detect(loop, args, seed=424_242, count=args.check_images)
+    if args.serve:
+        _serve_until_interrupted(loop, settings, args)
+    return 0
+
+
+def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, clock: StageClock,
+                what: str) -> dict | None:
+    run = loop.run_until_trained(args.project, timeout=args.timeout)
+    clock.lap(f"events → debounce → train → gates → register ({what})")
     print(f"[local] run {run.get('job_name')} {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     if run["status"] != "Completed":
-        return 1
-    prefix = f"{args.project}/{run['batch_id']}/model"
+        return None
+    prefix = model_folder(args.project, run["batch_id"])
     metrics = json.loads(loop.blobs.read(settings.models_container, f"{prefix}/metrics.json").data)
     ap = ", ".join(f"{k}={v:.3f}" for k, v in metrics.get("per_class_ap", {}).items())
     print(f"[local] model in {settings.models_container}/{prefix}/ (SavedModel, label map, pipeline.config)")
     print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
-    gates = "passed" if run.get("gates_passed") else "failed: " + "; ".join(run.get("gate_reasons", []))
-    print(f"[local] release gates {gates}")
-    if run.get("model_version"):
-        print(f"[local] registered {run['model_name']} version {run['model_version']} ({run['model_state']}); "
-              "the approve/reject links are in the 'approval requested' log line above")
-    print("[local] next (release path, not built yet): deployment to a local endpoint on approval")
-    return 0
+    if "champion" in metrics:
+        champion = metrics["champion"]
+        print(f"[local] champion on the same {champion.get('validation_images')} validation images: "
+              f"mAP={champion.get('map', float('nan')):.3f} mAP@0.5={champion.get('map_50', float('nan')):.3f} "
+              f"→ challenger {metrics['map'] - champion.get('map', 0):+.3f} mAP")
+    print(f"[local] training report: {loop.report_link(args.project, run['batch_id'])}")
+    clock.summary.setdefault("runs", []).append({k: run.get(k) for k in (
+        "batch_id", "status", "map", "map_50", "gates_passed", "model_version")} | {"metrics": metrics})
+    if not run.get("gates_passed"):
+        print("[local] release gates failed: " + "; ".join(run.get("gate_reasons", [])))
+        return None
+    print(f"[local] release gates passed; registered {run['model_name']} version {run['model_version']}")
+    return run
+
+
+def _release(loop: LocalLoop, args: argparse.Namespace, inbox: WebhookInbox, run: dict, clock: StageClock) -> bool:
+    links = inbox.links("approve")
+    print(f"[local] approval requested (webhook message received). Approve with:\n"
+          f"  curl -X POST '{links[-1]}' -H 'Content-Type: application/json' -d '{{\"approver\": \"you\"}}'")
+    if args.auto_approve:
+        answer = _post(links[-1], json.dumps({"approver": "local-mode --auto-approve"}).encode(),
+                       {"Content-Type": "application/json"})
+        print(f"[local] approved: {answer.get('state')} by {answer.get('approver')}")
+    else:
+        print("[local] waiting for the approval (Ctrl-C stops)")
+    clock.lap(f"approval of version {run['model_version']}")
+    released = loop.run_until_released(args.project, run["model_version"], timeout=args.timeout)
+    clock.lap(f"blue/green release of version {run['model_version']}")
+    if released["phase"] != "live":
+        print(f"[local] release rolled back: {released.get('reason')}")
+        return False
+    clock.summary["scoring_uri"] = released["scoring_uri"]
+    print(f"[local] version {run['model_version']} is live on slot {released['live_slot']} "
+          f"(traffic {released['traffic']}) at {released['scoring_uri']}")
+    return True
+
+
+def _detect(loop: LocalLoop, args: argparse.Namespace, seed: int, count: int) -> list[dict]:
+    """Send held-out demo images (never uploaded) to the endpoint with its key; print labelled results."""
+    import random
+
+    uri, key = loop.endpoints.describe(args.project)["scoring_uri"], loop.endpoints.key
+    rng, results = random.Random(seed), []
+    for index in range(count):
+        image, shapes = demo_data.make_scene(rng, 128, 2)
+        answer = _post(uri, demo_data.jpeg_bytes(image), {"Content-Type": "image/jpeg",
+                                                          "Authorization": f"Bearer {key}"})
+        truth = sorted(s.name for s in shapes)
+        found = [d for d in answer["detections"] if d["score"] >= 0.5]
+        print(f"[detect] held-out image {index + 1}: truth {truth}")
+        for d in found:
+            b = d["box"]
+            print(f"[detect]   {d['label']:<9} {d['score']:.2f}  box ({b['xmin']:.0f},{b['ymin']:.0f})-"
+                  f"({b['xmax']:.0f},{b['ymax']:.0f}) px")
+        results.append({"truth": truth, "detections": answer["detections"], "model": answer["model"]})
+    return results
+
+
+def _serve_until_interrupted(loop: LocalLoop, settings: Settings, args: argparse.Namespace) -> None:
+    uri = loop.endpoints.describe(args.project)["scoring_uri"]
+    print(f"[local] serving until Ctrl-C. Score an image:\n  curl -X POST '{uri}' -H 'Authorization: Bearer "
+          f"{loop.endpoints.key}' -H 'Content-Type: image/jpeg' --data-binary @image.jpg\n"
+          f"[local] drop more images (a retrain follows): DataStorage='{settings.storage_connection_string}' "
+          f"python -m local_mode upload FOLDER --project {args.project}")
+    while True:
+        loop.source.poll()
+        loop.tick()
+        loop.release_tick()
+        time.sleep(2)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> dict:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{url} answered {exc.code}: {exc.read()[:300]!r}") from exc
+
+
+class StageClock:
+    """Wall time of each stage of the local loop, printed at the end (and kept in the summary)."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.summary: dict = {"stages": []}
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.summary["stages"].append({"stage": stage, "seconds": round(now - self.last, 1)})
+        self.last = now
+
+    def render(self) -> str:
+        rows = [f"  {s['seconds']:7.1f} s  {s['stage']}" for s in self.summary["stages"]]
+        return "[local] stage timings:\n" + "\n".join(rows) + f"\n  {time.monotonic() - self.started:7.1f} s  total"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,15 +244,24 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="start Azurite, upload a dataset (or a demo one) and report on it")
     run_p.add_argument("--dataset", help="folder of a VoTT export, flat VOC folder or pets-style folder")
     run_p.add_argument("--project", default="demo", help="project folder name in the datasets container")
-    run_p.add_argument("--demo-images", type=int, default=60)
+    run_p.add_argument("--demo-images", type=int, default=240)
     run_p.add_argument("--seed", type=int, default=0)
     run_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
     run_p.add_argument("--json", action="store_true", help="print the report as JSON")
     run_p.add_argument("--validate-only", action="store_true", help="stop after the dataset report")
-    run_p.add_argument("--steps", type=int, default=300, help="training steps of the local run")
+    run_p.add_argument("--steps", type=int, default=600, help="training steps of the local run")
     run_p.add_argument("--batch-size", type=int, default=8)
     run_p.add_argument("--quiet-seconds", type=float, default=5.0, help="debounce quiet period")
     run_p.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    run_p.add_argument("--auto-approve", action="store_true", help="approve the registered model at once, "
+                       "deploy it to the local endpoint and send detection requests")
+    run_p.add_argument("--second-batch", action="store_true", help="after the first release, upload a harder "
+                       "demo batch: an incremental retrain compared with the champion, released blue/green")
+    run_p.add_argument("--serve", action="store_true", help="keep serving (and retraining on uploads) until Ctrl-C")
+    run_p.add_argument("--check-images", type=int, default=3, help="held-out images sent to the endpoint")
+    run_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="the demo's release gate on mAP@0.5")
+    run_p.add_argument("--port", type=int, default=0, help="port of the local functions host (0: any free)")
+    run_p.add_argument("--summary", help="write stage timings, metrics and detections to this JSON file")
     up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
     up.add_argument("folder")
     up.add_argument("--project", required=True)

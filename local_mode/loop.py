@@ -19,7 +19,7 @@ from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.local_endpoint import LocalEndpoints
 from shared.adapters.local_training import LocalTraining
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES
-from shared.pipeline.status import project_status
+from shared.pipeline.status import project_status, report_path
 from shared.settings import Settings
 
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"
@@ -63,6 +63,9 @@ class LocalLoop:
 
     def tick(self) -> None:
         self.handlers["debounce_tick"](TimerRequest(past_due=False))
+
+    def report_link(self, project: str, batch_id: str) -> str:
+        return f"http://{self.settings.public_host}{report_path(project, batch_id)}"
 
     def release_tick(self) -> None:
         self.handlers["release_tick"](TimerRequest(past_due=False))

@@ -39,6 +39,8 @@ class LocalEndpoints:
         self.key = settings.local_endpoint_key or secrets.token_urlsafe(24)
         self._gateway: Gateway | None = None
         self._slots: dict[tuple[str, str], _Slot] = {}
+        self.started: list[int] = []
+        """Every inference server process this object started (checked by the end-to-end test)."""
 
     @property
     def gateway(self) -> Gateway:
@@ -88,6 +90,7 @@ class LocalEndpoints:
                  "--model_dir", str(model_dir), "--port", str(port),
                  "--worker_count", str(self.settings.local_serving_workers)],
                 cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append(process.pid)
         slot_state = _Slot(spec, process, port, log_path, sink)
         self._slots[(spec.project, slot)] = slot_state
         return slot_state

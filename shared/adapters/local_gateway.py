@@ -28,6 +28,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that drops its kept-alive connection is normal; anything else is logged."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            log.exception("local endpoint request failed", extra={"client": str(client_address)})
+
 
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

@@ -97,6 +97,10 @@ class LocalTraining:
         except Exception:  # the event is lost only for this process: status stays "submitted", visible in /status
             log.exception("delivering the local run events failed", extra={"job_name": request.job_name})
 
+    def processes(self) -> list:
+        """The trainer processes this object started."""
+        return list(self._processes.values())
+
     def started(self) -> list[str]:
         """Job names this process started (each at most once)."""
         return list(self._processes)

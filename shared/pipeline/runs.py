@@ -17,6 +17,7 @@ from shared.pipeline.approvals import ApprovalDesk
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
 from shared.ports import ROW_ETAG, BlobStore, ModelRegistry, NotFound, PreconditionFailed, TableStore
 from shared.registry import ModelCandidate
+from shared.reporting import render_report
 from shared.settings import Settings
 from shared.training import SERVICE_TAG, model_folder
 
@@ -61,6 +62,8 @@ class RunTracker:
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
             gates = self._gates(project, batch_id) if event.status == "Completed" else {}
+            if gates:
+                self._write_report(project, batch_id, event.run_id, gates)
             if gates.get("gates_passed"):
                 gates |= self._register(project, batch_id, event.run_id, run, gates)
             record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
@@ -86,6 +89,25 @@ class RunTracker:
             "release gates " + ("passed" if decision.passed else "failed"), extra=decision.to_dict())
         return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
                 "map": metrics.get("map"), "map_50": metrics.get("map_50")}
+
+    def _write_report(self, project: str, batch_id: str, run_id: str, gates: dict[str, Any]) -> None:
+        """report.html next to the model, with the gate decision; a missing part is logged, never fatal."""
+        s, folder = self.settings, model_folder(project, batch_id)
+        try:
+            metrics = json.loads(self.blobs.read(s.models_container, f"{folder}/metrics.json").data)
+            report = json.loads(self.blobs.read(s.models_container, f"{folder}/report.json").data)
+            try:
+                grid = self.blobs.read(s.models_container, f"{folder}/report_grid.jpg").data
+            except NotFound:
+                grid = None
+        except (NotFound, ValueError) as exc:
+            log.warning("no training report for this run", extra={"error": str(exc)})
+            return
+        html = render_report(project=project, batch_id=batch_id, run={"run_id": run_id}, metrics=metrics,
+                             report=report, grid_jpeg=grid, gates={"passed": gates["gates_passed"],
+                                                                   "reasons": json.loads(gates["gate_reasons"])})
+        self.blobs.write(s.models_container, f"{folder}/report.html", html.encode(),
+                         content_type="text/html; charset=utf-8")
 
     def _register(self, project: str, batch_id: str, run_id: str, run: dict[str, Any],
                   gates: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,13 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
             "model_name", "model_version", "model_state", "approver", "approval_comment", "deployed_at", "slot",
             "deploy_reason")
     gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
-    return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates
+    report = {"report": report_path(row["PartitionKey"], row["RowKey"])} if row.get("status") == "Completed" else {}
+    return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates | report
+
+
+def report_path(project: str, batch_id: str) -> str:
+    """Where the reports function serves a run's HTML report (relative to the function app's host)."""
+    return f"/api/reports/{project}/{batch_id}"
 
 
 def all_status(scheduler: Scheduler, releases: ReleaseManager | None = None) -> dict:

@@ -252,3 +252,20 @@ def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
     assert crash["phase"] == "rolled-back" and "inference server exited" in crash["reason"]
     assert _serving_version(stack) == second["version"]
     assert set(stack["loop"].endpoints.describe(PROJECT)["deployments"]) == {"green"}
+
+
+def test_training_report_is_linked_from_status_and_shows_gates_ap_loss_and_images(stack):
+    status = get(f"http://{stack['host'].host}/api/status/{PROJECT}")
+    run = next(r for r in status["runs"] if r["batch_id"] == stack["run"]["batch_id"])
+    with urllib.request.urlopen(f"http://{stack['host'].host}{run['report']}", timeout=30) as answer:
+        assert answer.headers["Content-Type"].startswith("text/html")
+        html = answer.read().decode()
+    assert "Release gates <b>passed</b>" in html
+    for shape in SHAPES:
+        assert f"<td>{shape}</td>" in html
+    assert "<polyline points=" in html, "no loss curve"
+    assert 'src="data:image/jpeg;base64,' in html, "no validation image grid"
+    missing = urllib.request.Request(f"http://{stack['host'].host}/api/reports/{PROJECT}/no-such-batch")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(missing, timeout=30)
+    assert refused.value.code == 404

@@ -1,0 +1,65 @@
+"""The README's main command, end to end on this machine: demo data → Azurite → events → debounce → real CPU
+training → gates → registry → approval → blue/green release → keyed detection requests on held-out images.
+Then nothing it started may still run or listen."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from local_mode.demo_data import SHAPES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
+    summary = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
+    result = subprocess.run(
+        [sys.executable, "-m", "local_mode", "run", "--auto-approve", "--demo-images", "200", "--steps", "500",
+         "--check-images", "4", "--summary", str(summary)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    report = json.loads(summary.read_text())
+    assert "is live on slot blue" in result.stdout and "[detect]" in result.stdout
+
+    run = report["runs"][0]
+    assert run["gates_passed"] and run["metrics"]["map_50"] >= 0.5
+    for checked in report["detections"]:
+        assert checked["model"]["version"] == run["model_version"]
+        confident = [d for d in checked["detections"] if d["score"] >= 0.3]
+        assert confident, f"nothing found on a held-out image with {checked['truth']}"
+        assert confident[0]["label"] in checked["truth"], checked
+        assert {d["label"] for d in confident} <= set(SHAPES), checked
+
+    stages = [s["stage"] for s in report["stages"]]
+    assert any(s.startswith("blue/green release") for s in stages) and sum(
+        s["seconds"] for s in report["stages"]) < 15 * 60
+
+    started = report["started"]
+    assert started["pids"], "the summary lists what was started"
+    assert [p for p in started["pids"] if alive(p)] == [], "processes left running"
+    ports = [*started["ports"], urlsplit(report["scoring_uri"]).port]
+    assert [p for p in ports if listening(p)] == [], "ports left listening"
+
+
+

@@ -1,0 +1,58 @@
+"""What the training report shows that only the trainer can make: the exported model's predictions drawn on
+validation images (true boxes green, predicted boxes red with label and score) as one grid image."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from trainer_image.tf_compat import tf
+
+TILE = 192
+COLUMNS = 4
+
+
+def _examples(records: list[str], limit: int):
+    features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
+                "image/filename": tf.io.FixedLenFeature([], tf.string),
+                **{f"image/object/bbox/{k}": tf.io.VarLenFeature(tf.float32) for k in ("xmin", "ymin", "xmax", "ymax")},
+                "image/object/class/text": tf.io.VarLenFeature(tf.string)}
+    for raw in tf.data.TFRecordDataset(records).take(limit):
+        parsed = tf.io.parse_single_example(raw, features)
+        boxes = np.stack([tf.sparse.to_dense(parsed[f"image/object/bbox/{k}"]).numpy()
+                          for k in ("xmin", "ymin", "xmax", "ymax")], axis=-1)
+        names = [n.decode() for n in tf.sparse.to_dense(parsed["image/object/class/text"], b"").numpy()]
+        yield parsed["image/filename"].numpy().decode(), parsed["image/encoded"].numpy(), boxes, names
+
+
+def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str], *, limit: int = 12,
+                    threshold: float = 0.5) -> tuple[bytes, list[dict]]:
+    """A JPEG grid of up to `limit` validation images, and per image what was true and what was predicted."""
+    detect = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    tiles, rows = [], []
+    for name, encoded, truth, names in _examples(records, limit):
+        image = Image.open(io.BytesIO(encoded)).convert("RGB")
+        out = detect(input_tensor=tf.constant(np.asarray(image)[np.newaxis]))
+        kept = [(b, int(c), float(s)) for b, c, s in zip(out["detection_boxes"][0].numpy(),
+                                                       out["detection_classes"][0].numpy(),
+                                                       out["detection_scores"][0].numpy(), strict=True)
+                if s >= threshold]
+        tile = image.resize((TILE, TILE))
+        draw = ImageDraw.Draw(tile)
+        for box in truth:
+            draw.rectangle([box[0] * TILE, box[1] * TILE, box[2] * TILE, box[3] * TILE], outline=(0, 200, 0), width=2)
+        for (ymin, xmin, ymax, xmax), cls, score in kept:
+            draw.rectangle([xmin * TILE, ymin * TILE, xmax * TILE, ymax * TILE], outline=(230, 0, 0), width=2)
+            draw.text((xmin * TILE + 2, ymin * TILE + 1), f"{labels.get(cls, cls)} {score:.2f}", fill=(230, 0, 0))
+        tiles.append(tile)
+        rows.append({"image": name, "truth": names,
+                     "predicted": [{"label": labels.get(c, str(c)), "score": round(s, 3)} for _, c, s in kept]})
+    grid = Image.new("RGB", (TILE * COLUMNS, TILE * max(1, -(-len(tiles) // COLUMNS))), (255, 255, 255))
+    for i, tile in enumerate(tiles):
+        grid.paste(tile, ((i % COLUMNS) * TILE, (i // COLUMNS) * TILE))
+    buffer = io.BytesIO()
+    grid.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue(), rows
