@@ -10,3 +10,6 @@ echo "## Event burst (issue: event-driven core)"
 echo
 echo "## TFRecords and training speed (issue: trainer)"
 .venv/bin/python -m bench.tfrecords_build
+echo
+echo "## Serving: local endpoint vs. in-process (issue: release path)"
+.venv/bin/python -m bench.serving

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -16,6 +17,23 @@ class GatePolicy:
     min_validation_images: int = 10
     max_regression: float = 0.01
     """How far below the champion (same images) the mAP may be."""
+
+
+def policy_for(project: str, default: GatePolicy, overrides_json: str | None) -> GatePolicy:
+    """The default policy with the project's own thresholds (GATE_OVERRIDES: {"project": {"min_map_50": 0.6}})."""
+    if not overrides_json:
+        return default
+    try:
+        overrides = json.loads(overrides_json)
+    except ValueError as exc:
+        raise ValueError(f"GATE_OVERRIDES is not valid JSON: {exc}") from exc
+    mine = overrides.get(project, {}) if isinstance(overrides, dict) else None
+    if not isinstance(mine, dict):
+        raise ValueError(f"GATE_OVERRIDES[{project!r}] must be an object of gate thresholds")
+    known = {f.name for f in fields(GatePolicy)}
+    if unknown := sorted(set(mine) - known):
+        raise ValueError(f"GATE_OVERRIDES[{project!r}]: unknown gate(s) {unknown}; known: {sorted(known)}")
+    return replace(default, **mine)
 
 
 @dataclass

@@ -56,3 +56,15 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
     buffer = io.BytesIO()
     grid.save(buffer, "JPEG", quality=85)
     return buffer.getvalue(), rows
+
+
+def loss_points(train_dir: Path, tag: str = "Loss/total_loss") -> list[tuple[int, float]]:
+    """(step, total loss) from the run's TensorBoard event files, one point per training iteration."""
+    points: dict[int, float] = {}
+    for path in sorted(train_dir.rglob("events.out.tfevents.*")):
+        for raw in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(raw.numpy())
+            for value in event.summary.value:
+                if value.tag == tag:
+                    points[int(event.step)] = round(float(tf.make_ndarray(value.tensor)), 4)
+    return sorted(points.items())

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         export(config_path, train_dir, package)
         (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
         (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
-        _report_data(package, stats.files["validation"], label_map, losses)
+        _report_data(package, stats.files["validation"], label_map, losses, train_dir)
         timings["export"] = time.perf_counter() - clock - sum(timings.values())
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
                    "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
@@ -158,10 +158,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return summary
 
 
-def _report_data(package: Path, validation: list[str], label_map: LabelMap,
-                 losses: list[tuple[int, float]]) -> None:
+def _report_data(package: Path, validation: list[str], label_map: LabelMap, logged: list[tuple[int, float]],
+                 train_dir: Path) -> None:
     """Loss points and predictions on validation images, for the HTML report the release side renders."""
-    from trainer_image.report import prediction_grid
+    from trainer_image.report import loss_points, prediction_grid
+
+    losses = loss_points(train_dir) or logged
 
     examples: list[dict] = []
     if validation:

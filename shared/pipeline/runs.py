@@ -11,7 +11,7 @@ from typing import Any
 
 from shared import logs
 from shared.events import RunEvent
-from shared.gates import GatePolicy, evaluate_gates
+from shared.gates import GatePolicy, evaluate_gates, policy_for
 from shared.ledger import iso
 from shared.pipeline.approvals import ApprovalDesk
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
@@ -77,8 +77,13 @@ class RunTracker:
     def _gates(self, project: str, batch_id: str) -> dict[str, Any]:
         """Check the run's metrics.json against the gates; the decision and every reason go on the run's row."""
         s = self.settings
-        policy = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
-                            s.gate_max_regression)
+        default = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
+                             s.gate_max_regression)
+        try:
+            policy = policy_for(project, default, s.gate_overrides)
+        except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
+            log.error("gate settings unusable", extra={"error": str(exc)})
+            return {"gates_passed": False, "gate_reasons": json.dumps([str(exc)]), "map": None, "map_50": None}
         location = f"{model_folder(project, batch_id)}/metrics.json"
         try:
             metrics = json.loads(self.blobs.read(s.models_container, location).data)

@@ -1,3 +1,7 @@
+import re
+
+import pytest
+
 from shared.gates import GatePolicy, evaluate_gates
 
 POLICY = GatePolicy(min_map=0.3, min_map_50=0.5, min_class_ap=0.2, min_validation_images=10, max_regression=0.02)
@@ -36,3 +40,27 @@ def test_non_regression_against_the_champion_on_the_same_images():
 def test_a_run_without_evaluation_never_passes():
     decision = evaluate_gates({"error": "no validation images: nothing to evaluate"}, POLICY)
     assert not decision.passed and "no validation images" in decision.reasons[0]
+
+
+def test_a_project_can_have_its_own_thresholds():
+    from shared.gates import policy_for
+
+    default = GatePolicy(min_map_50=0.5)
+    overrides = '{"cars": {"min_map_50": 0.8, "min_class_ap": 0.3}}'
+    assert policy_for("cars", default, overrides) == GatePolicy(min_map_50=0.8, min_class_ap=0.3)
+    assert policy_for("shapes", default, overrides) == default
+    metrics = {"map": 0.5, "map_50": 0.7, "validation_images": 20, "per_class_ap": {"car": 0.6}}
+    assert evaluate_gates(metrics, policy_for("shapes", default, overrides)).passed
+    assert not evaluate_gates(metrics, policy_for("cars", default, overrides)).passed
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ("{not json", "not valid JSON"),
+    ('{"cars": {"min_mAP": 0.8}}', "unknown gate(s) ['min_mAP']"),
+    ('{"cars": 0.8}', "must be an object"),
+])
+def test_bad_overrides_name_the_problem(overrides, message):
+    from shared.gates import policy_for
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        policy_for("cars", GatePolicy(), overrides)
