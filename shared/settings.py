@@ -149,6 +149,8 @@ class Settings:
                                               "(empty: a random one, printed at start).")
     local_serving_workers: int = _setting("LOCAL_SERVING_WORKERS", 1, "Local mode: inference server workers "
                                           "(processes) per deployment.")
+    local_serving_threads: int = _setting("LOCAL_SERVING_THREADS", 4, "Local mode: request threads per inference "
+                                          "server worker (one model in memory serves them all).")
     public_host: str | None = _setting(
         "WEBSITE_HOSTNAME", None, "Host name of the function app, set by the platform; approval links point at it "
         "(local mode: 127.0.0.1).")

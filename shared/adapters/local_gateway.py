@@ -129,10 +129,14 @@ class Gateway:
 
 
 class CollectorSink:
-    """One deployment's data-collector sidecar: payloads from score.py's Collector land in Blob Storage."""
+    """One deployment's data-collector sidecar: payloads from score.py's Collector land in Blob Storage, batched
+    (one JSONL blob per collection per flush, as Azure's collector appends to hourly files)."""
 
-    def __init__(self, endpoint: str, deployment: str, write: Callable[[str, bytes], None]) -> None:
+    def __init__(self, endpoint: str, deployment: str, write: Callable[[str, bytes], None],
+                 flush_seconds: float = 1.0) -> None:
         self.endpoint, self.deployment, self.write = endpoint, deployment, write
+        self._pending: dict[str, list[str]] = {}
+        self._lock, self._stop = threading.Lock(), threading.Event()
         sink = self
 
         class Handler(_Quiet):
@@ -142,28 +146,47 @@ class CollectorSink:
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, name=f"collector-{deployment}", daemon=True).start()
+        self._flusher = threading.Thread(target=self._flush_every, args=(flush_seconds,), daemon=True,
+                                         name=f"collector-flush-{deployment}")
+        self._flusher.start()
 
     def handle(self, request: _Quiet) -> None:
         data = request.body()
         collection = request.headers.get("ce-type", "").removeprefix("azureml.inference.") or "unknown"
         now = datetime.now(UTC)
-        record_id = request.headers.get("trace-id") or now.strftime("%H%M%S%f")
         try:
             payload: Any = json.loads(data)
         except ValueError:
             payload = data.decode(errors="replace")
-        record = {"specversion": "1.0", "id": record_id, "type": request.headers.get("ce-type"),
+        record = {"specversion": "1.0", "id": request.headers.get("trace-id"), "type": request.headers.get("ce-type"),
                   "source": f"/local/endpoints/{self.endpoint}/deployments/{self.deployment}",
                   "time": now.isoformat(), "datacontenttype": request.headers.get("Content-Type"),
                   "correlationid": request.headers.get("ce-x-request-id"), "data": payload}
-        name = f"{self.endpoint}/{self.deployment}/{collection}/{now:%Y/%m/%d/%H}/{record_id}.jsonl"
-        try:
-            self.write(name, (json.dumps(record) + "\n").encode())
-        except Exception as exc:
-            log.error("collected data not stored", extra={"blob": name, "error": str(exc)})
-            return request.reply(500, _error(str(exc)))
+        with self._lock:
+            self._pending.setdefault(collection, []).append(json.dumps(record))
         request.reply(200, b"{}")
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        now = datetime.now(UTC)
+        for collection, lines in pending.items():
+            name = (f"{self.endpoint}/{self.deployment}/{collection}/{now:%Y/%m/%d/%H}/"
+                    f"{now:%M%S%f}-{len(lines)}.jsonl")
+            try:
+                self.write(name, ("\n".join(lines) + "\n").encode())
+            except Exception as exc:
+                log.error("collected data not stored yet", extra={"blob": name, "error": str(exc)})
+                with self._lock:
+                    self._pending.setdefault(collection, [])[:0] = lines
+
+    def _flush_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self.flush()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self._stop.set()
+        self._flusher.join()
+        self.flush()

@@ -77,6 +77,9 @@ def read_label_map(path: Path) -> dict[int, str]:
 
 def _open_collectors() -> None:
     """The deployment's data collector; without one (no sidecar configured) collection is simply off."""
+    if not (os.environ.get("AZUREML_MDC_CONFIG_PATH") or os.environ.get("AZUREML_MDC_ENABLED", "").lower() == "true"):
+        log.info(json.dumps({"message": "no data collector configured: inputs and outputs are not collected"}))
+        return
     try:
         from azureml.ai.monitoring import Collector
     except ImportError:

@@ -159,8 +159,8 @@ def test_inputs_and_outputs_are_collected_to_blob(stack):
     while time.monotonic() < deadline:
         rows = {}
         for collection in ("model_inputs", "model_outputs"):
-            rows[collection] = [json.loads(blobs.read(container, b.name).data)
-                                for b in blobs.list(container, f"{endpoint}/blue/{collection}/")]
+            rows[collection] = [json.loads(line) for b in blobs.list(container, f"{endpoint}/blue/{collection}/")
+                                for line in blobs.read(container, b.name).data.decode().splitlines()]
         inputs = [r for r in rows["model_inputs"] if sent == base64.b64decode(
             r["data"][0]["image_base64"] if isinstance(r["data"], list) else "")]
         if inputs and rows["model_outputs"]:
