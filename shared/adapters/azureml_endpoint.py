@@ -8,8 +8,6 @@ checks on it at its next tick, so no function invocation waits minutes for Azure
 from __future__ import annotations
 
 import contextlib
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from azure.ai.ml.entities._deployment.data_asset import DataAsset
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.ports import DeploymentSpec
-from shared.serving import DEPLOYMENT_HEADER, endpoint_name
+from shared.serving import endpoint_name, score_on_slot
 from shared.settings import Settings
 
 SERVING_CODE = Path(__file__).resolve().parents[2] / "trainer_image" / "serving"
@@ -116,13 +114,7 @@ class AzureMLEndpoints:
         name = endpoint_name(self.settings, project)
         uri = self.ml_client.online_endpoints.get(name=name).scoring_uri
         key = self.ml_client.online_endpoints.get_keys(name=name).primary_key
-        request = urllib.request.Request(uri, data=body, method="POST", headers={
-            "Content-Type": content_type, "Authorization": f"Bearer {key}", DEPLOYMENT_HEADER: slot})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        return score_on_slot(uri, key, slot, body, content_type)
 
     def route(self, project: str, traffic: Mapping[str, int]) -> None:
         endpoint = self.ml_client.online_endpoints.get(name=endpoint_name(self.settings, project))

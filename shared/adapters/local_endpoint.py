@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.adapters.local_gateway import CollectorSink, Gateway
 from shared.ports import BlobStore, DeploymentSpec
-from shared.serving import DEPLOYMENT_HEADER, endpoint_name
+from shared.serving import endpoint_name, score_on_slot
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -100,14 +100,8 @@ class LocalEndpoints:
         self.blobs.write(self.settings.inference_data_container, name, data, content_type="application/jsonl")
 
     def invoke(self, project: str, slot: str, body: bytes, content_type: str) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            self.gateway.scoring_uri(endpoint_name(self.settings, project)), data=body, method="POST",
-            headers={"Content-Type": content_type, "Authorization": f"Bearer {self.key}", DEPLOYMENT_HEADER: slot})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        uri = self.gateway.scoring_uri(endpoint_name(self.settings, project))
+        return score_on_slot(uri, self.key, slot, body, content_type)
 
     def route(self, project: str, traffic: Mapping[str, int]) -> None:
         self.gateway.traffic[endpoint_name(self.settings, project)] = dict(traffic)
