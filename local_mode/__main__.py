@@ -121,7 +121,7 @@ def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Names
         for name, data in extra.items():
             loop.blobs.write(settings.datasets_container, f"{args.project}/{name}", data)
         print(f"[local] second, harder batch uploaded: {args.demo_images // 2} images with 3 shapes each")
-        second = _train_once(loop, settings, args, clock, "second batch (incremental)")
+        second = _train_once(loop, settings, args, clock, "second batch (incremental)", after=model["batch_id"])
         if second is not None and _release(loop, args, inbox, second, clock):
             clock.summary["second_detections"] = _detect(loop, args, seed=424_242, count=args.check_images)
     if args.serve:
@@ -130,8 +130,8 @@ def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Names
 
 
 def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, clock: StageClock,
-                what: str) -> dict | None:
-    run = loop.run_until_trained(args.project, timeout=args.timeout)
+                what: str, after: str = "") -> dict | None:
+    run = loop.run_until_trained(args.project, timeout=args.timeout, after=after)
     clock.lap(f"events → debounce → train → gates → register ({what})")
     print(f"[local] run {run.get('job_name')} {run['status']}" + (f": {run['reason']}" if run.get("reason") else ""))
     if run["status"] != "Completed":

@@ -91,8 +91,9 @@ class LocalLoop:
             self.backend.cancel(job)
         self.endpoints.close()
 
-    def run_until_trained(self, project: str, timeout: float, poll: float = 1.0) -> dict:
-        """Poll for uploads and tick the timer until a run of `project` has ended; return its record."""
+    def run_until_trained(self, project: str, timeout: float, poll: float = 1.0, after: str = "") -> dict:
+        """Poll for uploads and tick the timer until a run of `project` (newer than batch `after`) has ended;
+        return its record."""
         deadline, last_reason, shown = time.monotonic() + timeout, None, 0
         while time.monotonic() < deadline:
             self.source.poll()
@@ -103,7 +104,7 @@ class LocalLoop:
             if headline != last_reason and window["phase"] == "idle":
                 self.say(f"[debounce] {window['next']}: {window['reason']}")
                 last_reason = headline
-            ended = [r for r in status["runs"] if r["status"] in FINAL_RUN_STATUSES]
+            ended = [r for r in status["runs"] if r["status"] in FINAL_RUN_STATUSES and r["batch_id"] > after]
             if ended:
                 return ended[0]
             job = window.get("active_job")

@@ -65,4 +65,5 @@ def core(settings, table_store, tmp_path):
     wired = Core(settings, tmp_path)
     bootstrap.use(wired.services)
     yield wired
+    wired.loop.close()
     bootstrap.use(None)

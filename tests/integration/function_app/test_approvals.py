@@ -10,6 +10,7 @@ import pytest
 
 from shared.approval import issue
 from shared.pipeline.approvals import ApprovalDesk
+from shared.registry import ModelCandidate
 from tests.function_host import handler, http_request, json_body
 
 
@@ -37,10 +38,26 @@ def inbox():
     server.shutdown()
 
 
+class RegisteringDesk(ApprovalDesk):
+    """Every approval request belongs to a registered model version, as after a passing run."""
+
+    def __init__(self, core):
+        super().__init__(core.tables, core.settings)
+        self.core = core
+
+    def request(self, model, version, project, batch_id, summary, now=None):
+        registry = self.core.services.registry()
+        for n in range(int(version)):  # versions 1…version, the last one this batch's
+            registry.register(ModelCandidate(project=project, run_id=f"{batch_id}-{n}", batch_id=batch_id,
+                                             dataset_version="v1", base_model="base",
+                                             model_folder=f"{project}/{batch_id}/model", metrics={}))
+        return super().request(model, version, project, batch_id, summary, now)
+
+
 @pytest.fixture
 def desk(core, inbox):
     core.configure(approval_secret="test-secret", approval_webhook_url=inbox)
-    return ApprovalDesk(core.tables, core.settings)
+    return RegisteringDesk(core)
 
 
 def call(url: str, method: str = "POST", body: dict | None = None):

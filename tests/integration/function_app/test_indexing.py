@@ -8,6 +8,8 @@ EXPECTED = {
     "debounce_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
     "run_events": ("eventGridTrigger", {}),
     "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
+    "reports": ("httpTrigger", {"route": "reports/{project}/{batch_id}", "authLevel": "FUNCTION"}),
+    "release_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
     "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
 }
 
