@@ -28,6 +28,7 @@ from local_mode.azurite import REPO_ROOT, Azurite
 from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.adapters.local_endpoint import LocalEndpoints
+from shared.blob_folders import download_folder
 from shared.dataset.service import DatasetBuilder
 from shared.ports import DeploymentSpec
 from shared.settings import Settings
@@ -125,11 +126,7 @@ def main() -> None:
         store = AzureBlobStore.from_settings(settings)
         print(f"training a {args.steps}-step model with the trainer ...", flush=True)
         folder = train_model(store, settings, args.steps)
-        local = Path(scratch) / "model"
-        for info in store.list(settings.models_container, folder + "/"):
-            path = local / info.name[len(folder) + 1:]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(store.read(settings.models_container, info.name).data)
+        local = download_folder(store, settings.models_container, folder, Path(scratch) / "model")
         endpoints = LocalEndpoints(store, settings, Path(scratch) / "endpoints")
         try:
             spec = DeploymentSpec("bench", "tfod-bench", "1", folder)

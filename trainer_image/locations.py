@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import blob_folders
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.settings import Settings
 
@@ -47,12 +48,7 @@ def download_folder(location: str, target: Path) -> Path:
     if not is_blob(location):
         return Path(location)
     folder = BlobPath.parse(location)
-    prefix = folder.name + "/" if folder.name else ""
-    for info in store().list(folder.container, prefix):
-        local = target / info.name[len(prefix):]
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(store().read(folder.container, info.name).data)
-    return target
+    return blob_folders.download_folder(store(), folder.container, folder.name, target)
 
 
 def upload_folder(source: Path, location: str) -> None:
@@ -60,5 +56,4 @@ def upload_folder(source: Path, location: str) -> None:
     if not is_blob(location):
         return
     folder = BlobPath.parse(location)
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        store().write(folder.container, f"{folder.name}/{path.relative_to(source).as_posix()}", path.read_bytes())
+    blob_folders.upload_folder(store(), source, folder.container, folder.name)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.local_gateway import CollectorSink, Gateway
+from shared.blob_folders import download_folder
 from shared.ports import BlobStore, DeploymentSpec
 from shared.serving import endpoint_name, score_on_slot
 from shared.settings import Settings
@@ -71,12 +72,7 @@ class LocalEndpoints:
     def _start(self, endpoint: str, spec: DeploymentSpec, slot: str) -> _Slot:
         folder = self.work_dir / endpoint / slot
         shutil.rmtree(folder, ignore_errors=True)
-        model_dir = folder / "model"
-        prefix = spec.model_folder.rstrip("/") + "/"
-        for info in self.blobs.list(self.settings.models_container, prefix):
-            target = model_dir / info.name[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.blobs.read(self.settings.models_container, info.name).data)
+        model_dir = download_folder(self.blobs, self.settings.models_container, spec.model_folder, folder / "model")
         sink = CollectorSink(endpoint, slot, self._collect)
         port = _free_port()
         env = os.environ | {

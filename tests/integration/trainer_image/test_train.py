@@ -16,6 +16,7 @@ import pytest
 
 from local_mode.demo_data import vott_export
 from shared.adapters.azure_storage import AzureBlobStore
+from shared.blob_folders import download_folder
 from shared.dataset.service import DatasetBuilder
 from shared.settings import Settings
 
@@ -73,11 +74,7 @@ def run(azurite_connection_string, tmp_path_factory):
     second = trainer(env, *args)
     output, _ = second.communicate(timeout=900)
     assert second.returncode == 0, output[-4000:]
-    package = tmp_path_factory.mktemp("package")
-    for info in store.list(models, "shapes/b1/model/"):
-        local = package / info.name[len("shapes/b1/model/"):]
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(store.read(models, info.name).data)
+    package = download_folder(store, models, "shapes/b1/model", tmp_path_factory.mktemp("package"))
     return {"store": store, "checkpoints": checkpoints, "package": package, "log": output,
             "manifest": build.manifest, "models": models, "args": args}
 
@@ -94,12 +91,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(run):
     assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 10
     from trainer_image.checkpoints import latest_step
 
-    local = run["package"].parent / "ckpt"
-    local.mkdir(exist_ok=True)
-    for info in run["store"].list(run["checkpoints"], "shapes/b1/"):
-        path = local / info.name[len("shapes/b1/"):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(run["store"].read(run["checkpoints"], info.name).data)
+    local = download_folder(run["store"], run["checkpoints"], "shapes/b1", run["package"].parent / "ckpt")
     assert latest_step(local) == STEPS
 
 

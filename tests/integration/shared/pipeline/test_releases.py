@@ -19,6 +19,7 @@ import pytest
 from local_mode.demo_data import SHAPES, jpeg_bytes, make_scene, vott_export
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
+from shared.blob_folders import download_folder, upload_folder
 from shared.registry import ModelCandidate
 from shared.training import model_folder
 
@@ -183,17 +184,11 @@ def _register(stack, folder: str, run_id: str) -> str:
 def _copy_package(stack, to: str, change=None) -> str:
     """A copy of the trained package under `to`, optionally broken by `change(local_folder)`."""
     loop, settings = stack["loop"], stack["settings"]
-    source = model_folder(PROJECT, stack["run"]["batch_id"]) + "/"
-    local = Path(loop.backend.work_dir) / to
-    for info in loop.blobs.list(settings.models_container, source):
-        path = local / info.name[len(source):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(loop.blobs.read(settings.models_container, info.name).data)
+    local = download_folder(loop.blobs, settings.models_container, model_folder(PROJECT, stack["run"]["batch_id"]),
+                            Path(loop.backend.work_dir) / to)
     if change:
         change(local)
-    for path in (p for p in local.rglob("*") if p.is_file()):
-        loop.blobs.write(settings.models_container, f"{PROJECT}/{to}/{path.relative_to(local).as_posix()}",
-                         path.read_bytes())
+    upload_folder(loop.blobs, local, settings.models_container, f"{PROJECT}/{to}")
     return f"{PROJECT}/{to}"
 
 
