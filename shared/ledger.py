@@ -21,6 +21,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
+def from_iso(value: str) -> datetime:
+    """The moment an `iso()` string stands for."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def normalized_time(value: str) -> str:
     """Azure writes 7 fractional digits, CloudEvents may carry an offset: one fixed-width UTC form for all."""
     moment = datetime.fromisoformat(value)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
-from shared.ledger import iso
-from shared.pipeline.scheduler import STATE_PARTITION, record_run
+from shared.ledger import from_iso, iso
+from shared.pipeline.scheduler import STATE_PARTITION, record_run, update_row
 from shared.ports import (
     ROW_ETAG,
     BlobStore,
@@ -32,7 +32,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 PARTITION = "endpoint"
-SLOTS = ("blue", "green")
 ACTIVE = ("requested", "provisioning")
 
 
@@ -103,10 +102,10 @@ class ReleaseManager:
                 log.info("deployment started", extra={"slot": row["slot"], "model_name": spec.model_name})
             state = self.endpoints().provision(spec, row["slot"])
             if state == "provisioning":
-                since = datetime.strptime(row["provisioning_since"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-                if now - since < timedelta(minutes=self.settings.deployment_timeout_minutes):
+                limit = self.settings.deployment_timeout_minutes
+                if now - from_iso(row["provisioning_since"]) < timedelta(minutes=limit):
                     return "provisioning"
-                state = f"failed: not ready after {self.settings.deployment_timeout_minutes:g} minutes"
+                state = f"failed: not ready after {limit:g} minutes"
             if state.startswith("failed"):
                 return self._roll_back(row, spec, candidate, state, now)
             problem = self._smoke_test(spec, row["slot"], candidate["batch_id"])
@@ -149,11 +148,11 @@ class ReleaseManager:
         if old:
             endpoints.remove(spec.project, old)
         previous = (row.get("live_model_name"), row.get("live_model_version"))
-        row |= {"phase": "live", "live_slot": new, "live_model_name": spec.model_name,
-                "live_model_version": spec.model_version, "live_model_folder": spec.model_folder,
-                "live_batch_id": candidate["batch_id"], "live_since": iso(now), "traffic": json.dumps({new: 100}),
-                "reason": "", "slot": "", "scoring_uri": endpoints.describe(spec.project).get("scoring_uri", "")}
-        self._save(row, force=True)
+        self._record(spec.project, {
+            "phase": "live", "live_slot": new, "live_model_name": spec.model_name,
+            "live_model_version": spec.model_version, "live_model_folder": spec.model_folder,
+            "live_batch_id": candidate["batch_id"], "live_since": iso(now), "traffic": json.dumps({new: 100}),
+            "reason": "", "slot": "", "scoring_uri": endpoints.describe(spec.project).get("scoring_uri", "")})
         self.registry().set_state(spec.model_name, spec.model_version, "deployed")
         if previous[1] and previous != (spec.model_name, spec.model_version):
             self.registry().set_state(previous[0], previous[1], "retired")
@@ -167,8 +166,7 @@ class ReleaseManager:
                    now: datetime) -> str:
         """Traffic never moved: remove the new slot and say why; the live model keeps serving."""
         self.endpoints().remove(spec.project, row["slot"])
-        row |= {"phase": "rolled-back", "reason": reason, "slot": ""}
-        self._save(row, force=True)
+        self._record(spec.project, {"phase": "rolled-back", "reason": reason, "slot": ""})
         self.registry().set_state(spec.model_name, spec.model_version, "deploy-failed")
         record_run(self.tables, self.settings.runs_table, spec.project, candidate["batch_id"], now,
                    {"model_state": "deploy-failed", "deploy_reason": reason})
@@ -178,25 +176,19 @@ class ReleaseManager:
 
     def _crown(self, project: str, model_folder: str) -> None:
         """The deployed model becomes the champion the next run is compared with (and warm-started from)."""
-        for _ in range(10):
-            try:
-                state = self.tables.get(self.settings.state_table, STATE_PARTITION, project)
-            except NotFound:
-                return
-            state["champion_model"] = model_folder
-            try:
-                self.tables.update(self.settings.state_table, state, state[ROW_ETAG])
-                return
-            except PreconditionFailed:
-                continue
-        raise RuntimeError(f"could not record the champion of {project}: state row kept changing")
+        update_row(self.tables, self.settings.state_table, STATE_PARTITION, project,
+                   lambda state: state.update(champion_model=model_folder), f"record the champion of {project}")
 
-    def _save(self, row: dict[str, Any], force: bool = False) -> bool:
+    def _record(self, project: str, outcome: dict[str, Any]) -> None:
+        """The outcome of an endpoint step that already happened: merged into the latest row, so a release
+        queued meanwhile is kept."""
+        update_row(self.tables, self.table, PARTITION, project, lambda row: row.update(outcome),
+                   f"record the release of {project}")
+
+    def _save(self, row: dict[str, Any]) -> bool:
         """Write under the row's ETag; False if someone else moved first (the next tick tries again)."""
         try:
-            if force:
-                row[ROW_ETAG] = self.tables.upsert(self.table, row)
-            elif ROW_ETAG in row:
+            if ROW_ETAG in row:
                 row[ROW_ETAG] = self.tables.update(self.table, row, row[ROW_ETAG])
             else:
                 row[ROW_ETAG] = self.tables.insert(self.table, row)

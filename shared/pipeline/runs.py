@@ -12,10 +12,10 @@ from typing import Any
 from shared import logs
 from shared.events import RunEvent
 from shared.gates import GatePolicy, evaluate_gates, policy_for
-from shared.ledger import iso
+from shared.ledger import from_iso, iso
 from shared.pipeline.approvals import ApprovalDesk
-from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run
-from shared.ports import ROW_ETAG, BlobStore, ModelRegistry, NotFound, PreconditionFailed, TableStore
+from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run, update_row
+from shared.ports import BlobStore, ModelRegistry, NotFound, TableStore
 from shared.registry import ModelCandidate
 from shared.reporting import render_report
 from shared.settings import Settings
@@ -135,24 +135,18 @@ class RunTracker:
 
     def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:
         """Free the project for its next run; on success remember what was trained (for warm starts, skips)."""
-        for _ in range(10):
-            try:
-                state = self.tables.get(self.settings.state_table, STATE_PARTITION, project)
-            except NotFound:
-                return
+        def free(state: dict[str, Any]) -> bool:
             if state.get("active_job") not in (event.run_id, run.get("job_name")):
-                return  # a cancelled or older run: the project has moved on
+                return False  # a cancelled or older run: the project has moved on
             state |= {"phase": "idle", "active_job": "", "gpu_hours_today": float(state.get("gpu_hours_today", 0))
                       + hours, "last_outcome": f"{event.status.lower()} {event.run_id}"}
             if event.status == "Completed":
                 state |= {"trained_version": state.get("dataset_version", ""),
                           "label_map": state.get("manifest_label_map", "")}
-            try:
-                self.tables.update(self.settings.state_table, state, state[ROW_ETAG])
-                return
-            except PreconditionFailed:
-                continue  # the timer wrote a decision in between: read again and re-apply
-        raise RuntimeError(f"could not release project {project}: state row kept changing")
+            return True
+
+        update_row(self.tables, self.settings.state_table, STATE_PARTITION, project, free,
+                   f"release project {project}")
 
 
 def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, settings: Settings) -> float:
@@ -161,5 +155,5 @@ def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, s
     started = run.get("claimed_at")
     if not started:
         return 0.0
-    elapsed = (now - datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)).total_seconds()
+    elapsed = (now - from_iso(started)).total_seconds()
     return round(max(elapsed, 0) / 3600 * settings.aml_gpus_per_node * settings.aml_instance_count, 4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -218,6 +219,25 @@ def record_run(tables: TableStore, table: str, project: str, batch_id: str, now:
     row["updated"] = iso(now)
     tables.upsert(table, row)
     return row
+
+
+def update_row(tables: TableStore, table: str, partition: str, row_key: str,
+               change: Callable[[dict[str, Any]], bool | None], what: str) -> dict[str, Any] | None:
+    """Read a row, let `change` edit it in place and write it under its ETag; on a conflict read it again and
+    re-apply. `change` returning False leaves the row as it is; None when the row does not exist."""
+    for _ in range(10):
+        try:
+            row = tables.get(table, partition, row_key)
+        except NotFound:
+            return None
+        if change(row) is False:
+            return row
+        try:
+            row[ROW_ETAG] = tables.update(table, row, row[ROW_ETAG])
+            return row
+        except PreconditionFailed:
+            continue  # someone wrote in between: read again and re-apply
+    raise RuntimeError(f"could not {what}: its row kept changing")
 
 
 def project_state_of(row: dict[str, Any]) -> ProjectState:
