@@ -61,9 +61,12 @@ class RunTracker:
                 return RunUpdate("progress", project, batch_id, event.status)
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
-            gates = self._gates(project, batch_id) if event.status == "Completed" else {}
-            if gates:
-                self._write_report(project, batch_id, event.run_id, gates)
+            gates: dict[str, Any] = {}
+            if event.status == "Completed":
+                metrics = self._metrics(project, batch_id)
+                gates = self._gates(project, batch_id, metrics)
+                if metrics is not None:
+                    self._write_report(project, batch_id, event.run_id, metrics, gates)
             if gates.get("gates_passed"):
                 gates |= self._register(project, batch_id, event.run_id, run, gates)
             record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
@@ -74,8 +77,16 @@ class RunTracker:
                 "training run ended", extra={"status": event.status, "reason": reason, "gpu_hours": hours})
             return RunUpdate("ended", project, batch_id, event.status)
 
-    def _gates(self, project: str, batch_id: str) -> dict[str, Any]:
-        """Check the run's metrics.json against the gates; the decision and every reason go on the run's row."""
+    def _metrics(self, project: str, batch_id: str) -> dict[str, Any] | None:
+        """The run's metrics.json (None when the run left none)."""
+        try:
+            return json.loads(self.blobs.read(self.settings.models_container,
+                                              f"{model_folder(project, batch_id)}/metrics.json").data)
+        except NotFound:
+            return None
+
+    def _gates(self, project: str, batch_id: str, metrics: dict[str, Any] | None) -> dict[str, Any]:
+        """Check the run's metrics against the gates; the decision and every reason go on the run's row."""
         s = self.settings
         default = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
                              s.gate_max_regression)
@@ -84,22 +95,19 @@ class RunTracker:
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
             log.error("gate settings unusable", extra={"error": str(exc)})
             return {"gates_passed": False, "gate_reasons": json.dumps([str(exc)]), "map": None, "map_50": None}
-        location = f"{model_folder(project, batch_id)}/metrics.json"
-        try:
-            metrics = json.loads(self.blobs.read(s.models_container, location).data)
-        except NotFound:
-            metrics = {"error": f"{s.models_container}/{location} not found"}
+        if metrics is None:
+            metrics = {"error": f"{s.models_container}/{model_folder(project, batch_id)}/metrics.json not found"}
         decision = evaluate_gates(metrics, policy)
         (log.info if decision.passed else log.warning)(
             "release gates " + ("passed" if decision.passed else "failed"), extra=decision.to_dict())
         return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
                 "map": metrics.get("map"), "map_50": metrics.get("map_50")}
 
-    def _write_report(self, project: str, batch_id: str, run_id: str, gates: dict[str, Any]) -> None:
+    def _write_report(self, project: str, batch_id: str, run_id: str, metrics: dict[str, Any],
+                      gates: dict[str, Any]) -> None:
         """report.html next to the model, with the gate decision; a missing part is logged, never fatal."""
         s, folder = self.settings, model_folder(project, batch_id)
         try:
-            metrics = json.loads(self.blobs.read(s.models_container, f"{folder}/metrics.json").data)
             report = json.loads(self.blobs.read(s.models_container, f"{folder}/report.json").data)
             try:
                 grid = self.blobs.read(s.models_container, f"{folder}/report_grid.jpg").data
