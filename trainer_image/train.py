@@ -65,8 +65,6 @@ class TrainingProgress(logging.Handler):
         super().__init__(logging.INFO)
         self.total = total_steps
         self.pending: tuple[int, float] | None = None
-        self.points: list[tuple[int, float]] = []
-        """(step, total loss) as logged: the report's loss curve."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -75,7 +73,6 @@ class TrainingProgress(logging.Handler):
         elif self.pending and (loss := self.LOSS.search(message)) is not None:
             done, seconds = self.pending
             self.pending = None
-            self.points.append((done, round(float(loss.group(1)), 4)))
             log.info("training progress", extra={
                 "step": done, "total_steps": self.total, "loss": round(float(loss.group(1)), 4),
                 "steps_per_second": round(1 / seconds, 2) if seconds else None,
@@ -125,7 +122,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         log.info("pipeline.config written", extra={"overrides": overrides, "warm_start": warm})
 
         train_dir = work / "train"
-        resumed, losses = _train(args, config_path, train_dir, ckpt_container, ckpt_prefix)
+        resumed = _train(args, config_path, train_dir, ckpt_container, ckpt_prefix)
         timings["train"] = time.perf_counter() - clock - sum(timings.values())
 
         from trainer_image.evaluation import evaluate, summarize
@@ -144,7 +141,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         export(config_path, train_dir, package)
         (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
         (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
-        _report_data(package, stats.files["validation"], label_map, losses, train_dir)
+        _report_data(package, stats.files["validation"], label_map, train_dir)
         timings["export"] = time.perf_counter() - clock - sum(timings.values())
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
                    "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
@@ -158,19 +155,17 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return summary
 
 
-def _report_data(package: Path, validation: list[str], label_map: LabelMap, logged: list[tuple[int, float]],
-                 train_dir: Path) -> None:
+def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:
     """Loss points and predictions on validation images, for the HTML report the release side renders."""
     from trainer_image.report import loss_points, prediction_grid
-
-    losses = loss_points(train_dir) or logged
 
     examples: list[dict] = []
     if validation:
         grid, examples = prediction_grid(package / "saved_model", validation,
                                          {item.id: item.name for item in label_map.items})
         (package / "report_grid.jpg").write_bytes(grid)
-    (package / "report.json").write_text(json.dumps({"loss": losses, "examples": examples}, indent=1))
+    (package / "report.json").write_text(json.dumps({"loss": loss_points(train_dir), "examples": examples},
+                                                    indent=1))
 
 
 def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap, work: Path,
@@ -206,8 +201,7 @@ def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path)
     return metrics
 
 
-def _train(args, config_path: Path, train_dir: Path, container: str,
-           prefix: str) -> tuple[int | None, list[tuple[int, float]]]:
+def _train(args, config_path: Path, train_dir: Path, container: str, prefix: str) -> int | None:
     from object_detection import model_lib_v2
 
     from trainer_image.checkpoints import CheckpointSync
@@ -233,7 +227,7 @@ def _train(args, config_path: Path, train_dir: Path, container: str,
     finally:
         logging.getLogger("absl").removeHandler(progress)
         tf.get_logger().removeHandler(progress)
-    return resumed, progress.points
+    return resumed
 
 
 def _log_to_mlflow(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
