@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
 from function_app import functions
+from shared.adapters.local_gateway import LocalHandler, LocalServer
 
 
 def _pattern(route: str) -> re.Pattern[str]:
@@ -42,21 +40,14 @@ def http_routes() -> list[tuple[re.Pattern[str], set[str], Callable]]:
     return routes
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
 class FunctionsHost:
     def __init__(self, port: int = 0) -> None:
         routes = http_routes()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(LocalHandler):
             def _serve(self) -> None:
                 url = urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 for pattern, methods, function in routes:
                     if (match := pattern.match(url.path)) and self.command in methods:
                         request = func.HttpRequest(
@@ -64,30 +55,21 @@ class FunctionsHost:
                             headers=dict(self.headers), params=dict(parse_qsl(url.query)),
                             route_params={k: v for k, v in match.groupdict().items() if v is not None})
                         response = function(request)
-                        return self._reply(response.status_code, response.get_body(),
-                                           response.headers.get("Content-Type") or response.mimetype)
-                self._reply(404, b'{"error": "no function at this route"}', "application/json")
-
-            def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                        return self.reply(response.status_code, response.get_body(),
+                                          {"Content-Type": response.headers.get("Content-Type") or response.mimetype})
+                self.reply(404, b'{"error": "no function at this route"}')
 
             do_GET = do_POST = _serve
 
-        self.server = _Server(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, name="functions-host", daemon=True).start()
+        self.server = LocalServer(port, Handler, "functions-host")
+        self.port = self.server.server_port
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class WebhookInbox:
@@ -95,32 +77,21 @@ class WebhookInbox:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
-        self.arrived = threading.Condition()
         inbox = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(LocalHandler):
             def do_POST(self) -> None:
-                text = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))).get("text", "")
-                with inbox.arrived:
-                    inbox.messages.append(text)
-                    inbox.arrived.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                inbox.messages.append(json.loads(self.body()).get("text", ""))
+                self.reply(200, b"{}")
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, name="webhook-inbox", daemon=True).start()
+        self.server = LocalServer(0, Handler, "webhook-inbox")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        return f"http://127.0.0.1:{self.server.server_port}/webhook"
 
     def links(self, decision: str = "approve") -> list[str]:
         return [m for text in self.messages for m in re.findall(rf"https?://\S+decision={decision}\S*", text)]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()

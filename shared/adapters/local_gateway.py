@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 import random
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -24,19 +25,28 @@ from shared.serving import DEPLOYMENT_HEADER
 log = logging.getLogger(__name__)
 
 
-class _Server(ThreadingHTTPServer):
+class LocalServer(ThreadingHTTPServer):
+    """The HTTP servers local mode runs on 127.0.0.1 (gateway, collector, functions' routes, webhook inbox)."""
+
     daemon_threads = True
     request_queue_size = 64
 
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        """Listen on 127.0.0.1:`port` (0: any free port) and serve from a daemon thread at once."""
+        super().__init__(("127.0.0.1", port), handler)
+        threading.Thread(target=self.serve_forever, name=name, daemon=True).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that drops its kept-alive connection is normal; anything else is logged."""
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
-            log.exception("local endpoint request failed", extra={"client": str(client_address)})
+            log.exception("local HTTP request failed", extra={"client": str(client_address)})
 
 
-class _Quiet(BaseHTTPRequestHandler):
+class LocalHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     """Headers and body go out in two writes: without TCP_NODELAY, delayed ACKs add ~40 ms to each answer."""
@@ -71,21 +81,19 @@ class Gateway:
         self._local = threading.local()
         gateway = self
 
-        class Handler(_Quiet):
+        class Handler(LocalHandler):
             def do_POST(self) -> None:
                 gateway.handle(self)
 
             do_GET = do_POST
 
-        self.server = _Server(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="endpoint-gateway", daemon=True)
-        self._thread.start()
+        self.server = LocalServer(port, Handler, "endpoint-gateway")
+        self.port = self.server.server_port
 
     def scoring_uri(self, endpoint: str) -> str:
         return f"http://127.0.0.1:{self.port}/{endpoint}/score"
 
-    def handle(self, request: _Quiet) -> None:
+    def handle(self, request: LocalHandler) -> None:
         data = request.body()
         endpoint, _, tail = request.path.lstrip("/").partition("/")
         if tail.split("?")[0] != "score" or endpoint not in self.routes:
@@ -126,8 +134,7 @@ class Gateway:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class CollectorSink:
@@ -141,18 +148,17 @@ class CollectorSink:
         self._lock, self._stop = threading.Lock(), threading.Event()
         sink = self
 
-        class Handler(_Quiet):
+        class Handler(LocalHandler):
             def do_POST(self) -> None:
                 sink.handle(self)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, name=f"collector-{deployment}", daemon=True).start()
+        self.server = LocalServer(0, Handler, f"collector-{deployment}")
+        self.port = self.server.server_port
         self._flusher = threading.Thread(target=self._flush_every, args=(flush_seconds,), daemon=True,
                                          name=f"collector-flush-{deployment}")
         self._flusher.start()
 
-    def handle(self, request: _Quiet) -> None:
+    def handle(self, request: LocalHandler) -> None:
         data = request.body()
         collection = request.headers.get("ce-type", "").removeprefix("azureml.inference.") or "unknown"
         now = datetime.now(UTC)
@@ -187,8 +193,7 @@ class CollectorSink:
             self.flush()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
         self._stop.set()
         self._flusher.join()
         self.flush()
