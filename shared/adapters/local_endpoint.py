@@ -121,9 +121,6 @@ class LocalEndpoints:
                 "deployments": {slot: {"model_version": s.spec.model_version, "pid": s.process.pid}
                                 for (p, slot), s in self._slots.items() if p == project}}
 
-    def processes(self) -> list[int]:
-        return [s.process.pid for s in self._slots.values() if s.process.poll() is None]
-
     def close(self) -> None:
         """Stop every inference server, sidecar and the gateway this object started."""
         for project, slot in list(self._slots):

@@ -77,7 +77,9 @@ def stack(azurite_connection_string, tmp_path_factory):
         loop.close()
         host.close()
         inbox.close()
-    assert loop.endpoints.processes() == [], "inference servers left running"
+    assert loop.endpoints.started, "no inference server was started"
+    assert [pid for pid in loop.endpoints.started if Path(f"/proc/{pid}").exists()] == [], \
+        "inference servers left running"
 
 
 def scoring(stack) -> tuple[str, str]:
