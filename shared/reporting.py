@@ -34,8 +34,8 @@ def loss_svg(points: list[list[float]], width: int = 480, height: int = 200) -> 
             "</svg>")
 
 
-def render_report(*, project: str, batch_id: str, run: dict[str, Any], metrics: dict[str, Any],
-                  report: dict[str, Any], gates: dict[str, Any] | None, grid_jpeg: bytes | None) -> str:
+def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str, Any], report: dict[str, Any],
+                  gates_passed: bool, gate_reasons: list[str], grid_jpeg: bytes | None) -> str:
     champion = metrics.get("champion") or {}
     classes = sorted(set(metrics.get("per_class_ap", {})) | set(champion.get("per_class_ap", {})))
     ap_rows = "".join(
@@ -45,12 +45,9 @@ def render_report(*, project: str, batch_id: str, run: dict[str, Any], metrics: 
         f"<tr><td>{label}</td><td>{_number(metrics.get(key))}</td><td>{_number(champion.get(key))}</td></tr>"
         for label, key in (("mAP@0.5:0.95", "map"), ("mAP@0.5", "map_50"), ("mAP@0.75", "map_75"),
                            ("AR@100", "recall_100")))
-    if gates is None:
-        decision = "<p>Gates not evaluated yet.</p>"
-    else:
-        verdict = "passed" if gates.get("passed") else "failed"
-        reasons = "".join(f"<li>{escape(r)}</li>" for r in gates.get("reasons", []))
-        decision = f'<p class="{verdict}">Release gates <b>{verdict}</b>.</p><ul>{reasons}</ul>'
+    verdict = "passed" if gates_passed else "failed"
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in gate_reasons)
+    decision = f'<p class="{verdict}">Release gates <b>{verdict}</b>.</p><ul>{reasons}</ul>'
     examples = "".join(
         f"<tr><td>{escape(e['image'])}</td><td>{escape(', '.join(e['truth']))}</td><td>"
         + escape(", ".join(f"{p['label']} {p['score']:.2f}" for p in e["predicted"])) + "</td></tr>"
@@ -63,7 +60,7 @@ def render_report(*, project: str, batch_id: str, run: dict[str, Any], metrics: 
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px}}.passed{{color:#2e7d32}}.failed{{color:#c62828}}</style></head>
 <body><h1>{title}</h1>
-<p>Run {escape(str(run.get("run_id", "")))}, dataset {escape(str(metrics.get("dataset_version")))},
+<p>Run {escape(run_id)}, dataset {escape(str(metrics.get("dataset_version")))},
 {metrics.get("validation_images")} validation images.</p>
 <h2>Gate decision</h2>{decision}
 <h2>Accuracy (COCO) vs. champion on the same validation images</h2>

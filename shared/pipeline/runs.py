@@ -116,9 +116,9 @@ class RunTracker:
         except (NotFound, ValueError) as exc:
             log.warning("no training report for this run", extra={"error": str(exc)})
             return
-        html = render_report(project=project, batch_id=batch_id, run={"run_id": run_id}, metrics=metrics,
-                             report=report, grid_jpeg=grid, gates={"passed": gates["gates_passed"],
-                                                                   "reasons": json.loads(gates["gate_reasons"])})
+        html = render_report(project=project, batch_id=batch_id, run_id=run_id, metrics=metrics, report=report,
+                             gates_passed=gates["gates_passed"], gate_reasons=json.loads(gates["gate_reasons"]),
+                             grid_jpeg=grid)
         self.blobs.write(s.models_container, f"{folder}/report.html", html.encode(),
                          content_type="text/html; charset=utf-8")
 
