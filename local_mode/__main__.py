@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -238,6 +239,10 @@ class StageClock:
         return "[local] stage timings:\n" + "\n".join(rows) + f"\n  {time.monotonic() - self.started:7.1f} s  total"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
     if args.command == "run":
         return run(args)
     settings = Settings.from_env()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,3 +64,25 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
 
 
 
+
+
+def test_a_terminated_main_command_stops_everything_it_started(tmp_path):
+    """`kill` (SIGTERM) takes the same way out as Ctrl-C: trainer, Azurite and HTTP servers are stopped."""
+    summary = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "local_mode", "run", "--demo-images", "40", "--steps", "2000", "--summary",
+         str(summary)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in command.stdout:
+        seen.append(line)
+        if line.startswith("[train] training"):  # the trainer process is running
+            command.send_signal(signal.SIGTERM)
+            break
+    output = "".join(seen) + command.stdout.read()
+    assert command.wait(timeout=120) == 130, output[-3000:]
+    assert "interrupted: stopping everything" in output
+    started = json.loads(summary.read_text())["started"]
+    assert len(started["pids"]) >= 2, started  # Azurite and the trainer
+    assert [p for p in started["pids"] if alive(p)] == [], "processes left running"
+    assert [p for p in started["ports"] if listening(p)] == [], "ports left listening"
