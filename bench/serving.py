@@ -4,7 +4,8 @@ Side by side in one run, on the same 128x128 JPEGs and a model exported by the t
   * in-process: score.py's own decode + detect functions, called directly (no HTTP, no server);
   * served: HTTP POST with the API key to the local endpoint's gateway → azureml-inference-server-http → score.py,
     with data collection to Azurite on (as deployed).
-Each way: 500 requests from 4 client threads (after a warm-up); p50/p99 latency and requests/s.
+Each way: 500 requests from 4 client threads (after a warm-up), in turns with the other way (see `interleaved`);
+p50/p99 latency and requests/s. Both ways run score.py's TensorFlow settings (one thread per op).
 Targets (issue: release path): served p50 ≤ 1.15x in-process p50; served p99 ≤ 1.5x served p50.
 """
 
@@ -54,8 +55,9 @@ def train_model(store: AzureBlobStore, settings: Settings, steps: int) -> str:
     return "bench/b1/model"
 
 
-def hammer(call: Callable[[bytes], None], images: list[bytes], requests: int, clients: int) -> dict[str, float]:
-    """`requests` calls spread over `clients` threads; per-call latency percentiles and throughput."""
+def hammer(call: Callable[[bytes], None], images: list[bytes], requests: int,
+           clients: int) -> tuple[list[float], float]:
+    """`requests` calls spread over `clients` threads; each call's latency (s) and the wall time of them all."""
     latencies: list[float] = []
     lock, counter = threading.Lock(), iter(range(requests))
 
@@ -77,8 +79,24 @@ def hammer(call: Callable[[bytes], None], images: list[bytes], requests: int, cl
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - started
-    ordered = sorted(latencies)
+    return latencies, time.perf_counter() - started
+
+
+def interleaved(ways: dict[str, Callable[[bytes], None]], images: list[bytes], requests: int, clients: int,
+                rounds: int) -> dict[str, dict[str, float]]:
+    """The ways take turns (order alternating) in `rounds` slices of the requests, so that the drift of a shared
+    machine falls on both alike; p50/p99 over all requests of a way, requests/s over its own wall time."""
+    latencies: dict[str, list[float]] = {name: [] for name in ways}
+    walls = dict.fromkeys(ways, 0.0)
+    for turn in range(rounds):
+        for name in (list(ways) if turn % 2 == 0 else list(ways)[::-1]):
+            got, wall = hammer(ways[name], images, requests // rounds, clients)
+            latencies[name] += got
+            walls[name] += wall
+    return {name: _summary(sorted(got), walls[name]) for name, got in latencies.items()}
+
+
+def _summary(ordered: list[float], wall: float) -> dict[str, float]:
     return {"p50_ms": statistics.median(ordered) * 1000, "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
             "rps": len(ordered) / wall}
 
@@ -117,6 +135,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10, help="turns each way takes, alternating")
     args = parser.parse_args()
     rng = random.Random(7)
     images = [jpeg_bytes(make_scene(rng, 128, 2)[0]) for _ in range(50)]
@@ -138,8 +157,9 @@ def main() -> None:
             direct, remote = in_process(local), served(uri, endpoints.key)
             for call in (direct, remote):
                 hammer(call, images, 40, args.clients)  # warm-up
-            rows = {"in-process (score.py functions)": hammer(direct, images, args.requests, args.clients),
-                    "served (key → gateway → azmlinfsrv)": hammer(remote, images, args.requests, args.clients)}
+            rows = interleaved({"in-process (score.py functions)": direct,
+                                "served (key → gateway → azmlinfsrv)": remote}, images, args.requests,
+                               args.clients, args.rounds)
         finally:
             endpoints.close()
     base, srv = rows["in-process (score.py functions)"], rows["served (key → gateway → azmlinfsrv)"]

@@ -135,6 +135,10 @@ class Settings:
     serving_instance_type: str = _setting("SERVING_INSTANCE_TYPE", "Standard_DS3_v2", "VM size (managed) or "
                                           "instance type (Kubernetes) of each deployment.")
     serving_instance_count: int = _setting("SERVING_INSTANCE_COUNT", 1, "Instances per deployment.")
+    serving_threads: int = _setting("SERVING_THREADS", 4, "Requests one inference server worker scores at once "
+                                    "(gunicorn threads; one model in memory serves them all; TensorFlow runs one "
+                                    "thread per op, so concurrent requests use the cores). On Azure also the "
+                                    "deployment's max concurrent requests per instance.")
     endpoint_identity_id: str | None = _setting("ENDPOINT_IDENTITY_ID", None, "Resource id of the user-assigned "
                                                 "identity the endpoints run as (empty: system-assigned).")
     endpoint_identity_client_id: str | None = _setting("ENDPOINT_IDENTITY_CLIENT_ID", None, "Client id of that "
@@ -149,8 +153,6 @@ class Settings:
                                               "(empty: a random one, printed at start).")
     local_serving_workers: int = _setting("LOCAL_SERVING_WORKERS", 1, "Local mode: inference server workers "
                                           "(processes) per deployment.")
-    local_serving_threads: int = _setting("LOCAL_SERVING_THREADS", 4, "Local mode: request threads per inference "
-                                          "server worker (one model in memory serves them all).")
     public_host: str | None = _setting(
         "WEBSITE_HOSTNAME", None, "Host name of the function app, set by the platform; approval links point at it "
         "(local mode: 127.0.0.1).")

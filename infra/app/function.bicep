@@ -81,6 +81,7 @@ var appSettings = union({
   AML_SERVING_ENVIRONMENT: servingEnvironment
   SERVING_INSTANCE_TYPE: 'Standard_DS3_v2'
   SERVING_INSTANCE_COUNT: '1'
+  SERVING_THREADS: '4'
   ENDPOINT_IDENTITY_ID: endpointIdentityId
   ENDPOINT_IDENTITY_CLIENT_ID: endpointIdentityClientId
   INFERENCE_DATA_CONTAINER: 'inference-data'

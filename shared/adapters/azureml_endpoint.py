@@ -74,9 +74,10 @@ class AzureMLEndpoints:
             "app_insights_enabled": True,
             "data_collector": DataCollector(collections=collections, sampling_rate=1.0),
             "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
-                                      "DEPLOYMENT_NAME": slot},
-            "request_settings": OnlineRequestSettings(request_timeout_ms=10_000,
-                                                      max_concurrent_requests_per_instance=2),
+                                      "DEPLOYMENT_NAME": slot,
+                                      "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}"},
+            "request_settings": OnlineRequestSettings(
+                request_timeout_ms=10_000, max_concurrent_requests_per_instance=self.settings.serving_threads),
             "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),
             "tags": {"project": spec.project, "model_version": spec.model_version},
         }

@@ -2,7 +2,8 @@
 
 Gateway: `POST /<endpoint>/score` with `Authorization: Bearer <key>` (401 without it, as Azure's key auth),
 routed by the traffic split or pinned with the `azureml-model-deployment` header, to the deployment's inference
-server. CollectorSink: receives what `azureml.ai.monitoring.Collector` posts (`/modeldata/log`) and writes it to
+server; each request gets an `x-request-id` (unless the caller sent one), passed on and answered.
+CollectorSink: receives what `azureml.ai.monitoring.Collector` posts (`/modeldata/log`) and writes it to
 Blob Storage in the data collector's layout: `<endpoint>/<deployment>/<collection>/yyyy/MM/dd/HH/<id>.jsonl`.
 """
 
@@ -15,6 +16,7 @@ import logging
 import random
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,24 +108,28 @@ class Gateway:
         if port is None:
             return request.reply(503 if slot is None else 404, _error(
                 "no deployment takes traffic" if slot is None else f"no deployment named {slot!r}"))
-        status, headers, body = self._forward(port, request.command, request.path.partition("/score")[2],
-                                              data, request.headers.get("Content-Type", "application/octet-stream"))
+        sent = {"Content-Type": request.headers.get("Content-Type", "application/octet-stream"),
+                "x-request-id": request.headers.get("x-request-id") or str(uuid.uuid4())}
+        if client_id := request.headers.get("x-ms-client-request-id"):
+            sent["x-ms-client-request-id"] = client_id
+        status, headers, body = self._forward(port, request.command, request.path.partition("/score")[2], data, sent)
         request.reply(status, body, {"Content-Type": headers.get("Content-Type", "application/json"),
-                                     DEPLOYMENT_HEADER: slot})
+                                     DEPLOYMENT_HEADER: slot, **{k: v for k, v in headers.items() if k.lower() in
+                                                                 ("x-request-id", "x-ms-client-request-id")}})
 
     def _pick(self, endpoint: str) -> str | None:
         split = {s: p for s, p in self.traffic.get(endpoint, {}).items() if p > 0 and s in self.routes[endpoint]}
         return random.choices(list(split), weights=list(split.values()))[0] if split else None
 
     def _forward(self, port: int, method: str, query: str, data: bytes,
-                 content_type: str) -> tuple[int, dict[str, str], bytes]:
+                 headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         """One kept-alive connection per gateway thread and backend."""
         pool = self._local.__dict__.setdefault("pool", {})
         for attempt in range(2):
             connection = pool.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             pool[port] = connection
             try:
-                connection.request(method, "/score" + query, body=data, headers={"Content-Type": content_type})
+                connection.request(method, "/score" + query, body=data, headers=headers)
                 response = connection.getresponse()
                 return response.status, dict(response.getheaders()), response.read()
             except (ConnectionError, http.client.HTTPException, OSError) as exc:

@@ -152,27 +152,46 @@ def test_bad_option_gets_400(stack):
     assert status == 400 and "'threshold' must be between" in answer["error"]
 
 
-def test_inputs_and_outputs_are_collected_to_blob(stack):
-    uri, key = scoring(stack)
-    sent = image(seed=1234)
-    post(uri, sent, {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
+def score_with_id(uri: str, key: str, body: bytes, request_id: str) -> dict:
+    request = urllib.request.Request(uri, data=body, method="POST", headers={
+        "Content-Type": "image/jpeg", "Authorization": f"Bearer {key}", "x-request-id": request_id})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.headers["x-request-id"] == request_id
+        return json.loads(answer.read())
+
+
+def collected(stack, collection: str, wanted: set[str]) -> dict[str, tuple[str, dict]]:
+    """request id → (the record's id, the row) for the wanted ids, once all are in the inference-data container."""
     blobs, container = stack["loop"].blobs, stack["settings"].inference_data_container
     endpoint = stack["loop"].endpoints.describe(PROJECT)["name"]
     deadline, found = time.monotonic() + 30, {}
-    while time.monotonic() < deadline:
-        rows = {}
-        for collection in ("model_inputs", "model_outputs"):
-            rows[collection] = [json.loads(line) for b in blobs.list(container, f"{endpoint}/blue/{collection}/")
-                                for line in blobs.read(container, b.name).data.decode().splitlines()]
-        inputs = [r for r in rows["model_inputs"] if sent == base64.b64decode(
-            r["data"][0]["image_base64"] if isinstance(r["data"], list) else "")]
-        if inputs and rows["model_outputs"]:
-            found = {"input": inputs[0], "outputs": rows["model_outputs"]}
-            break
+    while time.monotonic() < deadline and set(found) != wanted:
+        records = [json.loads(line) for b in blobs.list(container, f"{endpoint}/blue/{collection}/")
+                   for line in blobs.read(container, b.name).data.decode().splitlines()]
+        found = {row["request_id"]: (record["id"], row) for record in records for row in record["data"]
+                 if row["request_id"] in wanted}
         time.sleep(0.5)
-    assert found, "the request's image never reached the inference-data container"
-    correlation = found["input"]["correlationid"]
-    assert any(o["correlationid"] == correlation for o in found["outputs"])
+    return found
+
+
+def test_inputs_and_outputs_are_collected_to_blob(stack):
+    uri, key = scoring(stack)
+    sent = image(seed=1234)
+    assert score_with_id(uri, key, sent, "labelling-check-1")["request_id"] == "labelling-check-1"
+    (_, inputs), = collected(stack, "model_inputs", {"labelling-check-1"}).values()
+    (_, outputs), = collected(stack, "model_outputs", {"labelling-check-1"}).values()
+    assert base64.b64decode(inputs["image_base64"]) == sent and inputs["width"] == 128
+    assert outputs["model_version"] and outputs["count"] == len(json.loads(outputs["detections"]))
+
+
+def test_collection_sends_many_requests_in_one_record(stack):
+    uri, key = scoring(stack)
+    ids = {f"burst-{n}" for n in range(6)}
+    for request_id in sorted(ids):
+        score_with_id(uri, key, image(seed=7), request_id)
+    rows = collected(stack, "model_inputs", ids)
+    assert set(rows) == ids
+    assert len({record for record, _ in rows.values()}) < len(ids)
 
 
 def _register(stack, folder: str, run_id: str) -> str:

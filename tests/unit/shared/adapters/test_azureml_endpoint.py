@@ -47,7 +47,8 @@ def test_managed_deployment_body():
     assert body["appInsightsEnabled"] is True
     assert body["instanceType"] == "Standard_DS3_v2" and body["endpointComputeType"] == "Managed"
     assert body["environmentVariables"] == {"MODEL_NAME": "tfod-shapes", "MODEL_VERSION": "3",
-                                             "DEPLOYMENT_NAME": "green"}
+                                             "DEPLOYMENT_NAME": "green", "GUNICORN_CMD_ARGS": "--threads 4"}
+    assert body["requestSettings"]["maxConcurrentRequestsPerInstance"] == 4
     assert body["dataCollector"]["collections"]["model_inputs"]["dataCollectionMode"] == "enabled"
 
 
