@@ -36,6 +36,7 @@ MAX_IMAGE_BYTES = int(os.environ.get("SCORE_MAX_IMAGE_BYTES", str(8 * 1024 * 102
 MAX_PIXELS = 40_000_000
 COLLECT_IMAGE_BYTES = 1024 * 1024
 """Images up to this size are kept whole in the collected inputs (for labelling); larger ones by hash only."""
+COLLECTIONS = ("model_inputs", "model_outputs")
 COLLECT_SECONDS = float(os.environ.get("SCORE_COLLECT_SECONDS", "1"))
 COLLECT_MAX_ROWS, COLLECT_MAX_BYTES = 100, 4 * 1024 * 1024
 INTRA_OP_THREADS = int(os.environ.get("SCORE_INTRA_OP_THREADS", "1"))
@@ -102,9 +103,6 @@ def _open_collectors() -> None:
     _buffer = CollectionBuffer(collectors, COLLECT_SECONDS)
 
 
-COLLECTIONS = ("model_inputs", "model_outputs")
-
-
 class CollectionBuffer:
     """Rows for the data collector, sent as one DataFrame per collection each second (or each 100 rows / 4 MB of
     images): a DataFrame and a post per request cost as much CPU as the detection. Rows join on `request_id`."""
@@ -114,7 +112,7 @@ class CollectionBuffer:
         self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in COLLECTIONS}
         self._bytes, self._lock, self._full = 0, threading.Lock(), threading.Event()
         threading.Thread(target=self._flush_every, name="collect-flush", daemon=True).start()
-        atexit.register(self.flush)
+        atexit.register(self.close)
 
     def add(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         with self._lock:
@@ -132,6 +130,13 @@ class CollectionBuffer:
         if rows["model_inputs"]:
             context = self._collectors["model_inputs"].collect(pd.DataFrame(rows["model_inputs"]))
             self._collectors["model_outputs"].collect(pd.DataFrame(rows["model_outputs"]), context)
+
+    def close(self) -> None:
+        """On the worker's exit: send what is buffered and wait until the collector has posted it."""
+        from azureml.ai.monitoring import init
+
+        self.flush()
+        init.teardown(wait_for_flush=True)
 
     def _flush_every(self) -> None:
         while True:
