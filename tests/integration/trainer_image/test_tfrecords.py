@@ -57,16 +57,16 @@ def test_exif_rotated_images_are_stored_upright(blob_store, settings):
         "image/encoded"].bytes_list.value[0])).size == (50, 80)
 
 
-def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings):
+def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings, tmp_path):
     cache = ShardCache(blob_store, settings.manifests_container, "inc/tfrecord-cache")
     builder = ShardBuilder(blob_store.read, cache, shard_size=8)
     first = manifest_for(blob_store, settings, "inc", vott_export(30, seed=3))
-    full = builder.build(first, __import__("pathlib").Path(settings.manifests_container + "-a"))
+    full = builder.build(first, tmp_path / "a")
     assert (full.converted, full.reused) == (30, 0)
 
     grown = manifest_for(blob_store, settings, "inc", vott_export(3, seed=4, start=100))
     assert len(grown["images"]) == 33
-    again = builder.build(grown, __import__("pathlib").Path(settings.manifests_container + "-b"))
+    again = builder.build(grown, tmp_path / "b")
     assert (again.converted, again.reused) == (3, 30)
     records = sum(1 for split in again.files.values() for path in split for _ in tf.data.TFRecordDataset(path))
     assert records == 33
