@@ -98,9 +98,12 @@ def _open_collectors() -> None:
     except ImportError:
         log.warning(json.dumps({"message": "azureml-ai-monitoring missing: inputs and outputs are not collected"}))
         return
-    collectors = {name: Collector(name=name, on_error=lambda exc: log.error(
-        json.dumps({"message": "data collection failed", "error": str(exc)}))) for name in COLLECTIONS}
+    collectors = {name: Collector(name=name, on_error=_collection_failed) for name in COLLECTIONS}
     _buffer = CollectionBuffer(collectors, COLLECT_SECONDS)
+
+
+def _collection_failed(exc: Exception) -> None:
+    log.error(json.dumps({"message": "data collection failed", "error": str(exc)}))
 
 
 class CollectionBuffer:
@@ -145,7 +148,7 @@ class CollectionBuffer:
             try:
                 self.flush()
             except Exception as exc:  # a failed flush must not stop later ones
-                log.error(json.dumps({"message": "data collection failed", "error": str(exc)}))
+                _collection_failed(exc)
 
 
 @rawhttp
