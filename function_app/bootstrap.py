@@ -88,7 +88,7 @@ _override: Services | None = None
 @functools.cache
 def _from_environment() -> Services:
     settings = Settings.from_env()
-    logs.configure(settings.log_level)
+    logs.attach(settings.log_level)  # never replace the worker's handlers: they carry the invocation id
     return Services(settings, AzureBlobStore.from_settings(settings), AzureTableStore.from_settings(settings))
 
 

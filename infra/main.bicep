@@ -19,12 +19,23 @@ param gpuVmSize string = 'Standard_NC4as_T4_v3'
 @minValue(1)
 param gpuMaxNodes int = 1
 
-@description('Object id of the person deploying (optional): gets read access to data and the workspace.')
+@description('Object id of the person or CI principal deploying (optional): may upload data and use the workspace.')
 param principalId string = ''
+
+@description('Kind of that principal: User (azd up from a shell) or ServicePrincipal (a CI pipeline).')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
 
 @secure()
 @description('Secret that signs approval links; by default a new random one each deployment (pending links then expire).')
 param approvalSecret string = newGuid()
+
+@description('Key Vault purge protection (production): a torn-down vault then holds its name for 7 days.')
+param keyVaultPurgeProtection bool = false
+
+@description('Suffix of the Key Vault name: change it to redeploy an environment whose purge-protected vault is still held.')
+@maxLength(8)
+param keyVaultNameSuffix string = ''
 
 @description('Settings of the retraining service (debounce, budget, training); see README "Settings".')
 param serviceSettings object = {}
@@ -70,6 +81,8 @@ module vault 'app/keyvault.bicep' = {
     tags: tags
     resourceToken: resourceToken
     approvalSecret: approvalSecret
+    purgeProtection: keyVaultPurgeProtection
+    nameSuffix: keyVaultNameSuffix
   }
 }
 
@@ -134,16 +147,19 @@ module rbac 'app/rbac.bicep' = {
   params: {
     dataAccountName: data.outputs.name
     hostStorageName: hostStorage.outputs.name
+    mlStorageName: ml.outputs.mlStorageName
     keyVaultName: vault.outputs.name
     workspaceName: ml.outputs.workspaceName
     registryName: ml.outputs.registryName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    endpointIdentityName: identities.outputs.endpointName
     functionPrincipalId: identities.outputs.functionPrincipalId
     computePrincipalId: identities.outputs.computePrincipalId
     endpointPrincipalId: identities.outputs.endpointPrincipalId
     workspacePrincipalId: ml.outputs.workspacePrincipalId
     topicPrincipalId: topic.outputs.principalId
     principalId: principalId
+    principalType: principalType
   }
 }
 

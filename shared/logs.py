@@ -47,12 +47,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+NOISY = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3", "azure.ai.ml")
+
+
 def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Route the root logger to JSON lines on stderr (the Functions host forwards stderr to its log)."""
+    """For processes this project owns (command lines, the trainer, local mode): the root logger writes JSON lines
+    to stderr, and only there."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3"):
+    _levels(level)
+
+
+def attach(level: str = "INFO") -> None:
+    """For the Functions worker's process: keep every handler on the root logger and add to them.
+
+    The worker attaches its own handler to the root logger once its channel to the host is up; that handler sends
+    each record's `format()`ed text to the host with the invocation id (Application Insights' `traces`). It has no
+    formatter of its own, so it gets the JSON one: the host then receives the correlation ids too. Only when no
+    handler is there at all (outside the worker) is a JSON stderr handler added.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        configure(level)
+        return
+    for handler in root.handlers:
+        if handler.formatter is None:
+            handler.setFormatter(JsonFormatter())
+    _levels(level)
+
+
+def _levels(level: str) -> None:
+    logging.getLogger().setLevel(level.upper())
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -61,8 +61,12 @@ class Settings:
     state_table: str = _setting("STATE_TABLE", "projectstate", "Table of each project's debounce/flush state.")
     runs_table: str = _setting("RUNS_TABLE", "runs", "Table of training runs (one row per batch).")
     debounce_schedule: str = _setting(
-        "DEBOUNCE_SCHEDULE", "*/15 * * * * *", "NCRONTAB schedule of the debounce timer (read by the Functions "
-        "host through %DEBOUNCE_SCHEDULE%).")
+        "DEBOUNCE_SCHEDULE", "0 * * * * *", "NCRONTAB schedule of the debounce timer (read by the Functions host "
+        "through %DEBOUNCE_SCHEDULE%). Once a minute lets a Flex Consumption app scale to zero between bursts; "
+        "a schedule of seconds keeps an instance running (and billed) all the time.")
+    release_schedule: str = _setting(
+        "RELEASE_SCHEDULE", "30 * * * * *", "NCRONTAB schedule of the release timer, which advances deployments "
+        "(read by the Functions host through %RELEASE_SCHEDULE%).")
     quiet_seconds: float = _setting(
         "QUIET_SECONDS", 120.0, "Train once no new change has arrived for this many seconds.")
     max_wait_seconds: float = _setting(
@@ -132,8 +136,10 @@ class Settings:
                                               "(only with ENDPOINT_KIND=kubernetes).")
     serving_environment: str = _setting("AML_SERVING_ENVIRONMENT", "tfod-serving-cpu@latest", "Azure ML "
                                         "environment that runs score.py (TensorFlow + azureml-inference-server-http).")
-    serving_instance_type: str = _setting("SERVING_INSTANCE_TYPE", "Standard_DS3_v2", "VM size (managed) or "
-                                          "instance type (Kubernetes) of each deployment.")
+    serving_instance_type: str | None = _setting(
+        "SERVING_INSTANCE_TYPE", None, "VM size of each managed deployment (empty: `Standard_DS3_v2`) or instance "
+        "type of each Kubernetes deployment, as defined on the attached cluster (empty: `defaultinstancetype`, the "
+        "one Azure ML's Kubernetes extension creates).")
     serving_instance_count: int = _setting("SERVING_INSTANCE_COUNT", 1, "Instances per deployment.")
     serving_threads: int = _setting("SERVING_THREADS", 4, "Requests one inference server worker scores at once "
                                     "(gunicorn threads; one model in memory serves them all; TensorFlow runs one "
@@ -174,6 +180,21 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        if self.endpoint_kind not in ("managed", "kubernetes"):
+            raise SettingsError(f"setting ENDPOINT_KIND={self.endpoint_kind!r}: use managed or kubernetes")
+        if self.endpoint_kind == "kubernetes" and (self.serving_instance_type or "").startswith("Standard_"):
+            raise SettingsError(
+                f"setting SERVING_INSTANCE_TYPE={self.serving_instance_type!r} is a VM size, but Kubernetes "
+                "deployments take an instance type defined on the cluster (e.g. defaultinstancetype)")
+
+    @property
+    def deployment_instance_type(self) -> str:
+        """What a deployment asks for: the setting, or the default of the endpoint's kind."""
+        if self.serving_instance_type:
+            return self.serving_instance_type
+        return "defaultinstancetype" if self.endpoint_kind == "kubernetes" else "Standard_DS3_v2"
 
 
 def _cast(name: str, raw: str, hint: Any) -> Any:

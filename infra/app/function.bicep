@@ -45,7 +45,8 @@ var appSettings = union({
   LEDGER_TABLE: 'ledger'
   STATE_TABLE: 'projectstate'
   RUNS_TABLE: 'runs'
-  DEBOUNCE_SCHEDULE: '*/15 * * * * *'
+  DEBOUNCE_SCHEDULE: '0 * * * * *'
+  RELEASE_SCHEDULE: '30 * * * * *'
   QUIET_SECONDS: '120'
   MAX_WAIT_SECONDS: '1800'
   MIN_NEW_IMAGES: '1'
@@ -79,7 +80,7 @@ var appSettings = union({
   ENDPOINT_NAME_PREFIX: 'tfod-${take(resourceToken, 6)}'
   KUBERNETES_COMPUTE: ''
   AML_SERVING_ENVIRONMENT: servingEnvironment
-  SERVING_INSTANCE_TYPE: 'Standard_DS3_v2'
+  SERVING_INSTANCE_TYPE: ''
   SERVING_INSTANCE_COUNT: '1'
   SERVING_THREADS: '4'
   ENDPOINT_IDENTITY_ID: endpointIdentityId

@@ -29,5 +29,6 @@ output computeId string = computeIdentity.id
 output computeClientId string = computeIdentity.properties.clientId
 output computePrincipalId string = computeIdentity.properties.principalId
 output endpointId string = endpointIdentity.id
+output endpointName string = endpointIdentity.name
 output endpointClientId string = endpointIdentity.properties.clientId
 output endpointPrincipalId string = endpointIdentity.properties.principalId

@@ -6,11 +6,20 @@ param resourceToken string
 @secure()
 param approvalSecret string
 
+// With purge protection a deleted vault (and its name) is kept for the whole retention period: the same environment
+// can then be torn down and brought back within it only with another `nameSuffix`.
+@description('Purge protection (on for production).')
+param purgeProtection bool = false
+
+@description('Appended to the vault name: change it to bring an environment back while its old vault is still held.')
+@maxLength(8)
+param nameSuffix string = ''
+
 @description('Expiry of the secret (epoch seconds): a year from the deployment; redeploy to rotate.')
 param secretExpiry int = dateTimeToEpoch(dateTimeAdd(utcNow(), 'P1Y'))
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  name: 'kv-${resourceToken}'
+  name: 'kv-${take(resourceToken, 13)}${nameSuffix}'
   location: location
   tags: tags
   properties: {
@@ -19,7 +28,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
-    enablePurgeProtection: true
+    // Azure accepts only true or nothing here: null leaves purge protection off.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
   }

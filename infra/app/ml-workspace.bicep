@@ -147,6 +147,7 @@ output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
 output computeName string = compute.name
 output registryName string = registry.name
+output mlStorageName string = mlStorage.name
 output registryLoginServer string = registry.properties.loginServer
 output trainerEnvironment string = '${trainerEnvironment}@latest'
 output servingEnvironment string = '${servingEnvironment}@latest'

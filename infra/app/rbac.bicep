@@ -1,17 +1,23 @@
-// Least-privilege role assignments between the identities and the resources.
+// Least-privilege role assignments, one list per kind of scope. Every grant here is a row of the permission
+// matrix (infra/permissions.json: who does what, with which role, where); a test fails when the two disagree.
 param dataAccountName string
 param hostStorageName string
+param mlStorageName string
 param keyVaultName string
 param workspaceName string
 param registryName string
 param applicationInsightsName string
+param endpointIdentityName string
 param functionPrincipalId string
 param computePrincipalId string
 param endpointPrincipalId string
 param workspacePrincipalId string
 param topicPrincipalId string
-@description('Object id of the person deploying (optional).')
+@description('Object id of the person or CI principal deploying (optional).')
 param principalId string
+@description('Kind of that principal: User (azd up from a shell) or ServicePrincipal (a pipeline).')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
 
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -23,7 +29,80 @@ var roles = {
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
 }
+
+var principals = {
+  function: functionPrincipalId
+  compute: computePrincipalId
+  endpoint: endpointPrincipalId
+  workspace: workspacePrincipalId
+  blobTopic: topicPrincipalId
+  deployer: principalId
+}
+
+var principalTypes = {
+  function: 'ServicePrincipal'
+  compute: 'ServicePrincipal'
+  endpoint: 'ServicePrincipal'
+  workspace: 'ServicePrincipal'
+  blobTopic: 'ServicePrincipal'
+  deployer: principalType
+}
+
+var deployerGrants = empty(principalId) ? [] : [
+  { principal: 'deployer', role: 'blobDataContributor' }
+]
+
+var dataAccountGrants = concat([
+  { principal: 'function', role: 'blobDataContributor' }
+  { principal: 'function', role: 'tableDataContributor' }
+  { principal: 'workspace', role: 'blobDataContributor' }
+], deployerGrants)
+
+var dataContainerGrants = [
+  { principal: 'compute', container: 'datasets', role: 'blobDataReader' }
+  { principal: 'compute', container: 'manifests', role: 'blobDataReader' }
+  { principal: 'compute', container: 'checkpoints', role: 'blobDataContributor' }
+  { principal: 'compute', container: 'models', role: 'blobDataContributor' }
+  { principal: 'endpoint', container: 'models', role: 'blobDataReader' }
+  { principal: 'endpoint', container: 'inference-data', role: 'blobDataContributor' }
+  { principal: 'blobTopic', container: 'eventgrid-deadletters', role: 'blobDataContributor' }
+]
+
+var mlStorageGrants = [
+  { principal: 'function', role: 'blobDataContributor' }
+  { principal: 'compute', role: 'blobDataContributor' }
+  { principal: 'endpoint', role: 'blobDataReader' }
+]
+
+var hostStorageGrants = [
+  { principal: 'function', role: 'blobDataOwner' }
+  { principal: 'function', role: 'queueDataContributor' }
+]
+
+var workspaceGrants = concat([
+  { principal: 'function', role: 'azureMLDataScientist' }
+], empty(principalId) ? [] : [
+  { principal: 'deployer', role: 'azureMLDataScientist' }
+])
+
+var registryGrants = [
+  { principal: 'compute', role: 'acrPull' }
+  { principal: 'endpoint', role: 'acrPull' }
+]
+
+var keyVaultGrants = [
+  { principal: 'function', role: 'keyVaultSecretsUser' }
+]
+
+var appInsightsGrants = [
+  { principal: 'function', role: 'monitoringMetricsPublisher' }
+]
+
+var endpointIdentityGrants = [
+  { principal: 'function', role: 'managedIdentityOperator' }
+]
 
 resource data 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: dataAccountName
@@ -34,12 +113,17 @@ resource dataBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' e
   name: 'default'
 }
 
-resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: hostStorageName
+resource dataContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for g in dataContainerGrants: {
+  parent: dataBlobs
+  name: g.container
+}]
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: mlStorageName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageName
 }
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' existing = {
@@ -50,129 +134,68 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing =
   name: registryName
 }
 
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
 resource insights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-// Function: reads datasets, writes quarantine/manifests/models records (blob) and its ledger/state/runs (table)
-// on the data account only; runs its host on its own account; submits jobs; reads the approval secret.
-resource functionData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource endpointIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: endpointIdentityName
+}
+
+resource dataAccountRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in dataAccountGrants: {
   scope: data
-  name: guid(data.id, functionPrincipalId, roles.blobDataContributor)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor) }
-}
+  name: guid(data.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
 
-resource functionTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: data
-  name: guid(data.id, functionPrincipalId, roles.tableDataContributor)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor) }
-}
+resource dataContainerRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (g, i) in dataContainerGrants: {
+  scope: dataContainers[i]
+  name: guid(data.id, g.container, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
 
-resource functionHostBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource mlStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in mlStorageGrants: {
+  scope: mlStorage
+  name: guid(mlStorage.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
+
+resource hostStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in hostStorageGrants: {
   scope: hostStorage
-  name: guid(hostStorage.id, functionPrincipalId, roles.blobDataOwner)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner) }
-}
+  name: guid(hostStorage.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
 
-resource functionHostQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: hostStorage
-  name: guid(hostStorage.id, functionPrincipalId, roles.queueDataContributor)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor) }
-}
-
-resource functionWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource workspaceRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in workspaceGrants: {
   scope: workspace
-  name: guid(workspace.id, functionPrincipalId, roles.azureMLDataScientist)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLDataScientist) }
-}
+  name: guid(workspace.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
 
-resource functionSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource registryRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in registryGrants: {
+  scope: registry
+  name: guid(registry.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
+
+resource keyVaultRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in keyVaultGrants: {
   scope: vault
-  name: guid(vault.id, functionPrincipalId, roles.keyVaultSecretsUser)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser) }
-}
+  name: guid(vault.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
+}]
 
-resource functionTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource appInsightsRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in appInsightsGrants: {
   scope: insights
-  name: guid(insights.id, functionPrincipalId, roles.monitoringMetricsPublisher)
-  properties: { principalId: functionPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher) }
-}
-
-// Training cluster: reads datasets and manifests, writes checkpoints and models — per container, nothing more.
-resource computeReads 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in ['datasets', 'manifests']: {
-  parent: dataBlobs
-  name: name
+  name: guid(insights.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
 }]
 
-resource computeReadRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in ['datasets', 'manifests']: {
-  scope: computeReads[i]
-  name: guid(data.id, name, computePrincipalId, roles.blobDataReader)
-  properties: { principalId: computePrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader) }
+resource endpointIdentityRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for g in endpointIdentityGrants: {
+  scope: endpointIdentity
+  name: guid(endpointIdentity.id, principals[g.principal], roles[g.role])
+  properties: { principalId: principals[g.principal], principalType: principalTypes[g.principal], roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles[g.role]) }
 }]
-
-resource computeWrites 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in ['checkpoints', 'models']: {
-  parent: dataBlobs
-  name: name
-}]
-
-resource computeWriteRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in ['checkpoints', 'models']: {
-  scope: computeWrites[i]
-  name: guid(data.id, name, computePrincipalId, roles.blobDataContributor)
-  properties: { principalId: computePrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor) }
-}]
-
-resource computePull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: registry
-  name: guid(registry.id, computePrincipalId, roles.acrPull)
-  properties: { principalId: computePrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull) }
-}
-
-// The endpoints' identity: pulls the serving image, reads models, writes the data collector's output.
-resource endpointContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for name in ['models', 'inference-data']: {
-  parent: dataBlobs
-  name: name
-}]
-
-resource endpointBlobRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (name, i) in ['models', 'inference-data']: {
-  scope: endpointContainers[i]
-  name: guid(data.id, name, endpointPrincipalId, i == 0 ? roles.blobDataReader : roles.blobDataContributor)
-  properties: { principalId: endpointPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', i == 0 ? roles.blobDataReader : roles.blobDataContributor) }
-}]
-
-resource endpointPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: registry
-  name: guid(registry.id, endpointPrincipalId, roles.acrPull)
-  properties: { principalId: endpointPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull) }
-}
-
-// The workspace's identity mounts the `manifests` and `models` datastores for jobs.
-resource workspaceDatastores 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: data
-  name: guid(data.id, workspacePrincipalId, roles.blobDataContributor)
-  properties: { principalId: workspacePrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor) }
-}
-
-// Event Grid's topic identity writes undelivered events to the dead-letter container.
-resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
-  parent: dataBlobs
-  name: 'eventgrid-deadletters'
-}
-
-resource topicDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: deadLetters
-  name: guid(data.id, topicPrincipalId, roles.blobDataContributor)
-  properties: { principalId: topicPrincipalId, principalType: 'ServicePrincipal', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor) }
-}
-
-// The person deploying may read the data and use the workspace.
-resource userData 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
-  scope: data
-  name: guid(data.id, principalId, roles.blobDataContributor)
-  properties: { principalId: principalId, principalType: 'User', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor) }
-}
-
-resource userWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
-  scope: workspace
-  name: guid(workspace.id, principalId, roles.azureMLDataScientist)
-  properties: { principalId: principalId, principalType: 'User', roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.azureMLDataScientist) }
-}

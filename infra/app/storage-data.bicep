@@ -47,13 +47,28 @@ resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
   properties: { publicAccess: 'None' }
 }]
 
-resource tables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: account
   name: 'default'
 }
+
+// Tables of the service; names match the *_TABLE settings (checked by tests). Created here, so the status endpoint
+// answers on a fresh deployment, before anything was uploaded.
+var tables = [
+  'ledger'
+  'projectstate'
+  'runs'
+  'releases'
+]
+
+resource serviceTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [for name in tables: {
+  parent: tableService
+  name: name
+}]
 
 output id string = account.id
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output containers array = containers
+output tables array = tables

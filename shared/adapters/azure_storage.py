@@ -178,8 +178,11 @@ class AzureTableStore:
                 raise ValueError(f"not a property name: {after[0]!r}")
             flt += f" and {after[0]} gt @after"
             params["after"] = after[1]
-        for entity in self._table(table).query_entities(flt, parameters=params):
-            yield _plain(entity)
+        try:
+            for entity in self._table(table).query_entities(flt, parameters=params):
+                yield _plain(entity)
+        except ResourceNotFoundError:  # TableNotFound: a table nobody has written to yet has no rows
+            return
 
     def upsert_many(self, table: str, entities: Iterable[Mapping[str, Any]]) -> int:
         by_partition: defaultdict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)

@@ -8,6 +8,7 @@ checks on it at its next tick, so no function invocation waits minutes for Azure
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,20 +27,32 @@ from azure.ai.ml.entities import (
     ProbeSettings,
 )
 from azure.ai.ml.entities._deployment.data_asset import DataAsset
-from azure.core.exceptions import ResourceNotFoundError
+from azure.ai.ml.exceptions import MlException
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from shared.adapters.scoring import score_on_slot
 from shared.ports import DeploymentSpec
-from shared.serving import endpoint_name, score_on_slot
+from shared.serving import endpoint_name
 from shared.settings import Settings
 
 SERVING_CODE = Path(__file__).resolve().parents[2] / "trainer_image" / "serving"
 INFERENCE_DATASTORE = "inferencedata"
 BUSY = {"creating", "updating", "scaling", "deleting"}
+REFUSED = {400, 401, 403, 404}
+"""Answers that a retry cannot change (bad request, missing role, missing asset): the release fails with them."""
+
+
+def sdk_message(exc: MlException) -> str:
+    """The reason in an azure-ai-ml error, without its terminal colours and boilerplate ("(x) …" lines)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc.message))
+    details = [line.removeprefix("(x)").strip() for line in text.splitlines() if line.strip().startswith("(x)")]
+    return "; ".join(details) or " ".join(text.split())
 
 
 class AzureMLEndpoints:
-    def __init__(self, ml_client: Any, settings: Settings) -> None:
-        self.ml_client, self.settings = ml_client, settings
+    def __init__(self, ml_client: Any, settings: Settings, *, scoring_transport: Any = None) -> None:
+        """`scoring_transport`: the azure-core transport of the scoring call (tests stand in for Azure with it)."""
+        self.ml_client, self.settings, self.scoring_transport = ml_client, settings, scoring_transport
 
     @property
     def kubernetes(self) -> bool:
@@ -68,8 +81,8 @@ class AzureMLEndpoints:
         common = {
             "name": slot, "endpoint_name": endpoint, "model": f"azureml:{spec.model_name}:{spec.model_version}",
             "code_configuration": CodeConfiguration(code=str(SERVING_CODE), scoring_script="score.py"),
-            "environment": f"azureml:{self.settings.serving_environment}",
-            "instance_type": self.settings.serving_instance_type,
+            "environment": self.settings.serving_environment,
+            "instance_type": self.settings.deployment_instance_type,
             "instance_count": self.settings.serving_instance_count,
             "app_insights_enabled": True,
             "data_collector": DataCollector(collections=collections, sampling_rate=1.0),
@@ -84,6 +97,16 @@ class AzureMLEndpoints:
         return KubernetesOnlineDeployment(**common) if self.kubernetes else ManagedOnlineDeployment(**common)
 
     def provision(self, spec: DeploymentSpec, slot: str) -> str:
+        try:
+            return self._provision(spec, slot)
+        except HttpResponseError as exc:
+            if exc.status_code in REFUSED:
+                return f"failed: Azure ML refused the deployment ({exc.status_code}): {exc.message}"[:1500]
+            raise
+        except MlException as exc:  # the SDK's own checks (names, files, storage permissions) before any request
+            return f"failed: Azure ML refused the deployment: {sdk_message(exc)}"[:1500]
+
+    def _provision(self, spec: DeploymentSpec, slot: str) -> str:
         name = endpoint_name(self.settings, spec.project)
         try:
             endpoint = self.ml_client.online_endpoints.get(name=name)
@@ -115,7 +138,7 @@ class AzureMLEndpoints:
         name = endpoint_name(self.settings, project)
         uri = self.ml_client.online_endpoints.get(name=name).scoring_uri
         key = self.ml_client.online_endpoints.get_keys(name=name).primary_key
-        return score_on_slot(uri, key, slot, body, content_type)
+        return score_on_slot(uri, key, slot, body, content_type, transport=self.scoring_transport)
 
     def route(self, project: str, traffic: Mapping[str, int]) -> None:
         endpoint = self.ml_client.online_endpoints.get(name=endpoint_name(self.settings, project))

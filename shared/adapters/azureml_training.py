@@ -6,10 +6,11 @@ import logging
 import shlex
 from typing import Any
 
-from azure.ai.ml import Input, MLClient, Output, TensorFlowDistribution
-from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
+from azure.ai.ml import Input, MLClient, Output, TensorFlowDistribution, command
+from azure.ai.ml.entities import Command
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.naming import EXPERIMENT, azure_name
 from shared.settings import Settings, SettingsError
 from shared.training import SubmittedRun, TrainingRequest, model_folder
 
@@ -27,8 +28,9 @@ def ml_client(settings: Settings) -> MLClient:
         raise SettingsError(f"TRAINING_BACKEND=azureml needs {', '.join(missing)}")
     credential = (ManagedIdentityCredential(client_id=settings.aml_client_id) if settings.aml_client_id
                   else DefaultAzureCredential())
+    # show_progress=False: the SDK would print upload bars and dots to stdout (the host's log, `--json` output)
     return MLClient(credential, settings.azure_subscription_id, settings.azure_resource_group,
-                    settings.aml_workspace)
+                    settings.aml_workspace, show_progress=False)
 
 
 def datastore_uri(container: str, path: str) -> str:
@@ -45,8 +47,9 @@ class AzureMLTraining:
     def from_settings(cls, settings: Settings) -> AzureMLTraining:
         return cls(ml_client(settings), settings)
 
-    def build_job(self, request: TrainingRequest) -> CommandJob:
-        """The job specification, complete: what `jobs.create_or_update` sends (before resolving ARM ids)."""
+    def build_job(self, request: TrainingRequest) -> Command:
+        """The job, built with the SDK's `command()` builder: in azure-ai-ml 1.35 `jobs.create_or_update` refuses
+        a bare `CommandJob` entity ("Non supported job type")."""
         s = self.settings
         nodes, gpus = s.aml_instance_count, s.aml_gpus_per_node
         strategy = "multi_worker_mirrored" if nodes > 1 else "mirrored" if gpus > 1 else "default"
@@ -72,10 +75,10 @@ class AzureMLTraining:
         env = {"DataStorage__blobServiceUri": s.blob_service_uri or "", "TF_CPP_MIN_LOG_LEVEL": "1"}
         if s.compute_identity_client_id:
             env["DataStorage__clientId"] = s.compute_identity_client_id
-        return CommandJob(
+        return command(
             name=request.job_name,
             display_name=f"{request.project} {request.dataset_version}",
-            experiment_name=f"tfod-{request.project}",
+            experiment_name=azure_name(f"tfod-{request.project}", EXPERIMENT),
             description=f"Retraining of {request.project} on dataset {request.dataset_version} "
                         f"(batch {request.batch_id})",
             command=" ".join(a if a.startswith("${{") else shlex.quote(a) for a in args),
@@ -86,7 +89,7 @@ class AzureMLTraining:
                 s.models_container, model_folder(request.project, request.batch_id)))},
             environment_variables=env,
             tags=request.all_tags(),
-            resources=JobResourceConfiguration(instance_count=nodes),
+            instance_count=nodes,
             distribution=TensorFlowDistribution(worker_count=nodes) if nodes > 1 else None,
         )
 
@@ -94,11 +97,17 @@ class AzureMLTraining:
         """Look the job up by name first: a retried submission finds it instead of starting another."""
         try:
             existing = self.ml_client.jobs.get(request.job_name)
-            return SubmittedRun(existing.name, existing.name, str(existing.status), created=False)
+            return SubmittedRun(existing.name, existing.name, _status(existing), created=False)
         except ResourceNotFoundError:
             pass
         job = self.ml_client.jobs.create_or_update(self.build_job(request))
-        return SubmittedRun(job.name, job.name, str(job.status), created=True)
+        return SubmittedRun(job.name, job.name, _status(job), created=True)
 
     def cancel(self, job_name: str) -> None:
         self.ml_client.jobs.begin_cancel(job_name)
+
+
+def _status(job: Any) -> str:
+    """The job's status as Azure ML names it ("Queued"): the SDK's value is a str enum whose str() is the
+    member's name ("JobStatus.QUEUED")."""
+    return str(getattr(job.status, "value", job.status))

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.local_gateway import CollectorSink, Gateway
+from shared.adapters.scoring import score_on_slot
 from shared.blob_folders import download_folder
 from shared.ports import BlobStore, DeploymentSpec
-from shared.serving import endpoint_name, score_on_slot
+from shared.serving import endpoint_name
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

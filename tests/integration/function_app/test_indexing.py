@@ -9,7 +9,7 @@ EXPECTED = {
     "run_events": ("eventGridTrigger", {}),
     "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
     "reports": ("httpTrigger", {"route": "reports/{project}/{batch_id}", "authLevel": "FUNCTION"}),
-    "release_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
+    "release_tick": ("timerTrigger", {"schedule": "%RELEASE_SCHEDULE%"}),
     "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
 }
 

@@ -92,13 +92,15 @@ def test_event_grid_filters_match_the_suffixes_the_handler_accepts():
     assert "'Microsoft.Storage.BlobCreated', 'Microsoft.Storage.BlobDeleted'" in text
 
 
-def test_the_data_account_has_every_container_the_code_uses():
-    containers = set(string_list((INFRA / "app" / "storage-data.bicep").read_text(), "containers"))
+def test_the_data_account_has_every_container_and_table_the_code_uses():
+    text = (INFRA / "app" / "storage-data.bicep").read_text()
     s = Settings()
-    used = {s.datasets_container, s.quarantine_container, s.manifests_container, s.checkpoints_container,
-            s.models_container}
-    assert used <= containers
-    assert "eventgrid-deadletters" in containers
+    containers = {s.datasets_container, s.quarantine_container, s.manifests_container, s.checkpoints_container,
+                  s.models_container, s.inference_data_container, "eventgrid-deadletters"}
+    assert set(string_list(text, "containers")) == containers
+    tables = {s.ledger_table, s.state_table, s.runs_table, s.releases_table}
+    assert set(string_list(text, "tables")) == tables
+    assert "resource serviceTables 'Microsoft.Storage/storageAccounts/tableServices/tables@" in text
 
 
 def test_the_worker_script_setting_names_the_entry_script():
@@ -116,3 +118,45 @@ def test_parameter_files_only_override_settings_the_code_reads():
         overrides = json.loads(path.read_text())["parameters"]["serviceSettings"]["value"]
         assert set(overrides) <= names, path.name
         Settings.from_env(overrides)  # and every value is valid for its setting
+
+
+def test_a_development_environment_can_be_torn_down_and_brought_back():
+    """A purge-protected vault keeps its name reserved after `azd down`: off by default, on in production, and the
+    name takes a suffix so a production environment can still come back within the retention period."""
+    main = BicepParser().parse(file_path=INFRA / "main.bicep")
+    vault = BicepParser().parse(file_path=INFRA / "app" / "keyvault.bicep")["resources"]["vault"]["config"]
+    assert main["parameters"]["keyVaultPurgeProtection"]["default"] is False
+    assert vault["properties"]["enablePurgeProtection"]["operator"]["operands"] == {
+        "condition": "purgeProtection", "true_value": True, "false_value": None}
+    assert vault["name"].endswith("${nameSuffix}")
+    prod = json.loads((INFRA / "env" / "prod.parameters.json").read_text())["parameters"]
+    assert prod["keyVaultPurgeProtection"]["value"] is True
+
+
+def fires_per_minute(ncrontab: str) -> int:
+    """How often a six-field NCRONTAB schedule fires within a minute (its seconds field)."""
+    seconds = ncrontab.split()[0]
+    if seconds == "*":
+        return 60
+    if seconds.startswith("*/"):
+        return 60 // int(seconds[2:])
+    return len(seconds.split(","))
+
+
+def test_timers_let_a_flex_consumption_app_scale_to_zero():
+    """A timer firing every few seconds keeps an instance running (and billed) around the clock."""
+    deployed = object_keys((INFRA / "app" / "function.bicep").read_text(), "appSettings")
+    for name in ("DEBOUNCE_SCHEDULE", "RELEASE_SCHEDULE"):
+        default = next(d for n, d, _ in documented_settings() if n == name)
+        assert fires_per_minute(default) == 1 and fires_per_minute(deployed[name].strip("'")) == 1, name
+    assert fires_per_minute("*/15 * * * * *") == 4  # the old schedule, for the record
+
+
+def test_the_services_own_log_lines_are_never_sampled_away():
+    """Approvals, gate verdicts and releases are traces: Application Insights' adaptive sampling may only thin
+    out the high-volume request and dependency telemetry."""
+    host = json.loads((ROOT / "host.json").read_text())
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    excluded = set(sampling["excludedTypes"].split(";"))
+    assert {"Trace", "Exception", "Event"} <= excluded
+    assert sampling["isEnabled"] is True  # requests and dependencies stay sampled

@@ -1,6 +1,9 @@
 import io
 import json
 import logging
+import threading
+
+import pytest
 
 from shared import logs
 
@@ -19,3 +22,61 @@ def test_one_json_object_a_line_with_correlation_ids():
         "submitted", "e1", "b1", "r1", 50)
     assert second["level"] == "WARNING" and "run_id" not in second and second["batch_id"] == "b1"
     assert "batch_id" not in third
+
+
+class WorkerHandler(logging.Handler):
+    """What azure-functions-python-worker 4.34 attaches to the root logger once its gRPC channel is up
+    (`dispatcher.AsyncLoggingHandler`): each record's `self.format(record)` goes to the host with the invocation id
+    of the function running on this thread (`_invocation_id_local`), as an `RpcLog` of category User."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: list[dict] = []
+        self.invocation = threading.local()
+
+    def emit(self, record):
+        msg = self.format(record)
+        self.sent.append({"message": msg, "category": record.name,
+                          "invocation_id": getattr(self.invocation, "invocation_id", None)})
+
+
+@pytest.fixture
+def worker_root():
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    handler = WorkerHandler()
+    root.handlers[:] = [handler]
+    yield handler
+    root.handlers[:], root.level = saved, level
+
+
+def test_the_function_app_keeps_the_workers_handler_and_its_lines_reach_the_host_as_json(worker_root, monkeypatch):
+    from function_app import bootstrap
+
+    monkeypatch.setenv("DataStorage", "UseDevelopmentStorage=true")
+    bootstrap._from_environment.cache_clear()
+    bootstrap.services()  # the composition root, as the first invocation builds it
+    bootstrap._from_environment.cache_clear()
+    handlers = logging.getLogger().handlers  # (pytest's own capture handlers sit there too)
+    assert worker_root in handlers  # kept
+    assert not [h for h in handlers if type(h) is logging.StreamHandler]  # no second copy of each line on stderr
+    worker_root.invocation.invocation_id = "inv-42"
+    with logs.correlation(project="birds", batch_id="birds-1"):
+        logging.getLogger("shared.pipeline.scheduler").info("flush submitted", extra={"run_id": "r1"})
+    (sent,) = worker_root.sent
+    assert sent["invocation_id"] == "inv-42" and sent["category"] == "shared.pipeline.scheduler"
+    line = json.loads(sent["message"])
+    assert (line["message"], line["project"], line["batch_id"], line["run_id"]) == (
+        "flush submitted", "birds", "birds-1", "r1")
+
+
+def test_outside_the_worker_the_function_app_logs_json_to_stderr(capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        logs.attach("INFO")
+        logging.getLogger("x").warning("hello")
+        assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["message"] == "hello"
+    finally:
+        root.handlers[:] = saved

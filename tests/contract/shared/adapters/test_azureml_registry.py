@@ -1,0 +1,69 @@
+"""Model registration through the real azure-ai-ml client, from a training job's output."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from shared.adapters.azureml_registry import AzureMLRegistry
+from shared.adapters.azureml_training import AzureMLTraining
+from shared.registry import ModelCandidate
+from tests.contract.conftest import azure_settings
+from tests.contract.shared.adapters.test_azureml_training import REQUEST
+
+
+def candidate_of(run_id: str) -> ModelCandidate:
+    return ModelCandidate(project="shapes", run_id=run_id, batch_id=REQUEST.batch_id, dataset_version="ab12",
+                          base_model="base-models/ssd", model_folder="shapes/b1/model",
+                          metrics={"map": 0.5, "map_50": 0.8})
+
+
+@pytest.fixture
+def completed_run(azure) -> str:
+    run = AzureMLTraining(azure.ml_client(), azure_settings(azure)).submit(REQUEST)
+    azure.ml.finish_job(run.job_name)
+    return run.run_id
+
+
+def test_a_completed_runs_output_is_registered_with_its_lineage(azure, completed_run):
+    registered = AzureMLRegistry(azure.ml_client()).register(candidate_of(completed_run))
+    assert (registered.name, registered.version, registered.created) == ("tfod-shapes", "1", True)
+    stored = azure.ml.get("models/tfod-shapes/versions/1")["properties"]
+    assert stored["modelUri"] == f"azureml://jobs/{completed_run}/outputs/model"
+    assert stored["modelType"] == "custom_model"
+    assert stored["tags"] == {"run_id": completed_run, "batch_id": REQUEST.batch_id, "dataset_version": "ab12",
+                              "base_model": "base-models/ssd", "gates": "passed", "state": "pending-approval",
+                              "metric_map": "0.5000", "metric_map_50": "0.8000"}
+
+
+def test_a_redelivered_completion_finds_the_version_instead_of_registering_twice(azure, completed_run):
+    registry = AzureMLRegistry(azure.ml_client())
+    first, again = registry.register(candidate_of(completed_run)), registry.register(candidate_of(completed_run))
+    assert (first.version, again.version, again.created) == ("1", "1", False)
+    assert [c for c in azure.ml.calls if c[0] == "PUT" and c[1].startswith("models/")] == [
+        ("PUT", "models/tfod-shapes/versions/1")]
+
+
+def test_the_next_run_gets_the_next_version(azure, completed_run):
+    from dataclasses import replace
+
+    registry = AzureMLRegistry(azure.ml_client())
+    registry.register(candidate_of(completed_run))
+    second = AzureMLTraining(azure.ml_client(), azure_settings(azure)).submit(replace(REQUEST, batch_id="shapes-2"))
+    azure.ml.finish_job(second.job_name)
+    assert registry.register(candidate_of(second.run_id)).version == "2"
+
+
+def test_state_changes_rewrite_only_the_state_tag(azure, completed_run):
+    registry = AzureMLRegistry(azure.ml_client())
+    registry.register(candidate_of(completed_run))
+    registry.set_state("tfod-shapes", "1", "deployed")
+    stored = azure.ml.get("models/tfod-shapes/versions/1")["properties"]
+    assert stored["tags"]["state"] == "deployed" and stored["tags"]["run_id"] == completed_run
+    assert stored["modelUri"] == f"azureml://jobs/{completed_run}/outputs/model"
+
+
+def test_a_run_that_has_not_completed_cannot_be_registered(azure):
+    run = AzureMLTraining(azure.ml_client(), azure_settings(azure)).submit(REQUEST)
+    with pytest.raises(HttpResponseError, match="only outputs of completed jobs"):
+        AzureMLRegistry(azure.ml_client()).register(candidate_of(run.run_id))
