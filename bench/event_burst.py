@@ -91,10 +91,11 @@ def _worker(kind: str, connection_string: str, env: dict[str, str], bodies: list
 
 
 def _same_row(body: bytes) -> dict:
-    from shared.events import blob_event, parse_deliveries
+    from shared.adapters.event_grid import parse_delivery
+    from shared.events import blob_event
     from shared.ledger import ledger_row
 
-    return ledger_row(blob_event(parse_deliveries(body)[0]), PROJECT)
+    return ledger_row(blob_event(parse_delivery(body)[0]), PROJECT)
 
 
 def deliver(kind: str, connection_string: str, env: dict[str, str], bodies: list[bytes], processes: int) -> dict:
@@ -125,12 +126,12 @@ def burst_events(source_events: list[dict], duplicate_share: float, seed: int) -
 
 
 def batched(events: list[dict], size: int, cloud: bool) -> list[bytes]:
-    from shared.events import to_cloud_event
+    from shared.adapters.event_grid import wire_cloud
 
     bodies = []
     for start in range(0, len(events), size):
         chunk = events[start:start + size]
-        bodies.append(json.dumps([to_cloud_event(e) for e in chunk] if cloud else chunk).encode())
+        bodies.append(json.dumps([wire_cloud(e) for e in chunk] if cloud else chunk).encode())
     return bodies
 
 

@@ -8,7 +8,8 @@ import azure.functions as func
 
 from function_app.bootstrap import services
 from function_app.responses import json_response as _json
-from shared.events import EventSchemaError, parse_deliveries, validation_code
+from shared.adapters.event_grid import parse_delivery
+from shared.events import EventSchemaError, validation_code
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def blob_events(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(status_code=200, headers={"WebHook-Allowed-Origin": origin or "*",
                                                            "WebHook-Allowed-Rate": "*"})
     try:
-        envelopes = parse_deliveries(req.get_body())
+        envelopes = parse_delivery(req.get_body())
     except EventSchemaError as exc:
         log.warning("event delivery refused", extra={"error": str(exc)})
         return _json({"error": str(exc)}, 400)  # 400: Event Grid dead-letters instead of retrying

@@ -179,3 +179,4 @@ output AZURE_EVENTGRID_ML_TOPIC string = topic.outputs.mlTopicName
 output AZURE_APPLICATION_INSIGHTS string = monitoring.outputs.applicationInsightsName
 output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
 output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment
+output AZURE_ENDPOINT_NAME_PREFIX string = function.outputs.endpointNamePrefix

@@ -23,6 +23,7 @@ from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
 from shared.dataset.service import DatasetBuilder
+from shared.registry import model_name_for
 from shared.settings import Settings
 from shared.training import model_folder
 
@@ -52,6 +53,18 @@ def validate(settings: Settings, project: str, *, as_json: bool) -> int:
     return 0 if build.manifest["counts"]["images"] else 1
 
 
+def local_settings(env: Settings, args: argparse.Namespace, azurite: Azurite, host: FunctionsHost,
+                   webhook_url: str) -> Settings:
+    """The service's settings for local mode: Azurite, the local trainer, the demo's gate, this run's knobs."""
+    return env.with_overrides(
+        storage_connection_string=azurite.connection_string, training_backend="local",
+        local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
+        train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
+        approval_secret=env.approval_secret or secrets.token_urlsafe(32), public_host=host.host,
+        approval_webhook_url=webhook_url, gate_min_map_50=args.gate_min_map_50,
+        gate_min_validation_images=min(env.gate_min_validation_images, 10))
+
+
 def run(args: argparse.Namespace) -> int:
     """Start Azurite, the functions' HTTP front and a webhook inbox, drop a dataset in the way a user would, then
     let the event loop train, gate, register, and (approved) release it to the local endpoint."""
@@ -59,14 +72,7 @@ def run(args: argparse.Namespace) -> int:
     location = REPO_ROOT / ".local" / "azurite"
     with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
         host, inbox = FunctionsHost(args.port), WebhookInbox()
-        env = Settings.from_env()
-        settings = env.with_overrides(
-            storage_connection_string=azurite.connection_string, training_backend="local",
-            local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
-            train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
-            approval_secret=env.approval_secret or secrets.token_urlsafe(32), public_host=host.host,
-            approval_webhook_url=inbox.url, gate_min_map_50=args.gate_min_map_50,
-            gate_min_validation_images=min(env.gate_min_validation_images, 10))
+        settings = local_settings(Settings.from_env(), args, azurite, host, inbox.url)
         clock.lap("start Azurite and the local functions host")
         print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']}); "
               f"functions on http://{host.host}/api (status: http://{host.host}/api/status/{args.project})")
@@ -89,6 +95,89 @@ def run(args: argparse.Namespace) -> int:
         if args.summary:
             Path(args.summary).write_text(json.dumps(clock.summary | {"exit_code": code}, indent=1))
         return code
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The local twin of a deployed service, empty and waiting: Azurite, the functions' routes, the event source,
+    both timers, the trainer and the endpoint. Upload into it (or point `smoke` at it) and it does the rest."""
+    location = REPO_ROOT / ".local" / "azurite"
+    with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
+        host, inbox = FunctionsHost(args.port), WebhookInbox()
+        env = Settings.from_env()
+        settings = local_settings(env, args, azurite, host, env.approval_webhook_url or inbox.url)
+        loop = LocalLoop(settings, azurite.blob_endpoint, Path(scratch) / "runs", say=_say)
+        try:
+            loop.install_base_model()
+            loop.blobs.ensure_container(settings.datasets_container)
+            started = {"function_url": f"http://{host.host}/api", "connection_string": azurite.connection_string,
+                       "datasets_container": settings.datasets_container, "endpoint_key": loop.endpoints.key,
+                       "approval_webhook": settings.approval_webhook_url}
+            if args.json:
+                print(json.dumps(started), flush=True)
+            _say(f"[serve] functions on {started['function_url']} (status: {started['function_url']}/status); "
+                 f"endpoint key {loop.endpoints.key}\n[serve] upload: DataStorage='{azurite.connection_string}' "
+                 "python -m local_mode upload FOLDER --project NAME; Ctrl-C stops everything")
+            shown = 0
+            while True:
+                loop.source.poll()
+                loop.tick()
+                loop.release_tick()
+                for link in inbox.links("approve")[shown:]:
+                    _say(f"[serve] approval requested: curl -X POST '{link}' -H 'Content-Type: application/json' "
+                         "-d '{\"approver\": \"you\"}'")
+                shown = len(inbox.links("approve"))
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
+            _say("[serve] stopping everything this command started")
+            return 0
+        finally:
+            loop.close()
+            host.close()
+            inbox.close()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def smoke(args: argparse.Namespace) -> int:
+    """The post-deployment smoke test (local_mode/smoke.py) against Azure or a local twin; JSON summary on stdout
+    with --json, progress on stderr."""
+    from local_mode.smoke import FunctionApp, Smoke, SmokeFailure
+    from local_mode.smoke_targets import AzureTarget, LocalTarget
+
+    try:
+        if args.azure:
+            target = AzureTarget.from_env()
+        else:
+            settings = Settings.from_env()
+            if not (args.function_url and args.endpoint_key and settings.storage_connection_string):
+                _say("smoke without --azure needs --function-url, --endpoint-key and DataStorage (what "
+                     "`python -m local_mode serve` prints)")
+                return 2
+            target = LocalTarget(AzureBlobStore.from_settings(settings), FunctionApp(args.function_url),
+                                 args.endpoint_key, settings.datasets_container)
+        timeouts = {name: getattr(args, f"{name}_timeout") for name in Smoke.DEFAULT_TIMEOUTS
+                    if getattr(args, f"{name}_timeout") is not None}
+        check = Smoke(target, **({"project": args.project} if args.project else {}), images=args.images,
+                      timeouts=timeouts, approval_link=args.approval_link, poll=args.poll)
+        summary: dict = {"project": check.project, "ok": False}
+        try:
+            summary = check.run()
+        except SmokeFailure as exc:
+            summary |= {"error": str(exc), "steps": [s.__dict__ for s in check.steps]}
+            _say(f"[smoke] FAILED: {exc}")
+        if args.cleanup:
+            summary["removed"] = check.cleanup(summary.get("model", {}).get("name") or model_name_for(check.project))
+    except SmokeFailure as exc:
+        summary = {"ok": False, "error": str(exc)}
+        _say(f"[smoke] FAILED: {exc}")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    elif summary.get("ok"):
+        _say(f"[smoke] passed: {summary['model']['name']} version {summary['model']['version']} serves at "
+             f"{summary['scoring_uri']}")
+    return 0 if summary.get("ok") else 1
 
 
 def _drop_first_batch(settings: Settings, args: argparse.Namespace, scratch: Path, clock: StageClock) -> int | None:
@@ -267,6 +356,30 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="the demo's release gate on mAP@0.5")
     run_p.add_argument("--port", type=int, default=0, help="port of the local functions host (0: any free)")
     run_p.add_argument("--summary", help="write stage timings, metrics and detections to this JSON file")
+    serve_p = sub.add_parser("serve", help="run the local twin of the service, empty, until Ctrl-C")
+    serve_p.add_argument("--steps", type=int, default=600, help="training steps of each local run")
+    serve_p.add_argument("--batch-size", type=int, default=8)
+    serve_p.add_argument("--quiet-seconds", type=float, default=5.0, help="debounce quiet period")
+    serve_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="release gate on mAP@0.5")
+    serve_p.add_argument("--port", type=int, default=0, help="port of the local functions host (0: any free)")
+    serve_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
+    serve_p.add_argument("--interval", type=float, default=2.0, help="seconds between two timer ticks")
+    serve_p.add_argument("--json", action="store_true", help="print the addresses and keys as one JSON line")
+    smoke_p = sub.add_parser("smoke", help="post-deployment smoke test: a tiny dataset through the whole service")
+    smoke_p.add_argument("--azure", action="store_true", help="test the deployment of azd's current environment "
+                         "(AZURE_* outputs in the environment; your Azure credential)")
+    smoke_p.add_argument("--function-url", help="local twin: the functions' base URL (…/api)")
+    smoke_p.add_argument("--endpoint-key", help="local twin: the endpoint key `serve` printed")
+    smoke_p.add_argument("--project", help="project name (default: smoke-<UTC time>)")
+    smoke_p.add_argument("--images", type=int, default=60, help="images in the generated dataset")
+    smoke_p.add_argument("--approval-link", help="approve with this link instead of waiting for a person")
+    smoke_p.add_argument("--cleanup", action="store_true", help="remove the uploads, the endpoint and the model "
+                         "versions the test created, pass or fail")
+    smoke_p.add_argument("--poll", type=float, default=10.0, help="seconds between two status checks")
+    for name, default in (("events", 600), ("submission", 1800), ("training", 14400), ("approval", 3600),
+                          ("release", 3600)):
+        smoke_p.add_argument(f"--{name}-timeout", type=float, help=f"seconds to wait for {name} (default {default})")
+    smoke_p.add_argument("--json", action="store_true", help="print only the JSON summary on stdout")
     up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
     up.add_argument("folder")
     up.add_argument("--project", required=True)
@@ -278,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
     if args.command == "run":
         return run(args)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "smoke":
+        return smoke(args)
     settings = Settings.from_env()
     if args.command == "upload":
         count = upload_folder(AzureBlobStore.from_settings(settings), settings, Path(args.folder), args.project)

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.events import blob_event_grid, storage_topic
+from shared.adapters.event_grid import storage_blob_event, wire
+from shared.events import storage_topic
 from shared.ports import BlobStore
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,13 @@ class BlobEventSource:
         out = []
         for name, info in current.items():
             if self.known.get(name) != info.etag:
-                event = blob_event_grid(kind="created", topic=self.topic, account_url=self.account_url,
-                                        container=self.container, blob=name, sequencer=self._sequencer(),
-                                        etag=info.etag, content_length=info.size)
+                event = wire(storage_blob_event(
+                    kind="created", topic=self.topic, account_url=self.account_url, container=self.container,
+                    blob=name, sequencer=self._sequencer(), etag=info.etag, content_length=info.size))
                 out.append((event, name, info.etag))
         for name in sorted(set(self.known) - set(current)):
-            event = blob_event_grid(kind="deleted", topic=self.topic, account_url=self.account_url,
-                                    container=self.container, blob=name, sequencer=self._sequencer())
+            event = wire(storage_blob_event(kind="deleted", topic=self.topic, account_url=self.account_url,
+                                            container=self.container, blob=name, sequencer=self._sequencer()))
             out.append((event, name, None))
         return out
 

@@ -1,16 +1,14 @@
 """Event schemas: Event Grid and CloudEvents 1.0 envelopes, Storage blob events and Azure ML run events.
 
-Parsing is strict about what the service relies on and names the field at fault, so a malformed delivery is
-answered 400 (Event Grid dead-letters it) instead of being half-processed.
+Deliveries are parsed with the Azure SDK's event models in shared/adapters/event_grid.py; the core turns the
+envelopes into what it relies on, strictly, naming the field at fault, so a malformed delivery is answered 400
+(Event Grid dead-letters it) instead of being half-processed.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
@@ -67,36 +65,6 @@ class RunEvent:
     properties: dict[str, Any]
 
 
-def parse_deliveries(body: bytes | str) -> list[Envelope]:
-    """A webhook body → envelopes: Event Grid schema or CloudEvents, one event or a batch (array)."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventSchemaError(f"body: not JSON ({exc})") from None
-    items = payload if isinstance(payload, list) else [payload]
-    return [envelope(item, index) for index, item in enumerate(items)]
-
-
-def envelope(item: Any, index: int = 0) -> Envelope:
-    where = f"[{index}]"
-    if not isinstance(item, dict):
-        raise EventSchemaError(f"{where}: an event must be a JSON object")
-    if "specversion" in item:
-        fields = {"id": "id", "type": "type", "source": "source", "time": "time"}
-    else:
-        fields = {"id": "id", "type": "eventType", "source": "topic", "time": "eventTime"}
-    values = {}
-    for ours, theirs in fields.items():
-        value = item.get(theirs)
-        if not isinstance(value, str) or not value:
-            raise EventSchemaError(f"{where}.{theirs}: missing or not a string")
-        values[ours] = value
-    data = item.get("data") or {}
-    if not isinstance(data, dict):
-        raise EventSchemaError(f"{where}.data: must be an object")
-    return Envelope(subject=str(item.get("subject", "")), data=data, **values)
-
-
 def blob_event(env: Envelope) -> BlobEvent | None:
     """The blob event in an envelope, or None for other event types."""
     if env.type not in (BLOB_CREATED, BLOB_DELETED):
@@ -107,7 +75,7 @@ def blob_event(env: Envelope) -> BlobEvent | None:
     sequencer = env.data.get("sequencer")
     if not isinstance(sequencer, str) or not sequencer:
         raise EventSchemaError(f"event {env.id}.data.sequencer: missing")
-    etag = env.data.get("eTag") or env.data.get("etag")
+    etag = (env.data.get("eTag") or env.data.get("etag") or "").strip('"') or None  # Storage quotes its ETags
     if env.type == BLOB_CREATED and not etag:
         raise EventSchemaError(f"event {env.id}.data.eTag: missing on BlobCreated")
     length = env.data.get("contentLength")
@@ -125,76 +93,25 @@ def run_event(env: Envelope) -> RunEvent | None:
     run_id = env.data.get("runId") or (subject["run"] if subject else None)
     if not run_id:
         raise EventSchemaError(f"event {env.id}.data.runId: missing")
-    status = "Completed" if env.type == RUN_COMPLETED else str(env.data.get("runStatus", ""))
+    status = "Completed" if env.type == RUN_COMPLETED else run_status(env.data.get("runStatus"))
     return RunEvent(env.id, env.type, str(run_id), str(env.data.get("experimentName", "")), status,
                     dict(env.data.get("runTags") or {}), dict(env.data.get("runProperties") or {}))
+
+
+RUN_STATUSES = ("NotStarted", "Queued", "Preparing", "Provisioning", "Starting", "Running", "Finalizing",
+                "CancelRequested", "Completed", "Failed", "Canceled", "NotResponding", "Paused", "Unknown")
+
+
+def run_status(raw: Any) -> str:
+    """Azure ML's run status in its canonical spelling: Event Grid's samples send "failed", the SDK "Failed"."""
+    text = str(raw or "")
+    return next((s for s in RUN_STATUSES if s.lower() == text.lower()), text)
 
 
 def validation_code(env: Envelope) -> str | None:
     return env.data.get("validationCode") if env.type == SUBSCRIPTION_VALIDATION else None
 
 
-# -- producing events exactly as Azure does (local event source, local trainer, tests) -----------------------
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
 def storage_topic(subscription: str, resource_group: str, account: str) -> str:
     return (f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
             f"/providers/Microsoft.Storage/storageAccounts/{account}")
-
-
-def blob_event_grid(
-    *, kind: str, topic: str, account_url: str, container: str, blob: str, sequencer: str,
-    etag: str | None = None, content_type: str = "application/octet-stream", content_length: int = 0,
-    event_time: str | None = None, event_id: str | None = None,
-) -> dict[str, Any]:
-    """A Microsoft.Storage.BlobCreated / BlobDeleted event in the Event Grid schema, field for field."""
-    created = kind == "created"
-    data: dict[str, Any] = {
-        "api": "PutBlob" if created else "DeleteBlob",
-        "clientRequestId": str(uuid.uuid4()),
-        "requestId": str(uuid.uuid4()),
-        "contentType": content_type,
-        "blobType": "BlockBlob",
-        "url": f"{account_url.rstrip('/')}/{container}/{blob}",
-        "sequencer": sequencer,
-        "storageDiagnostics": {"batchId": str(uuid.uuid4())},
-    }
-    if created:
-        data |= {"eTag": etag, "contentLength": content_length}
-    return {
-        "id": event_id or str(uuid.uuid4()),
-        "topic": topic,
-        "subject": f"/blobServices/default/containers/{container}/blobs/{blob}",
-        "eventType": BLOB_CREATED if created else BLOB_DELETED,
-        "eventTime": event_time or _now(),
-        "data": data,
-        "dataVersion": "",
-        "metadataVersion": "1",
-    }
-
-
-def to_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The same event in the CloudEvents 1.0 schema, as Event Grid delivers it to CloudEvents subscriptions."""
-    return {
-        "specversion": "1.0", "type": event["eventType"], "source": event["topic"], "id": event["id"],
-        "time": event["eventTime"], "subject": event["subject"], "data": event["data"],
-    }
-
-
-def run_event_grid(
-    *, topic: str, experiment_id: str, experiment_name: str, run_id: str, status: str,
-    tags: dict[str, str], properties: dict[str, Any] | None = None, run_type: str = "azureml.command",
-) -> list[dict[str, Any]]:
-    """What Azure ML emits when a run ends: RunStatusChanged, plus RunCompleted when it completed."""
-    data = {"experimentId": experiment_id, "experimentName": experiment_name, "runId": run_id,
-            "runType": run_type, "runTags": tags, "runProperties": properties or {}}
-    base = {"topic": topic, "subject": f"experiments/{experiment_id}/runs/{run_id}", "eventTime": _now(),
-            "dataVersion": "2", "metadataVersion": "1"}
-    events = [base | {"id": str(uuid.uuid4()), "eventType": RUN_STATUS_CHANGED, "data": data | {"runStatus": status}}]
-    if status == "Completed":
-        events.append(base | {"id": str(uuid.uuid4()), "eventType": RUN_COMPLETED, "data": data})
-    return events

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.naming import ASSET, azure_name
+
 PENDING_APPROVAL = "pending-approval"
 
 
 def model_name_for(project: str) -> str:
-    return f"tfod-{project}"
+    """`tfod-<project>`, cleaned to Azure ML's asset-name rule (with a hash when it had to change)."""
+    return azure_name(f"tfod-{project}", ASSET)
 
 
 @dataclass(frozen=True)

@@ -139,5 +139,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 output name string = app.name
+output endpointNamePrefix string = appSettings.ENDPOINT_NAME_PREFIX
 output id string = app.id
 output url string = 'https://${app.properties.defaultHostName}'

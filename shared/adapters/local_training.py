@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.events import run_event_grid
+from shared.adapters.event_grid import run_ended_events, wire
 from shared.ports import BlobStore, PreconditionFailed
 from shared.settings import Settings
 from shared.training import SubmittedRun, TrainingRequest, model_folder
@@ -89,9 +89,9 @@ class LocalTraining:
         if status == "Failed":
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
             properties["error"] = f"trainer exited with {code}: " + " | ".join(tail)
-        events = run_event_grid(topic=LOCAL_ML_TOPIC, experiment_id=f"tfod-{request.project}",
-                                experiment_name=f"tfod-{request.project}", run_id=request.job_name,
-                                status=status, tags=request.all_tags(), properties=properties)
+        events = [wire(e) for e in run_ended_events(
+            topic=LOCAL_ML_TOPIC, experiment_id=f"tfod-{request.project}", experiment_name=f"tfod-{request.project}",
+            run_id=request.job_name, status=status, tags=request.all_tags(), properties=properties)]
         try:
             self.on_events(events)
         except Exception:  # the event is lost only for this process: status stays "submitted", visible in /status

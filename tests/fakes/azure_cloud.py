@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.fakes.azure_blob import BlobService
 from tests.fakes.azure_ml import AzureMLService, Workspace
-from tests.fakes.http import IdentityCredential, ServiceTransport
+from tests.fakes.http import IdentityCredential, Request, Response, ServiceTransport, error
 from tests.infra_model import Grants, bicep_grants
 
 
@@ -18,12 +18,41 @@ class FakeAzure:
 
     def __init__(self, grants: Grants | None = None) -> None:
         self.grants = grants or bicep_grants()
+        self.function_calls: list[str] = []
         self.ws = Workspace()
         self.blobs = BlobService(self.grants, {self.ws.data_account: "data", self.ws.storage_account: "mlStorage"})
         self.ml = AzureMLService(self.grants, self.blobs, self.ws).provisioned_by_bicep()
-        self.transport = ServiceTransport({"management.azure.com": self.ml.handle,
+        self.function_keys = {"default": "function-key-1"}
+        self.transport = ServiceTransport({"management.azure.com": self.arm,
                                            "blob.core.windows.net": self.blobs.handle,
-                                           "inference.ml.azure.com": self.ml.score})
+                                           "inference.ml.azure.com": self.ml.score,
+                                           "azurewebsites.net": self.function_app})
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What `azd env get-values` holds after `azd up` (infra/main.bicep's outputs)."""
+        return {"AZURE_SUBSCRIPTION_ID": self.ws.subscription, "AZURE_RESOURCE_GROUP": self.ws.resource_group,
+                "AZURE_FUNCTION_APP_NAME": "func-token1", "AZURE_FUNCTION_URL": "https://func-token1.azurewebsites.net",
+                "AZURE_DATA_STORAGE_ACCOUNT": self.ws.data_account, "AZURE_ML_WORKSPACE": self.ws.name,
+                "AZURE_ENDPOINT_NAME_PREFIX": "tfod-ab12cd"}
+
+    def arm(self, request: Request) -> Response:
+        """Azure Resource Manager: the workspace's provider, and the function app's host keys."""
+        if "/providers/Microsoft.Web/sites/" in request.path:
+            if not request.path.endswith("/host/default/listKeys") or request.method != "POST":
+                return error(404, "NotFound", request.path)
+            if request.identity != "deployer":  # Contributor on the resource group: whoever ran `azd up`
+                return error(403, "AuthorizationFailed", f"{request.identity} may not list the function keys")
+            return Response(200, {"masterKey": "master-key", "functionKeys": self.function_keys, "systemKeys": {}})
+        return self.ml.handle(request)
+
+    def function_app(self, request: Request) -> Response:
+        """The function app's front door: function-level routes need one of its keys (header or ?code=)."""
+        key = request.headers.get("x-functions-key") or request.query.get("code")
+        if key not in (*self.function_keys.values(), "master-key"):
+            return Response(401, b"")
+        self.function_calls.append(request.path)
+        return Response(200, {"route": request.path})
 
     def ml_client(self, identity: str = "function") -> Any:
         """The real MLClient, signed in as one of the service's identities, over this fake's transport."""

@@ -1,8 +1,10 @@
 """The blob-event webhook, called with real HttpRequests the way the Functions host passes them."""
 
 import json
+from pathlib import Path
 
-from shared.events import blob_event_grid, storage_topic, to_cloud_event
+from shared.adapters.event_grid import storage_blob_event, wire, wire_cloud
+from shared.events import storage_topic
 from tests.function_host import handler, http_request, json_body
 
 
@@ -11,9 +13,9 @@ def post(body, **kw):
 
 
 def event(core, blob, etag="0x1", container=None, topic=None):
-    return blob_event_grid(kind="created", topic=topic or storage_topic("s", "r", "a"), account_url="http://a",
-                           container=container or core.settings.datasets_container, blob=blob,
-                           sequencer="0001", etag=etag)
+    return wire(storage_blob_event(kind="created", topic=topic or storage_topic("s", "r", "a"), account_url="http://a",
+                                   container=container or core.settings.datasets_container, blob=blob,
+                                   sequencer="0001", etag=etag))
 
 
 def ledger(core, project):
@@ -49,7 +51,7 @@ def test_duplicates_are_no_ops_and_new_content_is_a_new_row(core):
 
 
 def test_cloudevents_batch(core):
-    body = [to_cloud_event(event(core, f"c/img{i}.jpg")) for i in range(150)]
+    body = [wire_cloud(event(core, f"c/img{i}.jpg")) for i in range(150)]
     assert json_body(post(body))["recorded"] == 150
     assert len(ledger(core, "c")) == 150
 
@@ -75,3 +77,26 @@ def test_malformed_delivery_is_400_so_event_grid_dead_letters_it(core):
     assert "topic: missing" in json_body(response)["error"]
     bad_subject = event(core, "p/a.jpg") | {"subject": "/nonsense"}
     assert post([bad_subject]).status_code == 400
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "event_grid"
+
+
+def test_microsofts_sample_deliveries_are_answered_like_any_other(core):
+    """The docs' samples name a container of their own: accepted, and ignored as not the datasets container; the
+    same events for a file of a project here are recorded, ETag without Storage's quotes."""
+    for name in ("blob_created.eventgrid.json", "blob_deleted.eventgrid.json", "blob_created.cloudevents.json",
+                 "blob_deleted.cloudevents.json"):
+        response = handler("blob_events")(http_request("POST", "/api/events/blobs",
+                                                       body=(SAMPLES / name).read_bytes()))
+        assert response.status_code == 200, name
+        (reason,) = json_body(response)["ignored"]
+        assert reason.startswith("container test") and json_body(response)["recorded"] == 0
+    ours = f"/blobServices/default/containers/{core.settings.datasets_container}/blobs/samples/new-file.jpg"
+    for name in ("blob_created.eventgrid.json", "blob_deleted.cloudevents.json"):
+        body = json.loads((SAMPLES / name).read_text())
+        body[0]["subject"] = ours
+        assert json_body(post(body))["recorded"] == 1
+    rows = sorted(ledger(core, "samples"), key=lambda r: r["event_time"])
+    assert [(r["kind"], r["etag"], r["event_time"]) for r in rows] == [
+        ("created", "0x8D4BCC2E4835CD0", "2017-06-26T18:41:00.958410Z"), ("deleted", "", "2017-11-07T20:09:22.567400Z")]

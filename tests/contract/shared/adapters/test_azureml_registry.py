@@ -67,3 +67,14 @@ def test_a_run_that_has_not_completed_cannot_be_registered(azure):
     run = AzureMLTraining(azure.ml_client(), azure_settings(azure)).submit(REQUEST)
     with pytest.raises(HttpResponseError, match="only outputs of completed jobs"):
         AzureMLRegistry(azure.ml_client()).register(candidate_of(run.run_id))
+
+
+def test_a_project_name_azure_would_refuse_as_a_model_name_is_cleaned(azure):
+    from dataclasses import replace
+
+    run = AzureMLTraining(azure.ml_client(), azure_settings(azure)).submit(
+        replace(REQUEST, project="Cats & Dogs", batch_id="Cats & Dogs-20261125-101500-1"))
+    azure.ml.finish_job(run.job_name)
+    candidate = replace(candidate_of(run.run_id), project="Cats & Dogs")
+    registered = AzureMLRegistry(azure.ml_client()).register(candidate)
+    assert registered.name.startswith("tfod-Cats-Dogs-") and registered.version == "1"

@@ -227,14 +227,16 @@ def test_run_events_are_idempotent_and_foreign_runs_ignored(core):
     core.backend.join(outcome.job_name, timeout=60)
     (run,) = core.runs("idem")
     assert run["status"] == "Completed"
-    from shared.events import run_event_grid
-    replay = run_event_grid(topic="/ws", experiment_id="e", experiment_name="tfod-idem", run_id=outcome.job_name,
-                            status="Failed", tags={"tfod-retrain": "1", "project": "idem",
-                                                   "batch_id": outcome.batch_id})
+    from shared.adapters.event_grid import run_ended_events, wire
+
+    replay = [wire(e) for e in run_ended_events(
+        topic="/ws", experiment_id="e", experiment_name="tfod-idem", run_id=outcome.job_name, status="Failed",
+        tags={"tfod-retrain": "1", "project": "idem", "batch_id": outcome.batch_id})]
     core.deliver_run_events(replay)  # a late, contradictory redelivery changes nothing
     assert core.runs("idem")[0]["status"] == "Completed"
-    core.deliver_run_events(run_event_grid(topic="/ws", experiment_id="e", experiment_name="other", run_id="x",
-                                           status="Completed", tags={"owner": "someone else"}))
+    core.deliver_run_events([wire(e) for e in run_ended_events(
+        topic="/ws", experiment_id="e", experiment_name="other", run_id="x", status="Completed",
+        tags={"owner": "someone else"})])
     with pytest.raises(NotFound):
         core.tables.get(core.settings.runs_table, "other", "x")
 

@@ -1,0 +1,126 @@
+"""Event Grid deliveries read and written with the Azure SDK's own event models.
+
+Incoming webhook bodies are parsed with `azure.eventgrid.EventGridEvent` (Event Grid schema) or
+`azure.core.messaging.CloudEvent` (CloudEvents 1.0) and handed to the core as its `Envelope`; local mode's event
+source and trainer twin build their events with the same models, so what they deliver is what Azure delivers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.messaging import CloudEvent
+from azure.eventgrid import EventGridEvent
+
+from shared.events import (
+    BLOB_CREATED,
+    BLOB_DELETED,
+    RUN_COMPLETED,
+    RUN_STATUS_CHANGED,
+    Envelope,
+    EventSchemaError,
+)
+
+GRID_FIELDS = ("id", "eventType", "topic", "eventTime")
+CLOUD_FIELDS = ("id", "type", "source", "time")
+
+
+def parse_delivery(body: bytes | str) -> list[Envelope]:
+    """A webhook body → envelopes: Event Grid schema or CloudEvents, one event or a batch (array)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise EventSchemaError(f"body: not JSON ({str(exc)[:200]})") from None
+    items = payload if isinstance(payload, list) else [payload]
+    return [envelope(item, index) for index, item in enumerate(items)]
+
+
+def envelope(item: Any, index: int = 0) -> Envelope:
+    """One event → the core's envelope; the message of any refusal names the event and the field."""
+    where = f"[{index}]"
+    if not isinstance(item, dict):
+        raise EventSchemaError(f"{where}: an event must be a JSON object")
+    cloud = "specversion" in item
+    for name in CLOUD_FIELDS if cloud else GRID_FIELDS:
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise EventSchemaError(f"{where}.{name}: missing or not a string")
+    if item.get("data") is not None and not isinstance(item["data"], dict):
+        raise EventSchemaError(f"{where}.data: must be an object")
+    try:
+        if cloud:
+            event = CloudEvent.from_dict(item)
+            fields = (event.id, event.type, event.source, event.subject or "", event.time, event.data)
+        else:
+            grid = EventGridEvent.from_dict(item)
+            fields = (grid.id, grid.event_type, grid.topic, grid.subject or "", grid.event_time, grid.data)
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:  # msrest's DeserializationError too
+        raise EventSchemaError(f"{where}.{'time' if cloud else 'eventTime'}: {str(exc)[:200]}") from None
+    event_id, event_type, source, subject, time, data = fields
+    if not isinstance(time, datetime):
+        raise EventSchemaError(f"{where}.{'time' if cloud else 'eventTime'}: not an ISO 8601 timestamp")
+    return Envelope(id=event_id, type=event_type, source=source, subject=subject, time=iso_time(time),
+                    data=dict(data or {}))
+
+
+def iso_time(moment: datetime) -> str:
+    """One spelling for every event time (UTC, microseconds), so the ledger can order them as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# -- producing events as Azure does (local event source, local trainer twin, tests, benchmarks) ----------------
+
+
+def storage_blob_event(
+    *, kind: str, topic: str, account_url: str, container: str, blob: str, sequencer: str,
+    etag: str | None = None, content_type: str = "application/octet-stream", content_length: int = 0,
+    event_time: datetime | None = None, event_id: str | None = None,
+) -> EventGridEvent:
+    """A Microsoft.Storage.BlobCreated / BlobDeleted event, data field for field as Storage sends it."""
+    created = kind == "created"
+    data: dict[str, Any] = {
+        "api": "PutBlob" if created else "DeleteBlob", "clientRequestId": str(uuid.uuid4()),
+        "requestId": str(uuid.uuid4()), "contentType": content_type, "blobType": "BlockBlob",
+        "url": f"{account_url.rstrip('/')}/{container}/{blob}", "sequencer": sequencer,
+        "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+    }
+    if created:
+        data |= {"eTag": etag, "contentLength": content_length}
+    return EventGridEvent(subject=f"/blobServices/default/containers/{container}/blobs/{blob}",
+                          event_type=BLOB_CREATED if created else BLOB_DELETED, data=data, data_version="",
+                          topic=topic, metadata_version="1", id=event_id or str(uuid.uuid4()),
+                          event_time=event_time or datetime.now(UTC))
+
+
+def run_ended_events(
+    *, topic: str, experiment_id: str, experiment_name: str, run_id: str, status: str,
+    tags: dict[str, str], properties: dict[str, Any] | None = None, run_type: str = "azureml.command",
+) -> list[EventGridEvent]:
+    """What Azure ML emits when a run ends: RunStatusChanged, plus RunCompleted when it completed."""
+    data = {"experimentId": experiment_id, "experimentName": experiment_name, "runId": run_id,
+            "runType": run_type, "runTags": tags, "runProperties": properties or {}}
+    common = {"subject": f"experiments/{experiment_id}/runs/{run_id}", "data_version": "2", "topic": topic,
+              "metadata_version": "1", "event_time": datetime.now(UTC)}
+    events = [EventGridEvent(event_type=RUN_STATUS_CHANGED, data=data | {"runStatus": status}, **common)]
+    if status == "Completed":
+        events.append(EventGridEvent(event_type=RUN_COMPLETED, data=data, **common))
+    return events
+
+
+def wire(event: EventGridEvent) -> dict[str, Any]:
+    """The event as Event Grid puts it on the wire (Event Grid schema)."""
+    body = event.serialize()
+    body["metadataVersion"] = event.metadata_version or "1"
+    return body
+
+
+def wire_cloud(event: EventGridEvent | dict[str, Any]) -> dict[str, Any]:
+    """The same event as Event Grid delivers it to a CloudEvents 1.0 subscription, through the SDK's CloudEvent."""
+    if isinstance(event, dict):
+        event = EventGridEvent.from_dict(event)
+    cloud = CloudEvent(source=event.topic, type=event.event_type, data=event.data, subject=event.subject,
+                       id=event.id, time=event.event_time)
+    return {"specversion": cloud.specversion, "id": cloud.id, "source": cloud.source, "type": cloud.type,
+            "time": iso_time(cloud.time), "subject": cloud.subject, "data": cloud.data}
