@@ -25,6 +25,7 @@ from azure.core.rest import HttpRequest
 
 from local_mode import demo_data
 from shared.adapters.scoring import score_on_slot
+from shared.ledger import is_dataset_file
 from shared.ports import BlobStore
 
 TERMINAL = ("Completed", "Failed", "Canceled", "canceled", "skipped")
@@ -109,7 +110,7 @@ class Smoke:
     def run(self) -> dict[str, Any]:
         """Every step in order; SmokeFailure names the first one that did not hold."""
         files = self.upload()
-        self.wait_for_events(len(files))
+        self.wait_for_events(sum(1 for name in files if is_dataset_file(f"{self.project}/{name}")))
         run = self.wait_for_run()
         run = self.wait_for_gates(run)
         self.wait_for_approval(run)
@@ -134,7 +135,7 @@ class Smoke:
         def recorded() -> dict | None:
             status = self.target.status(self.project)
             seen = status["pending"]["changes"] + sum(r.get("changes") or 0 for r in status["runs"])
-            self._progress("events", f"Event Grid → ledger: {seen} of {expected} uploads recorded")
+            self._progress("events", f"Event Grid → ledger: {seen} of {expected} images and annotations recorded")
             return status if seen >= expected or status["runs"] or status["window"]["phase"] != "idle" else None
 
         self._wait("events", "Event Grid to deliver the uploads to the blob_events webhook", recorded)

@@ -1,0 +1,65 @@
+"""The smoke test's waits are bounded and say what they wait for; failures name the step and what was seen."""
+
+from __future__ import annotations
+
+import pytest
+
+from local_mode.smoke import Smoke, SmokeFailure
+from shared.ports import BlobInfo
+
+
+class Blobs:
+    def __init__(self):
+        self.data: dict[tuple[str, str], bytes] = {}
+
+    def ensure_container(self, container):
+        pass
+
+    def write(self, container, name, data, **kw):
+        self.data[container, name] = data
+        return "etag"
+
+    def list(self, container, prefix=""):
+        return iter([BlobInfo(n, "e", len(d)) for (c, n), d in sorted(self.data.items())
+                     if c == container and n.startswith(prefix)])
+
+    def delete(self, container, name):
+        self.data.pop((container, name), None)
+
+
+class Quiet:
+    """A deployment where nothing happens: Event Grid never delivers."""
+
+    datasets_container, transport = "datasets", None
+
+    def __init__(self):
+        self.blobs = Blobs()
+
+    def status(self, project):
+        return {"pending": {"changes": 0}, "runs": [], "window": {"phase": "idle", "next": "wait",
+                                                                    "reason": "no changes"}, "endpoint": None}
+
+    def remove_deployment(self, project, model_name):
+        return [f"endpoint of {project}"]
+
+
+def test_a_step_that_never_happens_fails_within_its_bound_naming_what_it_waited_for():
+    lines: list[str] = []
+    smoke = Smoke(Quiet(), project="smoke-t", images=3, timeouts={"events": 0.05}, say=lines.append,
+                  sleep=lambda s: None)
+    with pytest.raises(SmokeFailure, match=r"gave up after 0 s waiting for Event Grid to deliver the uploads.*"
+                                           r"last seen: Event Grid → ledger: 0 of 7 images and annotations"):
+        smoke.run()
+    assert "[smoke] waiting (at most 0 s) for Event Grid to deliver the uploads to the blob_events webhook" in lines
+    assert [s.name for s in smoke.steps] == ["upload"]
+
+
+def test_cleanup_removes_exactly_what_the_smoke_test_uploaded():
+    target = Quiet()
+    target.blobs.write("datasets", "other/keep.jpg", b"x")
+    smoke = Smoke(target, project="smoke-t", images=2, say=lambda _: None)
+    uploaded = smoke.upload()
+    removed = smoke.cleanup("tfod-smoke-t")
+    assert sorted(removed[:-1]) == sorted(f"datasets/smoke-t/{name}" for name in uploaded)
+    assert removed[-1] == "endpoint of smoke-t"
+    assert list(target.blobs.data) == [("datasets", "other/keep.jpg")]
