@@ -11,6 +11,7 @@ from shared.dataset.layout import (
     DATASET_SUFFIXES,
     IMAGE_SUFFIXES,
     OTHER_PICTURE_SUFFIXES,
+    ignored_reason,
     kind_of,
 )
 from shared.events import BlobEvent
@@ -39,8 +40,9 @@ def project_of(blob: str) -> str | None:
 
 
 def is_dataset_file(blob: str) -> bool:
+    """A file that can change the training data (split lists, segmentation masks and trimaps cannot)."""
     relative = blob.partition("/")[2]
-    return kind_of(relative) is not None or relative == DATASET_CONFIG_NAME
+    return (kind_of(relative) is not None and ignored_reason(relative) is None) or relative == DATASET_CONFIG_NAME
 
 
 def row_key(event: BlobEvent) -> str:

@@ -27,7 +27,10 @@ _ANNOTATION_DIRS = ("annotations/xmls", "annotations")
 _IGNORED_WITH_REASON = {
     "imagesets": "VoTT split lists are not used: the split is a stable hash of each image name",
     "annotations/trimaps": "Oxford-IIIT Pets segmentation trimaps are not used for boxes",
+    "segmentationclass": "Pascal VOC segmentation masks (class colours) are not training images",
+    "segmentationobject": "Pascal VOC segmentation masks (object instances) are not training images",
 }
+_OUTSIDE_VOC_IMAGES = "in a Pascal VOC tree only JPEGImages/ holds training images"
 
 ClassSource = Literal["annotation", "filename"]
 
@@ -80,7 +83,8 @@ def pairing_key(relative_name: str) -> str:
     return posixpath.join(_group_dir(directory), posixpath.splitext(base)[0])
 
 
-def _ignored_reason(relative_name: str) -> str | None:
+def ignored_reason(relative_name: str) -> str | None:
+    """Why a file of a known side folder (split lists, masks, trimaps) is not part of the training data."""
     lower = relative_name.lower()
     for marker, reason in _IGNORED_WITH_REASON.items():
         if lower.startswith(marker + "/") or f"/{marker}/" in lower:
@@ -95,10 +99,12 @@ def discover(blobs: list[BlobInfo], project_prefix: str) -> Layout:
     ignored: list[tuple[BlobInfo, str]] = []
     config = None
     dirs: defaultdict[str, int] = defaultdict(int)
+    voc_roots = _voc_roots(b.name[len(project_prefix):] for b in blobs)
     for blob in sorted(blobs, key=lambda b: b.name):
         relative = blob.name[len(project_prefix):]
-        reason = _ignored_reason(relative)
         kind = kind_of(relative)
+        reason = ignored_reason(relative) or (_OUTSIDE_VOC_IMAGES if kind == "image" and _stray_in_voc(
+            relative, voc_roots) else None)
         if relative == DATASET_CONFIG_NAME:
             config = blob
         elif reason:
@@ -112,6 +118,22 @@ def discover(blobs: list[BlobInfo], project_prefix: str) -> Layout:
             (pairing.images if kind == "image" else pairing.annotations).append(blob)
             dirs[posixpath.dirname(relative).lower()] += 1
     return Layout(_kind(dirs), list(pairs.values()), label_maps, config, ignored)
+
+
+def _voc_roots(relative_names: object) -> set[str]:
+    """Folders holding both `Annotations/` and `JPEGImages/` (a VOC or VoTT tree; "" for the project root)."""
+    seen: defaultdict[str, set[str]] = defaultdict(set)
+    for name in relative_names:  # type: ignore[attr-defined]
+        parent, leaf = posixpath.split(posixpath.dirname(name))
+        if leaf.lower() in ("annotations", "jpegimages"):
+            seen[parent].add(leaf.lower())
+    return {root for root, leaves in seen.items() if leaves == {"annotations", "jpegimages"}}
+
+
+def _stray_in_voc(relative_name: str, roots: set[str]) -> bool:
+    """An image in a folder beside a VOC tree's JPEGImages/ (masks, visualisations, thumbnails…)."""
+    parent, leaf = posixpath.split(posixpath.dirname(relative_name))
+    return bool(leaf) and parent in roots and leaf.lower() != "jpegimages"
 
 
 def _kind(dirs: dict[str, int]) -> str:

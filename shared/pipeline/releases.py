@@ -156,6 +156,9 @@ class ReleaseManager:
         self.registry().set_state(spec.model_name, spec.model_version, "deployed")
         if previous[1] and previous != (spec.model_name, spec.model_version):
             self.registry().set_state(previous[0], previous[1], "retired")
+            if row.get("live_batch_id"):
+                record_run(self.tables, self.settings.runs_table, spec.project, row["live_batch_id"], now,
+                           {"model_state": "retired", "retired_at": iso(now)})
         record_run(self.tables, self.settings.runs_table, spec.project, candidate["batch_id"], now,
                    {"model_state": "deployed", "deployed_at": iso(now), "slot": new})
         self._crown(spec.project, spec.model_folder)

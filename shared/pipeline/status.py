@@ -38,7 +38,7 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
             "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
             "model_name", "model_version", "model_state", "approver", "approval_comment", "deployed_at", "slot",
-            "deploy_reason")
+            "deploy_reason", "retired_at")
     gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
     report = {"report": report_path(row["PartitionKey"], row["RowKey"])} if row.get("status") == "Completed" else {}
     return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates | report

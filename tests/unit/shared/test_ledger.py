@@ -39,3 +39,12 @@ def test_pending_counts_the_latest_change_of_each_blob_by_sequencer():
     pending = Pending.of(rows)
     assert (pending.changes, pending.images) == (3, 1)  # a.jpg ends deleted; b.jpg is new; b.xml is a label
     assert (pending.first, pending.last) == ("2026-11-25T12:00:00.123456Z", "2026-11-25T12:00:09.123456Z")
+
+
+def test_segmentation_masks_and_split_lists_are_not_changes_to_train_on():
+    from shared.ledger import is_dataset_file
+
+    assert is_dataset_file("p/VOC2012/JPEGImages/a.jpg") and is_dataset_file("p/VOC2012/Annotations/a.xml")
+    assert not is_dataset_file("p/VOC2012/SegmentationClass/a.png")
+    assert not is_dataset_file("p/VOC2012/SegmentationObject/a.png")
+    assert not is_dataset_file("p/VOC2012/ImageSets/Main/train.txt")

@@ -66,3 +66,5 @@ def test_two_versions_go_live_one_after_the_other_through_the_sdk(azure, setting
     assert azure.ml.scored == [(endpoint, "blue", b"\xff\xd8 jpeg bytes"), (endpoint, "green", b"\xff\xd8 jpeg bytes")]
     tags = {v: azure.ml.get(f"models/tfod-shapes/versions/{v}")["properties"]["tags"]["state"] for v in versions}
     assert tags == {"1": "retired", "2": "deployed"}
+    runs = {r["RowKey"]: r.get("model_state") for r in table_store.query(settings.runs_table, "shapes")}
+    assert runs == {"shapes-b1": "retired", "shapes-b2": "deployed"}  # what the status endpoint lists

@@ -44,3 +44,22 @@ def test_class_from_filename():
     assert class_from_filename("images/Abyssinian_12.jpg") == "Abyssinian"
     assert class_from_filename("great_pyrenees_3.jpg") == "great_pyrenees"
     assert class_from_filename("plain.jpg") == "plain"
+
+
+def test_a_pascal_voc_distribution_trains_on_jpegimages_only():
+    """VOC2007/VOC2012 as distributed: segmentation masks are PNGs beside JPEGImages/, and must never be taken
+    for background training images."""
+    layout = discover(blobs(
+        "p/VOC2012/Annotations/2007_000032.xml", "p/VOC2012/JPEGImages/2007_000032.jpg",
+        "p/VOC2012/JPEGImages/2007_000039.jpg", "p/VOC2012/ImageSets/Segmentation/train.txt",
+        "p/VOC2012/SegmentationClass/2007_000032.png", "p/VOC2012/SegmentationObject/2007_000032.png",
+        "p/VOC2012/Thumbnails/2007_000032.jpg", "p/extra.jpg", "p/extra.xml",
+    ), "p/")
+    images = sorted(b.name for pair in layout.pairs for b in pair.images)
+    assert images == ["p/VOC2012/JPEGImages/2007_000032.jpg", "p/VOC2012/JPEGImages/2007_000039.jpg",
+                      "p/extra.jpg"]
+    reasons = {b.name.split("/")[2]: why for b, why in layout.ignored}
+    assert "segmentation masks (class colours)" in reasons["SegmentationClass"]
+    assert "segmentation masks (object instances)" in reasons["SegmentationObject"]
+    assert reasons["Thumbnails"] == "in a Pascal VOC tree only JPEGImages/ holds training images"
+    assert "split" in reasons["ImageSets"]
