@@ -10,6 +10,7 @@ from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.storage_registry import StorageRegistry
 from shared.pipeline.ingest import Ingestor
+from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.releases import ReleaseManager
 from shared.pipeline.runs import RunTracker
 from shared.pipeline.scheduler import Scheduler
@@ -69,6 +70,9 @@ class Services:
 
     def run_tracker(self) -> RunTracker:
         return RunTracker(self.tables, self.settings, self.blobs, self.registry)
+
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.tables, self.settings, self.backend(), self.run_tracker())
 
 
 def _training_backend(settings: Settings) -> TrainingBackend:

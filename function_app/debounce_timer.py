@@ -1,4 +1,4 @@
-"""Timer: run the debounce decision for every project and flush the ones that are ready."""
+"""Timer: reconcile silent runs, then run the debounce decision for every project and flush the ready ones."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 def debounce_tick(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("debounce timer is past due")
-    for outcome in services().scheduler().tick_all():
+    wired = services()
+    wired.reconciler().reconcile_all()  # runs whose end was never delivered: ask the backend, after a while
+    for outcome in wired.scheduler().tick_all():
         if outcome.decision.action not in ("wait",):
             log.info("project ticked", extra={"project": outcome.project, "action": outcome.decision.action,
                                               "reason": outcome.decision.reason, "batch_id": outcome.batch_id,

@@ -16,11 +16,12 @@ import urllib.request
 from pathlib import Path
 
 from local_mode import demo_data
-from local_mode.azurite import REPO_ROOT, Azurite
+from local_mode.azurite import REPO_ROOT, Azurite, DataFolderBusy
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore
+from shared.adapters.child_processes import watch_children
 from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
 from shared.dataset.service import DatasetBuilder
 from shared.registry import model_name_for
@@ -62,15 +63,22 @@ def local_settings(env: Settings, args: argparse.Namespace, azurite: Azurite, ho
         train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
         approval_secret=env.approval_secret or secrets.token_urlsafe(32), public_host=host.host,
         approval_webhook_url=webhook_url, gate_min_map_50=args.gate_min_map_50,
-        gate_min_validation_images=min(env.gate_min_validation_images, 10))
+        gate_min_validation_images=min(env.gate_min_validation_images, 10),
+        # a trainer here is watched by this very process: ask it after 30 s of silence, retry lost runs soon
+        reconcile_after_seconds=float(os.environ.get("RECONCILE_AFTER_SECONDS", 30)),
+        retry_backoff_seconds=float(os.environ.get("RETRY_BACKOFF_SECONDS", 10)))
+
+
+def data_folder(args: argparse.Namespace) -> Path | None:
+    """Where Azurite keeps its files with --keep-data (locked: one local mode per folder); None: a fresh one."""
+    return Path(args.data_dir) if args.keep_data else None
 
 
 def run(args: argparse.Namespace) -> int:
     """Start Azurite, the functions' HTTP front and a webhook inbox, drop a dataset in the way a user would, then
     let the event loop train, gate, register, and (approved) release it to the local endpoint."""
     clock = StageClock()
-    location = REPO_ROOT / ".local" / "azurite"
-    with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
+    with Azurite(data_folder(args)) as azurite, tempfile.TemporaryDirectory() as scratch:
         host, inbox = FunctionsHost(args.port), WebhookInbox()
         settings = local_settings(Settings.from_env(), args, azurite, host, inbox.url)
         clock.lap("start Azurite and the local functions host")
@@ -78,9 +86,15 @@ def run(args: argparse.Namespace) -> int:
               f"functions on http://{host.host}/api (status: http://{host.host}/api/status/{args.project})")
         loop = LocalLoop(settings, azurite.blob_endpoint, Path(scratch) / "runs")
         try:
+            _recover(loop)
             code = _drop_first_batch(settings, args, Path(scratch), clock)
             if code is None:
                 code = _train_and_release(loop, settings, args, inbox, clock)
+                if args.serve:
+                    if code:
+                        print("[local] nothing went live this time (see above); still serving: fix the data and "
+                              "upload again, and the next run follows")
+                    _serve_until_interrupted(loop, settings, args)
         except KeyboardInterrupt:
             print("\n[local] interrupted: stopping everything this command started")
             code = 130
@@ -100,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     """The local twin of a deployed service, empty and waiting: Azurite, the functions' routes, the event source,
     both timers, the trainer and the endpoint. Upload into it (or point `smoke` at it) and it does the rest."""
-    location = REPO_ROOT / ".local" / "azurite"
-    with Azurite(location if args.keep_data else None) as azurite, tempfile.TemporaryDirectory() as scratch:
+    with Azurite(data_folder(args)) as azurite, tempfile.TemporaryDirectory() as scratch:
         host, inbox = FunctionsHost(args.port), WebhookInbox()
         env = Settings.from_env()
         settings = local_settings(env, args, azurite, host, env.approval_webhook_url or inbox.url)
@@ -109,6 +122,7 @@ def serve(args: argparse.Namespace) -> int:
         try:
             loop.install_base_model()
             loop.blobs.ensure_container(settings.datasets_container)
+            _recover(loop)
             started = {"function_url": f"http://{host.host}/api", "connection_string": azurite.connection_string,
                        "datasets_container": settings.datasets_container, "endpoint_key": loop.endpoints.key,
                        "approval_webhook": settings.approval_webhook_url}
@@ -134,6 +148,13 @@ def serve(args: argparse.Namespace) -> int:
             loop.close()
             host.close()
             inbox.close()
+
+
+def _recover(loop: LocalLoop) -> None:
+    """What a killed local mode left behind in a kept data folder: runs whose trainer died with it are finished
+    now (reported as lost, and retried like any run lost to the infrastructure)."""
+    for job in loop.services.reconciler().reconcile_all(force=True):
+        _say(f"[local] run {job} was interrupted when local mode stopped: reported, and its changes train again")
 
 
 def _say(line: str) -> None:
@@ -214,8 +235,6 @@ def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Names
         second = _train_once(loop, settings, args, clock, "second batch (incremental)", after=model["batch_id"])
         if second is not None and _release(loop, args, inbox, second, clock):
             clock.summary["second_detections"] = _detect(loop, args, seed=424_242, count=args.check_images)
-    if args.serve:
-        _serve_until_interrupted(loop, settings, args)
     return 0
 
 
@@ -290,10 +309,13 @@ def _detect(loop: LocalLoop, args: argparse.Namespace, seed: int, count: int) ->
 
 
 def _serve_until_interrupted(loop: LocalLoop, settings: Settings, args: argparse.Namespace) -> None:
-    uri = loop.endpoints.describe(args.project)["scoring_uri"]
-    print(f"[local] serving until Ctrl-C. Score an image:\n  curl -X POST '{uri}' -H 'Authorization: Bearer "
-          f"{loop.endpoints.key}' -H 'Content-Type: image/jpeg' --data-binary @image.jpg\n"
-          f"[local] drop more images (a retrain follows): DataStorage='{settings.storage_connection_string}' "
+    uri = loop.endpoints.describe(args.project).get("scoring_uri")
+    if uri:
+        print(f"[local] serving until Ctrl-C. Score an image:\n  curl -X POST '{uri}' -H 'Authorization: Bearer "
+              f"{loop.endpoints.key}' -H 'Content-Type: image/jpeg' --data-binary @image.jpg")
+    else:
+        print("[local] running until Ctrl-C; no model is live yet")
+    print(f"[local] drop more images (a retrain follows): DataStorage='{settings.storage_connection_string}' "
           f"python -m local_mode upload FOLDER --project {args.project}")
     while True:
         loop.source.poll()
@@ -340,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--project", default="demo", help="project folder name in the datasets container")
     run_p.add_argument("--demo-images", type=int, default=240)
     run_p.add_argument("--seed", type=int, default=0)
-    run_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
+    run_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in --data-dir")
+    run_p.add_argument("--data-dir", default=str(REPO_ROOT / ".local" / "azurite"),
+                       help="Azurite's data folder with --keep-data (one local mode at a time)")
     run_p.add_argument("--json", action="store_true", help="print the report as JSON")
     run_p.add_argument("--validate-only", action="store_true", help="stop after the dataset report")
     run_p.add_argument("--steps", type=int, default=600, help="training steps of the local run")
@@ -362,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--quiet-seconds", type=float, default=5.0, help="debounce quiet period")
     serve_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="release gate on mAP@0.5")
     serve_p.add_argument("--port", type=int, default=0, help="port of the local functions host (0: any free)")
-    serve_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in .local/azurite")
+    serve_p.add_argument("--keep-data", action="store_true", help="keep Azurite's data in --data-dir")
+    serve_p.add_argument("--data-dir", default=str(REPO_ROOT / ".local" / "azurite"),
+                         help="Azurite's data folder with --keep-data (one local mode at a time)")
     serve_p.add_argument("--interval", type=float, default=2.0, help="seconds between two timer ticks")
     serve_p.add_argument("--json", action="store_true", help="print the addresses and keys as one JSON line")
     smoke_p = sub.add_parser("smoke", help="post-deployment smoke test: a tiny dataset through the whole service")
@@ -389,10 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
-    if args.command == "run":
-        return run(args)
-    if args.command == "serve":
-        return serve(args)
+    if args.command in ("run", "serve"):
+        watch_children()  # trainers, inference servers and Azurite die with this process, even on SIGKILL
+        try:
+            return run(args) if args.command == "run" else serve(args)
+        except DataFolderBusy as exc:
+            _say(f"[local] {exc}")
+            return 2
     if args.command == "smoke":
         return smoke(args)
     settings = Settings.from_env()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import socket
@@ -10,6 +11,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from shared.adapters import child_processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "devstoreaccount1"
@@ -57,11 +60,14 @@ class Azurite:
 
     def start(self, timeout: float = 60.0) -> Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
+        if not self._own_dir:
+            self._lock()
         args = [azurite_binary(), "--silent", "--skipApiVersionCheck", "--loose", "--location", str(self.location)]
         for kind, port in self.ports.items():
             args += [f"--{kind}Host", "127.0.0.1", f"--{kind}Port", str(port)]
         log = open(self.location / "azurite.log", "wb")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        child_processes.spawned(self.process.pid)
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         pending = set(self.ports.values())
@@ -76,6 +82,8 @@ class Azurite:
         return self
 
     def stop(self) -> None:
+        if self.process:
+            child_processes.stopped(self.process.pid)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -87,11 +95,30 @@ class Azurite:
         if self._own_dir:
             shutil.rmtree(self.location, ignore_errors=True)
 
+    def _lock(self) -> None:
+        """One local mode per data folder: a second would run its own Azurite on the same files."""
+        self._lock_file = (self.location / ".lock").open("a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            raise DataFolderBusy(f"{self.location} is in use by local mode pid {holder}: stop it first (or use "
+                                 "another --data-dir)") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()  # the lock goes with the process, however it ends
+
     def __enter__(self) -> Azurite:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DataFolderBusy(RuntimeError):
+    """Another local mode holds the data folder."""
 
 
 def _accepts(port: int) -> bool:

@@ -22,6 +22,7 @@ class Policy:
     max_runs_per_day: int = 10
     max_gpu_hours_per_day: float = 24.0
     cancel_running_on_new_data: bool = False
+    max_run_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,14 @@ class ProjectState:
     day: str = ""
     runs_today: int = 0
     gpu_hours_today: float = 0.0
+    attempt: int = 1
+    """Of the next run of these changes (above 1 after runs lost to the infrastructure)."""
+    retry_after: str = ""
+    """No retry before this time (backoff after an infrastructure failure)."""
+    given_up_at: str = ""
+    """Retries exhausted: hold until a change newer than this event time arrives."""
+    failure: str = ""
+    """Why the last run failed, for the hold's reason."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,12 @@ def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy)
                                 f"first change {waited:.0f}s ago (max wait {policy.max_wait_seconds:.0f}s)")
     why = ("maximum wait reached for label-only changes" if not enough else
            "upload settled" if quiet else "maximum wait reached")
+    if state.given_up_at and pending.last <= state.given_up_at:  # type: ignore[operator]
+        return Decision("hold", f"gave up after {state.attempt - 1} attempts ({state.failure}); these changes "
+                                "train with the next upload")
+    if state.retry_after and _seconds(now, state.retry_after) < 0:
+        return Decision("hold", f"the last run failed ({state.failure}): attempt {state.attempt} of "
+                                f"{policy.max_run_attempts} starts after {state.retry_after}")
     today = now.strftime("%Y-%m-%d")
     runs_today = state.runs_today if state.day == today else 0
     gpu_hours = state.gpu_hours_today if state.day == today else 0.0

@@ -111,6 +111,10 @@ class TrainingBackend(Protocol):
 
     def cancel(self, job_name: str) -> None: ...
 
+    def status(self, job_name: str) -> Any:
+        """The job as the backend sees it now: a shared.training.JobState ("Lost" when it knows no such job)."""
+        ...
+
 
 class ModelRegistry(Protocol):
     """Azure ML's model registry, or a storage-backed twin; registering the same run twice is a no-op."""

@@ -77,6 +77,15 @@ class Settings:
     max_runs_per_day: int = _setting("MAX_RUNS_PER_DAY", 6, "Daily cap on training runs per project (UTC day).")
     max_gpu_hours_per_day: float = _setting(
         "MAX_GPU_HOURS_PER_DAY", 12.0, "Daily cap on GPU hours per project; further runs are held.")
+    max_run_attempts: int = _setting(
+        "MAX_RUN_ATTEMPTS", 3, "Attempts at training one batch when runs fail for infrastructure reasons (killed, "
+        "preempted, lost, storage errors); a failure the trainer reports itself (`trainer failed: …`) is not retried.")
+    retry_backoff_seconds: float = _setting(
+        "RETRY_BACKOFF_SECONDS", 300.0, "Wait before the second attempt; doubled for each further one.")
+    reconcile_after_seconds: float = _setting(
+        "RECONCILE_AFTER_SECONDS", 900.0, "After this long without news of an active run, the timer asks the "
+        "training backend (Azure ML's jobs.get; locally, the trainer process) and finishes the run's bookkeeping "
+        "from the answer, as its completion event would have.")
     cancel_running_on_new_data: bool = _setting(
         "CANCEL_RUNNING_ON_NEW_DATA", False, "When a newer window closes while a run is active: true cancels "
         "the run and trains on the newer data; false (default) waits for the run to end.")

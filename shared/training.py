@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 SERVICE_TAG = "tfod-retrain"
+FAILURE_FILE = "failure.json"
+"""Written by the trainer into the run's model folder when it fails for a reason of its own (bad data, bad
+config): such a run is not retried. A run that fails without it (killed, lost, preempted) is."""
 
 
 def batch_id_for(project: str, claimed_at: str) -> str:
@@ -53,6 +57,16 @@ class TrainingRequest:
             "base_model": self.base_model,
             **self.tags,
         }
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What the training backend says of a job when asked (reconciliation)."""
+
+    status: str
+    """Azure ML's spelling: Queued, Running, Completed, Failed, Canceled…, or Lost (unknown to the backend)."""
+    reason: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

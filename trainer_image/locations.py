@@ -51,6 +51,16 @@ def download_folder(location: str, target: Path) -> Path:
     return blob_folders.download_folder(store(), folder.container, folder.name, target)
 
 
+def write_file(folder: str, name: str, data: bytes) -> None:
+    """One file into a folder location (a blob folder, or a local or mounted one)."""
+    if is_blob(folder):
+        path = BlobPath.parse(folder)
+        store().write(path.container, f"{path.name}/{name}".lstrip("/"), data)
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / name).write_bytes(data)
+
+
 def upload_folder(source: Path, location: str) -> None:
     """Copy a local folder to a blob folder, or leave it (Azure ML uploads its mounted output itself)."""
     if not is_blob(location):

@@ -22,6 +22,7 @@ from typing import Any
 from shared import logs
 from shared.dataset.label_map import LabelMap
 from shared.dataset.manifest import ManifestError, load_manifest
+from shared.training import FAILURE_FILE
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
@@ -248,6 +249,15 @@ def _log_to_mlflow(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
                        "batch_size": summary["batch_size"], "warm_start": summary["warm_start"]["from"]})
 
 
+def _say_why(model_dir: str, reason: str) -> None:
+    """failure.json in the model folder: the completion handler then knows the code failed (no retry), not the
+    machine. Best effort: if even this write fails, the run is treated as an infrastructure failure."""
+    try:
+        locations.write_file(model_dir, FAILURE_FILE, json.dumps({"error": reason}).encode())
+    except Exception:
+        log.exception("could not write failure.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure("INFO")
@@ -263,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ManifestError, ValueError, FileNotFoundError, RuntimeError) as exc:
             log.error("training failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             print(f"trainer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            _say_why(args.model_dir, f"trainer failed: {type(exc).__name__}: {exc}")
             return 1
 
 

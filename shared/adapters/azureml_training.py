@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.naming import EXPERIMENT, azure_name
 from shared.settings import Settings, SettingsError
-from shared.training import SubmittedRun, TrainingRequest, model_folder
+from shared.training import JobState, SubmittedRun, TrainingRequest, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,16 @@ class AzureMLTraining:
 
     def cancel(self, job_name: str) -> None:
         self.ml_client.jobs.begin_cancel(job_name)
+
+    def status(self, job_name: str) -> JobState:
+        """Asked when a run's completion event never came (jobs.get; a job Azure ML does not know is Lost)."""
+        try:
+            job = self.ml_client.jobs.get(job_name)
+        except ResourceNotFoundError:
+            return JobState("Lost", f"Azure ML has no job {job_name}")
+        status = _status(job)
+        reason = f"Azure ML reports the job {status}" if status in ("Failed", "Canceled") else ""
+        return JobState(status, reason)
 
 
 def _status(job: Any) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.adapters import child_processes
 from shared.adapters.local_gateway import CollectorSink, Gateway
 from shared.adapters.scoring import score_on_slot
 from shared.blob_folders import download_folder
@@ -90,6 +91,7 @@ class LocalEndpoints:
                  "--worker_count", str(self.settings.local_serving_workers)],
                 cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append(process.pid)
+        child_processes.spawned(process.pid)
         slot_state = _Slot(spec, process, port, log_path, sink)
         self._slots[(spec.project, slot)] = slot_state
         return slot_state
@@ -133,6 +135,7 @@ class LocalEndpoints:
 
 def _stop(process: subprocess.Popen) -> None:
     """The server runs gunicorn workers in its own process group: stop the group, then make sure."""
+    child_processes.stopped(process.pid)
     if process.poll() is not None:
         return
     try:

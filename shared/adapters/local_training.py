@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.adapters import child_processes
 from shared.adapters.event_grid import run_ended_events, wire
 from shared.ports import BlobStore, PreconditionFailed
 from shared.settings import Settings
-from shared.training import SubmittedRun, TrainingRequest, model_folder
+from shared.training import JobState, SubmittedRun, TrainingRequest, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class LocalTraining:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
                                        start_new_session=True)
         self._processes[request.job_name] = process
+        child_processes.spawned(process.pid)
         log.info("local trainer started", extra={"job_name": request.job_name, "pid": process.pid,
                                                  "log": str(log_path)})
         watcher = threading.Thread(target=self._watch, args=(request, process, log_path), daemon=True)
@@ -83,12 +86,12 @@ class LocalTraining:
     def _watch(self, request: TrainingRequest, process: subprocess.Popen[bytes], log_path: Path) -> None:
         started = time.monotonic()
         code = process.wait()
-        status = ("Canceled" if request.job_name in self._cancelled else "Completed" if code == 0 else "Failed")
+        child_processes.stopped(process.pid)
+        status, reason = self._outcome(request.job_name, code, log_path)
         properties: dict[str, Any] = {"exit_code": code, "gpu_hours": 0.0,
                                       "duration_seconds": round(time.monotonic() - started, 1)}
-        if status == "Failed":
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            properties["error"] = f"trainer exited with {code}: " + " | ".join(tail)
+        if reason:
+            properties["error"] = reason
         events = [wire(e) for e in run_ended_events(
             topic=LOCAL_ML_TOPIC, experiment_id=f"tfod-{request.project}", experiment_name=f"tfod-{request.project}",
             run_id=request.job_name, status=status, tags=request.all_tags(), properties=properties)]
@@ -96,6 +99,29 @@ class LocalTraining:
             self.on_events(events)
         except Exception:  # the event is lost only for this process: status stays "submitted", visible in /status
             log.exception("delivering the local run events failed", extra={"job_name": request.job_name})
+
+    def _outcome(self, job_name: str, code: int, log_path: Path) -> tuple[str, str]:
+        """Azure ML's status for a trainer's exit, with a reason a person understands."""
+        if job_name in self._cancelled:
+            return "Canceled", ""
+        if code == 0:
+            return "Completed", ""
+        if code < 0:
+            return "Failed", f"trainer killed by signal {-code} ({signal.Signals(-code).name})"
+        lines = log_path.read_text(errors="replace").strip().splitlines()
+        said = [line for line in lines if line.startswith("trainer failed:")]
+        return "Failed", said[-1] if said else f"trainer exited with {code}: " + " | ".join(lines[-5:])
+
+    def status(self, job_name: str) -> JobState:
+        """Asked when a run's end was never delivered: the process this object started, if any."""
+        process = self._processes.get(job_name)
+        if process is None:
+            return JobState("Lost", "the trainer process is gone: local mode was stopped while it trained")
+        code = process.poll()
+        if code is None:
+            return JobState("Running")
+        status, reason = self._outcome(job_name, code, self.work_dir / f"{job_name}.log")
+        return JobState(status, reason, {"exit_code": code})
 
     def processes(self) -> list:
         """The trainer processes this object started."""

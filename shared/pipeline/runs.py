@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
@@ -19,7 +19,7 @@ from shared.ports import BlobStore, ModelRegistry, NotFound, TableStore
 from shared.registry import ModelCandidate
 from shared.reporting import render_report
 from shared.settings import Settings
-from shared.training import SERVICE_TAG, model_folder
+from shared.training import FAILURE_FILE, SERVICE_TAG, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ class RunTracker:
                 return RunUpdate("progress", project, batch_id, event.status)
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
+            failure = ""
+            if event.status == "Failed":
+                failure, reason = self._failure(project, batch_id, reason)
             gates: dict[str, Any] = {}
             if event.status == "Completed":
                 metrics = self._metrics(project, batch_id)
@@ -71,11 +74,20 @@ class RunTracker:
                 gates |= self._register(project, batch_id, event.run_id, run, gates)
             record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
                 "status": event.status, "run_id": event.run_id, "ended_at": iso(now), "gpu_hours": hours,
-                "reason": reason or None} | gates)
-            self._release(project, event, run, hours)
+                "reason": reason or None, "failure": failure or None} | gates)
+            self._release(project, event, run, hours, failure, reason, now)
             (log.info if event.status == "Completed" else log.error)(
                 "training run ended", extra={"status": event.status, "reason": reason, "gpu_hours": hours})
             return RunUpdate("ended", project, batch_id, event.status)
+
+    def _failure(self, project: str, batch_id: str, reason: str) -> tuple[str, str]:
+        """("code", the trainer's own words) when it left failure.json; ("infrastructure", what was seen) else."""
+        try:
+            said = json.loads(self.blobs.read(self.settings.models_container,
+                                              f"{model_folder(project, batch_id)}/{FAILURE_FILE}").data)
+            return "code", str(said["error"])
+        except (NotFound, ValueError, KeyError, TypeError):
+            return "infrastructure", reason or "the run failed without an error of the trainer's own"
 
     def _metrics(self, project: str, batch_id: str) -> dict[str, Any] | None:
         """The run's metrics.json (None when the run left none)."""
@@ -141,20 +153,43 @@ class RunTracker:
                 f"mAP@0.5 {gates.get('map_50')}) on dataset {candidate.dataset_version}.")
         return {"model_name": model.name, "model_version": model.version, "model_state": model.state}
 
-    def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float) -> None:
-        """Free the project for its next run; on success remember what was trained (for warm starts, skips)."""
+    def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float, failure: str,
+                 reason: str, now: datetime) -> None:
+        """Free the project for its next run; on success remember what was trained (for warm starts, skips); a
+        run the infrastructure lost gives its changes back to be trained again (with backoff, a few times)."""
         def free(state: dict[str, Any]) -> bool:
             if state.get("active_job") not in (event.run_id, run.get("job_name")):
                 return False  # a cancelled or older run: the project has moved on
             state |= {"phase": "idle", "active_job": "", "gpu_hours_today": float(state.get("gpu_hours_today", 0))
-                      + hours, "last_outcome": f"{event.status.lower()} {event.run_id}"}
+                      + hours, "last_outcome": f"{event.status.lower()} {event.run_id}", "failure": reason}
             if event.status == "Completed":
                 state |= {"trained_version": state.get("dataset_version", ""),
                           "label_map": state.get("manifest_label_map", "")}
+            if failure == "infrastructure":
+                self._retry_later(state, reason, now)
+            else:
+                state |= {"attempt": 1, "retry_after": "", "given_up_at": ""}
             return True
 
         update_row(self.tables, self.settings.state_table, STATE_PARTITION, project, free,
                    f"release project {project}")
+
+
+    def _retry_later(self, state: dict[str, Any], reason: str, now: datetime) -> None:
+        """The batch's changes are pending again; the daily cap does not count the lost run (GPU hours do)."""
+        attempt, failed_cut = int(state.get("attempt") or 1), state.get("cut", "")
+        state["cut"] = state.get("claimed_from", "")
+        if state.get("day") == now.strftime("%Y-%m-%d"):
+            state["runs_today"] = max(int(state.get("runs_today", 0)) - 1, 0)
+        state["attempt"] = attempt + 1
+        if attempt < self.settings.max_run_attempts:
+            backoff = self.settings.retry_backoff_seconds * 2 ** (attempt - 1)
+            state["retry_after"] = iso(now + timedelta(seconds=backoff))
+            log.warning("run lost to the infrastructure: retrying", extra={
+                "reason": reason, "attempt": attempt + 1, "retry_after": state["retry_after"]})
+        else:
+            state |= {"retry_after": "", "given_up_at": failed_cut}
+            log.error("run lost to the infrastructure: giving up", extra={"reason": reason, "attempts": attempt})
 
 
 def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, settings: Settings) -> float:

@@ -32,7 +32,8 @@ FINAL_RUN_STATUSES = {"Completed", "Failed", "Canceled", "canceled", "skipped"}
 
 def policy_of(settings: Settings) -> Policy:
     return Policy(settings.quiet_seconds, settings.max_wait_seconds, settings.min_new_images,
-                  settings.max_runs_per_day, settings.max_gpu_hours_per_day, settings.cancel_running_on_new_data)
+                  settings.max_runs_per_day, settings.max_gpu_hours_per_day, settings.cancel_running_on_new_data,
+                  settings.max_run_attempts)
 
 
 @dataclass
@@ -120,9 +121,12 @@ class Scheduler:
     def _claim(self, state: dict[str, Any], pending: Pending, now: datetime) -> dict[str, Any]:
         claimed_at = iso(now)
         batch_id = batch_id_for(state["RowKey"], claimed_at)
+        retrying = bool(state.get("retry_after"))
         state = state | {"phase": "flushing", "step": "claimed", "batch_id": batch_id, "claimed_at": claimed_at,
-                         "cut": pending.last, "changes": pending.changes, "new_images": pending.images,
-                         "action": "flush", "decision": "flushing", "decision_at": claimed_at}
+                         "claimed_from": state.get("cut", ""), "cut": pending.last, "changes": pending.changes,
+                         "new_images": pending.images, "action": "flush", "decision": "flushing",
+                         "decision_at": claimed_at, "attempt": int(state.get("attempt") or 1) if retrying else 1,
+                         "retry_after": "", "given_up_at": ""}
         state = self.save_state(state)
         log.info("flush claimed", extra={"batch_id": batch_id, "cut": pending.last})
         return state
@@ -164,7 +168,8 @@ class Scheduler:
             runs_today = (int(state.get("runs_today", 0)) if state.get("day") == today else 0) + 1
             gpu_hours = float(state.get("gpu_hours_today", 0.0)) if state.get("day") == today else 0.0
             self._record_run(state, status="submitted", job_name=request.job_name, submitted_at=iso(now),
-                             dataset_version=request.dataset_version, manifest=state["manifest"], now=now)
+                             dataset_version=request.dataset_version, manifest=state["manifest"], now=now,
+                             attempt=int(state.get("attempt") or 1))
             state = self.save_state(state | {
                 "step": "submitting", "job_name": request.job_name, "active_job": request.job_name, "day": today,
                 "runs_today": runs_today, "gpu_hours_today": gpu_hours})
@@ -242,4 +247,6 @@ def update_row(tables: TableStore, table: str, partition: str, row_key: str,
 
 def project_state_of(row: dict[str, Any]) -> ProjectState:
     return ProjectState(row.get("phase", "idle"), row.get("active_job") or None, row.get("day", ""),
-                        int(row.get("runs_today", 0)), float(row.get("gpu_hours_today", 0.0)))
+                        int(row.get("runs_today", 0)), float(row.get("gpu_hours_today", 0.0)),
+                        int(row.get("attempt") or 1), row.get("retry_after", ""), row.get("given_up_at", ""),
+                        row.get("failure", ""))

@@ -26,7 +26,8 @@ def project_status(scheduler: Scheduler, project: str, releases: ReleaseManager 
         "window": {"phase": state.get("phase", "idle"), "step": state.get("step"), "next": decision.action,
                    "reason": decision.reason, "batch_id": state.get("batch_id"),
                    "active_job": state.get("active_job") or None, "runs_today": state.get("runs_today", 0),
-                   "gpu_hours_today": state.get("gpu_hours_today", 0)},
+                   "gpu_hours_today": state.get("gpu_hours_today", 0), "attempt": int(state.get("attempt") or 1),
+                   "retry_after": state.get("retry_after") or None, "last_failure": state.get("failure") or None},
         "trained_dataset_version": state.get("trained_version") or None,
         "champion_model": state.get("champion_model") or None,
         "endpoint": releases.status(project) if releases else None,
@@ -38,7 +39,7 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
             "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
             "model_name", "model_version", "model_state", "approver", "approval_comment", "deployed_at", "slot",
-            "deploy_reason", "retired_at")
+            "deploy_reason", "retired_at", "failure", "attempt")
     gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
     report = {"report": report_path(row["PartitionKey"], row["RowKey"])} if row.get("status") == "Completed" else {}
     return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates | report

@@ -169,3 +169,8 @@ def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_co
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 1
     assert "trainer failed: BaseModelError:" in output and "has no pipeline.config" in output
+    model_dir = args[args.index("--model-dir") + 1].removeprefix("blob://")
+    container, _, folder = model_dir.partition("/")
+    said = json.loads(AzureBlobStore.from_settings(Settings(storage_connection_string=azurite_connection_string))
+                      .read(container, f"{folder}/failure.json").data)
+    assert said["error"].startswith("trainer failed: BaseModelError:")  # the run is not retried

@@ -66,3 +66,20 @@ def test_daily_caps_hold_with_a_clear_reason(state, words):
 
 def test_caps_reset_on_a_new_day():
     assert action(pending(), ProjectState(day="2026-11-24", runs_today=3, gpu_hours_today=9)).action == "flush"
+
+
+def test_a_run_lost_to_the_infrastructure_is_retried_after_its_backoff():
+    waiting = ProjectState(attempt=2, retry_after=iso(NOW + timedelta(seconds=30)),
+                           failure="trainer killed by signal 9 (SIGKILL)")
+    decision = action(pending(), waiting)
+    assert decision.action == "hold"
+    assert "trainer killed by signal 9 (SIGKILL)" in decision.reason and "attempt 2 of 3" in decision.reason
+    due = ProjectState(attempt=2, retry_after=iso(NOW - timedelta(seconds=1)), failure="lost")
+    assert action(pending(), due).action == "flush"
+
+
+def test_after_the_last_attempt_the_changes_wait_for_a_newer_upload():
+    gave_up = ProjectState(attempt=4, given_up_at=iso(NOW - timedelta(seconds=70)), failure="lost")
+    decision = action(pending(last_ago=70), gave_up)
+    assert decision.action == "hold" and "gave up after 3 attempts (lost)" in decision.reason
+    assert action(pending(last_ago=65), gave_up).action == "flush"  # a change newer than the lost batch

@@ -115,3 +115,13 @@ def test_the_function_cannot_use_the_workspace_without_its_role():
     azure = FakeAzure(FakeAzure().grants.without("function", "AzureML Data Scientist", "workspace"))
     with pytest.raises(HttpResponseError, match="AuthorizationFailed"):
         training(azure).submit(REQUEST)
+
+
+def test_asking_azure_ml_about_a_silent_run(azure):
+    adapter = training(azure)
+    run = adapter.submit(REQUEST)
+    assert adapter.status(run.job_name).status == "Queued"
+    azure.ml.finish_job(run.job_name, "Failed")
+    failed = adapter.status(run.job_name)
+    assert (failed.status, failed.reason) == ("Failed", "Azure ML reports the job Failed")
+    assert adapter.status("tfod-never-submitted").status == "Lost"
