@@ -13,3 +13,6 @@ echo "## TFRecords and training speed (issue: trainer)"
 echo
 echo "## Serving: local endpoint vs. in-process (issue: release path)"
 .venv/bin/python -m bench.serving
+echo
+echo "## Scoring under garbage senders (issue: reliability)"
+.venv/bin/python -m bench.hostile_load

@@ -8,13 +8,16 @@ from typing import Any
 
 from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
+from shared.adapters.chat_webhook import WebhookNotifier
 from shared.adapters.storage_registry import StorageRegistry
+from shared.pipeline.approvals import ApprovalDesk
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.releases import ReleaseManager
 from shared.pipeline.runs import RunTracker
 from shared.pipeline.scheduler import Scheduler
-from shared.ports import BlobStore, ModelRegistry, OnlineEndpoints, TableStore, TrainingBackend
+from shared.ports import BlobStore, ModelRegistry, Notifier, OnlineEndpoints, TableStore, TrainingBackend
+from shared.ratelimit import FailureLimit
 from shared.settings import Settings, SettingsError
 
 
@@ -68,8 +71,22 @@ class Services:
     def releases(self) -> ReleaseManager:
         return ReleaseManager(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
 
+    def notifier(self) -> Notifier | None:
+        """The approval channel (Teams or Slack incoming webhook), when one is configured."""
+        url = self.settings.approval_webhook_url
+        return WebhookNotifier(url) if url else None
+
+    def approval_desk(self) -> ApprovalDesk:
+        return ApprovalDesk(self.tables, self.settings, self.blobs, self.notifier())
+
     def run_tracker(self) -> RunTracker:
-        return RunTracker(self.tables, self.settings, self.blobs, self.registry)
+        return RunTracker(self.tables, self.settings, self.blobs, self.registry, self.notifier())
+
+    def approval_failures(self) -> FailureLimit:
+        """Refused approval links per client: the route is public (the signed link is the credential)."""
+        if "approval_failures" not in self._cache:
+            self._cache["approval_failures"] = FailureLimit(failures=10, window=60.0)
+        return self._cache["approval_failures"]
 
     def reconciler(self) -> Reconciler:
         return Reconciler(self.tables, self.settings, self.backend(), self.run_tracker())

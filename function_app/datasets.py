@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 
 from function_app.bootstrap import services
+from function_app.http_input import Refused, name_param
 from function_app.responses import json_response
 from shared import logs
 from shared.dataset.service import DatasetBuilder
@@ -18,7 +19,10 @@ log = logging.getLogger(__name__)
 @bp.function_name("validate_dataset")
 @bp.route(route="datasets/{project}/validate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def validate_dataset(req: func.HttpRequest) -> func.HttpResponse:
-    project = req.route_params["project"]
+    try:
+        project = name_param(req, "project")
+    except Refused as exc:
+        return json_response({"error": exc.reason}, exc.status)
     wired = services()
     with logs.correlation(project=project):
         builder = DatasetBuilder(wired.blobs, wired.settings)

@@ -1,14 +1,26 @@
-"""HTTP status endpoint: pending changes, the current window, recent runs and dataset versions."""
+"""HTTP status endpoint: pending changes, the current window, recent runs and dataset versions.
+
+Storage is read in a worker thread: when the account stalls, the caller gets 503 with the reason within
+REQUEST_TIMEOUT_SECONDS instead of a hung request (the worker's own storage calls time out later).
+"""
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Late
+
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
 from function_app.bootstrap import services
+from function_app.http_input import Refused, name_param
 from function_app.responses import json_response
 from shared.pipeline.status import all_status, project_status
 
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="status")
 
 
 @bp.function_name("status")
@@ -17,5 +29,20 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     wired = services()
     scheduler, releases = wired.scheduler(can_submit=False), wired.releases()
     project = req.route_params.get("project")
-    body = project_status(scheduler, project, releases) if project else all_status(scheduler, releases)
+    if project is not None:
+        try:
+            project = name_param(req, "project")
+        except Refused as exc:
+            return json_response({"error": exc.reason}, exc.status)
+    read = _readers.submit(lambda: project_status(scheduler, project, releases) if project
+                           else all_status(scheduler, releases))
+    limit = wired.settings.request_timeout_seconds
+    try:
+        body = read.result(timeout=limit)
+    except Late:
+        log.error("status: storage did not answer", extra={"seconds": limit})
+        return json_response({"error": f"storage did not answer within {limit:g} s: try again shortly"}, 503)
+    except AzureError as exc:
+        log.error("status: storage failed", extra={"error": str(exc)[:300]})
+        return json_response({"error": f"storage failed: {str(exc)[:300]}"}, 503)
     return json_response(body, indent=1)

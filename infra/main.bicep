@@ -37,6 +37,12 @@ param keyVaultPurgeProtection bool = false
 @maxLength(8)
 param keyVaultNameSuffix string = ''
 
+@description('Client id of an Entra ID app registration for approvers to sign in with (optional; see README "Approvals").')
+param approverAuthClientId string = ''
+
+@description('Name of the Key Vault secret holding that registration\'s client secret (add it after provisioning).')
+param approverAuthSecretName string = 'approver-auth-secret'
+
 @description('Settings of the retraining service (debounce, budget, training); see README "Settings".')
 param serviceSettings object = {}
 
@@ -126,6 +132,8 @@ module function 'app/function.bicep' = {
     endpointIdentityId: identities.outputs.endpointId
     endpointIdentityClientId: identities.outputs.endpointClientId
     serviceSettings: serviceSettings
+    approverAuthClientId: approverAuthClientId
+    approverAuthSecretUri: empty(approverAuthClientId) ? '' : '${vault.outputs.uri}secrets/${approverAuthSecretName}'
   }
 }
 

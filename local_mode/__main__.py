@@ -16,7 +16,9 @@ import urllib.request
 from pathlib import Path
 
 from local_mode import demo_data
+from local_mode.approval_click import decide_through_page
 from local_mode.azurite import REPO_ROOT, Azurite, DataFolderBusy
+from local_mode.event_source import LOCAL_STORAGE_TOPIC
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared import logs
@@ -62,6 +64,7 @@ def local_settings(env: Settings, args: argparse.Namespace, azurite: Azurite, ho
         local_trainer_command=trainer_command(), quiet_seconds=args.quiet_seconds, min_new_images=1,
         train_steps=args.steps, train_batch_size=args.batch_size, base_model="base-models/ssd_mobilenet_v2_128",
         approval_secret=env.approval_secret or secrets.token_urlsafe(32), public_host=host.host,
+        expected_blob_topic=env.expected_blob_topic or LOCAL_STORAGE_TOPIC,
         approval_webhook_url=webhook_url, gate_min_map_50=args.gate_min_map_50,
         gate_min_validation_images=min(env.gate_min_validation_images, 10),
         # a trainer here is watched by this very process: ask it after 30 s of silence, retry lost runs soon
@@ -83,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         settings = local_settings(Settings.from_env(), args, azurite, host, inbox.url)
         clock.lap("start Azurite and the local functions host")
         print(f"[local] Azurite on 127.0.0.1 (blob {azurite.ports['blob']}, table {azurite.ports['table']}); "
-              f"functions on http://{host.host}/api (status: http://{host.host}/api/status/{args.project})")
+              f"functions on http://{host.host}/api (function key {host.key}; status: "
+              f"{host.url(f'status/{args.project}')})")
         loop = LocalLoop(settings, azurite.blob_endpoint, Path(scratch) / "runs")
         try:
             _recover(loop)
@@ -123,23 +127,24 @@ def serve(args: argparse.Namespace) -> int:
             loop.install_base_model()
             loop.blobs.ensure_container(settings.datasets_container)
             _recover(loop)
-            started = {"function_url": f"http://{host.host}/api", "connection_string": azurite.connection_string,
+            started = {"function_url": f"http://{host.host}/api", "function_key": host.key,
+                       "connection_string": azurite.connection_string,
                        "datasets_container": settings.datasets_container, "endpoint_key": loop.endpoints.key,
                        "approval_webhook": settings.approval_webhook_url}
             if args.json:
                 print(json.dumps(started), flush=True)
-            _say(f"[serve] functions on {started['function_url']} (status: {started['function_url']}/status); "
-                 f"endpoint key {loop.endpoints.key}\n[serve] upload: DataStorage='{azurite.connection_string}' "
-                 "python -m local_mode upload FOLDER --project NAME; Ctrl-C stops everything")
+            _say(f"[serve] functions on {started['function_url']} (function key {host.key}; status: "
+                 f"{host.url('status')}); endpoint key {loop.endpoints.key}")
+            _say(f"[serve] upload: DataStorage='{azurite.connection_string}' python -m local_mode upload FOLDER "
+                 "--project NAME; Ctrl-C stops everything")
             shown = 0
             while True:
                 loop.source.poll()
                 loop.tick()
                 loop.release_tick()
-                for link in inbox.links("approve")[shown:]:
-                    _say(f"[serve] approval requested: curl -X POST '{link}' -H 'Content-Type: application/json' "
-                         "-d '{\"approver\": \"you\"}'")
-                shown = len(inbox.links("approve"))
+                for link in inbox.links()[shown:]:
+                    _say(f"[serve] approval requested: open {link}")
+                shown = len(inbox.links())
                 time.sleep(args.interval)
         except KeyboardInterrupt:
             _say("[serve] stopping everything this command started")
@@ -172,12 +177,14 @@ def smoke(args: argparse.Namespace) -> int:
             target = AzureTarget.from_env()
         else:
             settings = Settings.from_env()
-            if not (args.function_url and args.endpoint_key and settings.storage_connection_string):
-                _say("smoke without --azure needs --function-url, --endpoint-key and DataStorage (what "
-                     "`python -m local_mode serve` prints)")
+            if not (args.function_url and args.function_key and args.endpoint_key
+                    and settings.storage_connection_string):
+                _say("smoke without --azure needs --function-url, --function-key, --endpoint-key and DataStorage "
+                     "(what `python -m local_mode serve` prints)")
                 return 2
-            target = LocalTarget(AzureBlobStore.from_settings(settings), FunctionApp(args.function_url),
-                                 args.endpoint_key, settings.datasets_container)
+            target = LocalTarget(AzureBlobStore.from_settings(settings),
+                                 FunctionApp(args.function_url, args.function_key), args.endpoint_key,
+                                 settings.datasets_container)
         timeouts = {name: getattr(args, f"{name}_timeout") for name in Smoke.DEFAULT_TIMEOUTS
                     if getattr(args, f"{name}_timeout") is not None}
         check = Smoke(target, **({"project": args.project} if args.project else {}), images=args.images,
@@ -266,13 +273,11 @@ def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, c
 
 
 def _release(loop: LocalLoop, args: argparse.Namespace, inbox: WebhookInbox, run: dict, clock: StageClock) -> bool:
-    links = inbox.links("approve")
-    print(f"[local] approval requested (webhook message received). Approve with:\n"
-          f"  curl -X POST '{links[-1]}' -H 'Content-Type: application/json' -d '{{\"approver\": \"you\"}}'")
+    link = inbox.links()[-1]
+    print(f"[local] approval requested (a card arrived at the chat webhook). Open the approval page:\n  {link}")
     if args.auto_approve:
-        answer = _post(links[-1], json.dumps({"approver": "local-mode --auto-approve"}).encode(),
-                       {"Content-Type": "application/json"})
-        print(f"[local] approved: {answer.get('state')} by {answer.get('approver')}")
+        status, said = decide_through_page(link, "local-mode --auto-approve")
+        print(f"[local] approved through the page's form ({status}): {said[:200]}")
     else:
         print("[local] waiting for the approval (Ctrl-C stops)")
     clock.lap(f"approval of version {run['model_version']}")
@@ -395,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke_p.add_argument("--azure", action="store_true", help="test the deployment of azd's current environment "
                          "(AZURE_* outputs in the environment; your Azure credential)")
     smoke_p.add_argument("--function-url", help="local twin: the functions' base URL (…/api)")
+    smoke_p.add_argument("--function-key", help="local twin: the function key `serve` printed")
     smoke_p.add_argument("--endpoint-key", help="local twin: the endpoint key `serve` printed")
     smoke_p.add_argument("--project", help="project name (default: smoke-<UTC time>)")
     smoke_p.add_argument("--images", type=int, default=60, help="images in the generated dataset")

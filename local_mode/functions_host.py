@@ -5,7 +5,9 @@ Plus an inbox for the approval webhook (what a Teams/Slack channel would receive
 from __future__ import annotations
 
 import json
+import logging
 import re
+import secrets
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,6 +15,8 @@ import azure.functions as func
 
 from function_app import functions
 from shared.adapters.local_gateway import LocalHandler, LocalServer
+
+log = logging.getLogger(__name__)
 
 
 def _pattern(route: str) -> re.Pattern[str]:
@@ -29,35 +33,57 @@ def _pattern(route: str) -> re.Pattern[str]:
     return re.compile(rf"^/api{regex}/?$")
 
 
-def http_routes() -> list[tuple[re.Pattern[str], set[str], Callable]]:
-    """(route regex, methods, user function) for each HTTP trigger declared by the app."""
+APPROVAL_LINK = re.compile(r"https?://[^\s\"'<>]+/api/approvals\?token=[^\s\"'<>&]+")
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Local stand-in for the host's request size limit."""
+
+
+def http_routes() -> list[tuple[re.Pattern[str], set[str], bool, Callable]]:
+    """(route regex, methods, whether a function key is required, user function) for each HTTP trigger."""
     routes = []
     for function in functions():
         binding = json.loads(function.get_function_json())["bindings"][0]
         if binding["type"] == "httpTrigger":
             methods = {m.upper() for m in binding.get("methods") or ["GET", "POST"]}
-            routes.append((_pattern(binding["route"]), methods, function.get_user_function()))
+            keyed = str(binding.get("authLevel", "FUNCTION")).upper() != "ANONYMOUS"
+            routes.append((_pattern(binding["route"]), methods, keyed, function.get_user_function()))
     return routes
 
 
 class FunctionsHost:
-    def __init__(self, port: int = 0) -> None:
-        routes = http_routes()
+    """Like the Functions host: function-level routes need the key (`?code=` or `x-functions-key`), a handler that
+    raises answers 500, and an oversized body is refused before it is read."""
+
+    def __init__(self, port: int = 0, key: str | None = None) -> None:
+        routes, self.key = http_routes(), key or secrets.token_urlsafe(24)
+        host = self
 
         class Handler(LocalHandler):
             def _serve(self) -> None:
                 url = urlsplit(self.path)
-                body = self.body()
-                for pattern, methods, function in routes:
+                params = dict(parse_qsl(url.query))
+                for pattern, methods, keyed, function in routes:
                     if (match := pattern.match(url.path)) and self.command in methods:
-                        request = func.HttpRequest(
-                            self.command, f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}", body=body,
-                            headers=dict(self.headers), params=dict(parse_qsl(url.query)),
-                            route_params={k: v for k, v in match.groupdict().items() if v is not None})
-                        response = function(request)
-                        return self.reply(response.status_code, response.get_body(),
-                                          {"Content-Type": response.headers.get("Content-Type") or response.mimetype})
+                        if keyed and host.key not in (params.get("code"), self.headers.get("x-functions-key")):
+                            return self.reply(401, b"")  # what the host answers without a valid key
+                        if int(self.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+                            self.close_connection = True
+                            return self.reply(413, b'{"error": "request body too large"}')
+                        return self._call(function, url, params, match)
                 self.reply(404, b'{"error": "no function at this route"}')
+
+            def _call(self, function: Callable, url, params: dict, match: re.Match) -> None:
+                request = func.HttpRequest(
+                    self.command, f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}", body=self.body(),
+                    headers=dict(self.headers), params=params,
+                    route_params={k: v for k, v in match.groupdict().items() if v is not None})
+                try:
+                    response = function(request)
+                except Exception:
+                    log.exception("function failed", extra={"route": url.path})
+                    return self.reply(500, b'{"error": "the function failed: see the log"}')
+                self.reply(response.status_code, response.get_body(),
+                           {"Content-Type": response.headers.get("Content-Type") or response.mimetype})
 
             do_GET = do_POST = _serve
 
@@ -68,12 +94,16 @@ class FunctionsHost:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def url(self, route: str) -> str:
+        """A route's URL with the function key, as the portal's "Get function URL" gives it."""
+        return f"http://{self.host}/api/{route}?code={self.key}"
+
     def close(self) -> None:
         self.server.close()
 
 
 class WebhookInbox:
-    """Receives incoming-webhook posts ({"text": …}) as a chat channel would; keeps them in order."""
+    """Receives incoming-webhook posts (cards) as a chat channel would; keeps them in order."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
@@ -81,7 +111,7 @@ class WebhookInbox:
 
         class Handler(LocalHandler):
             def do_POST(self) -> None:
-                inbox.messages.append(json.loads(self.body()).get("text", ""))
+                inbox.messages.append(self.body().decode())  # a Teams card or Slack blocks, as posted
                 self.reply(200, b"{}")
 
         self.server = LocalServer(0, Handler, "webhook-inbox")
@@ -90,8 +120,9 @@ class WebhookInbox:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/webhook"
 
-    def links(self, decision: str = "approve") -> list[str]:
-        return [m for text in self.messages for m in re.findall(rf"https?://\S+decision={decision}\S*", text)]
+    def links(self) -> list[str]:
+        """Approval page links in what was posted (card buttons, or plain text), in order."""
+        return [m for text in self.messages for m in APPROVAL_LINK.findall(text)]
 
     def close(self) -> None:
         self.server.close()

@@ -34,6 +34,16 @@ if [[ ! -x .venv-tools/bin/checkov || "$(cat .venv-tools/.requirements-stamp 2>/
   echo "$tools_stamp" > .venv-tools/.requirements-stamp
 fi
 
+# The approval page is tested in a real browser: Debian's Chromium and its WebDriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "[setup] installing Chromium and chromedriver (Debian packages) for the browser test"
+  sudo_cmd=""
+  [[ "$(id -u)" == 0 ]] || sudo_cmd="sudo"
+  { $sudo_cmd apt-get install -y --no-install-recommends chromium chromium-driver \
+    || { $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends chromium chromium-driver; }
+  } >/tmp/setup-chromium.log 2>&1 || { tail -n 20 /tmp/setup-chromium.log; echo "[setup] apt-get failed"; exit 1; }
+fi
+
 lock_stamp="$(sha256sum tools/package-lock.json | cut -c1-16)"
 if [[ ! -x tools/node_modules/.bin/azurite || "$(cat tools/node_modules/.lock-stamp 2>/dev/null)" != "$lock_stamp" ]]; then
   echo "[setup] installing Azurite (npm)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,14 @@ def normalized_time(value: str) -> str:
     """Azure writes 7 fractional digits, CloudEvents may carry an offset: one fixed-width UTC form for all."""
     moment = datetime.fromisoformat(value)
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+_PROJECT_NAME = re.compile(r"[^\x00-\x1f\x7f/\\%?#]{1,128}")
+
+
+def valid_project(name: str | None) -> bool:
+    """A name that can only ever be one folder: no separators, dot-names (`..`), %-encodings or control characters."""
+    return bool(name) and bool(_PROJECT_NAME.fullmatch(name)) and not name.startswith(".") and name.strip() == name
 
 
 def project_of(blob: str) -> str | None:

@@ -129,6 +129,22 @@ class ModelRegistry(Protocol):
 
 
 @dataclass(frozen=True)
+class ApprovalNotice:
+    """What the approval channel is told: a title, a line of summary, key figures and the approval page's link."""
+
+    title: str
+    summary: str
+    facts: list[tuple[str, str]]
+    link: str
+
+
+class Notifier(Protocol):
+    """A chat channel (Teams or Slack incoming webhook), or nothing."""
+
+    def notify(self, notice: ApprovalNotice) -> None: ...
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """What one blue/green slot serves: a registered model version and where its package lies."""
 

@@ -12,30 +12,59 @@ def _number(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else escape(str(value))
 
 
-def loss_svg(points: list[list[float]], width: int = 480, height: int = 200) -> str:
-    """An inline SVG polyline of (step, loss) points, with its axes' extremes written out."""
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """`count` evenly spaced values from `low` to `high` (axis labels)."""
+    return [low + (high - low) * i / (count - 1) for i in range(count)]
+
+
+def loss_svg(points: list[list[float]], width: int = 560, height: int = 260,
+             champion: list[list[float]] | None = None, champion_label: str = "champion") -> str:
+    """An inline SVG chart of (step, total loss): labelled axes with tick values, this run in red and, when there
+    is one, the champion's run in grey (dashed) on the same axes."""
     if len(points) < 2:
         return "<p>Too few logged steps for a loss curve.</p>"
-    steps, losses = [p[0] for p in points], [p[1] for p in points]
+    series = [points] + ([champion] if champion and len(champion) > 1 else [])
+    steps = [p[0] for s in series for p in s]
+    losses = [p[1] for s in series for p in s]
     lo, hi, first, last = min(losses), max(losses), min(steps), max(steps)
-    span, pad = (hi - lo) or 1.0, 30
+    left, right, top, bottom = 62, 16, 16, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
 
-    def xy(step: float, loss: float) -> str:
-        x = pad + (step - first) / ((last - first) or 1) * (width - 2 * pad)
-        y = height - pad - (loss - lo) / span * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
+    def x(step: float) -> float:
+        return left + (step - first) / ((last - first) or 1) * plot_w
 
-    line = " ".join(xy(s, v) for s, v in points)
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="total loss by step">'
-            f'<rect width="{width}" height="{height}" fill="#fafafa"/>'
-            f'<polyline points="{line}" fill="none" stroke="#c62828" stroke-width="2"/>'
-            f'<text x="{pad}" y="{pad - 10}" font-size="11">loss {hi:.3f}</text>'
-            f'<text x="{pad}" y="{height - 8}" font-size="11">loss {lo:.3f} · steps {first:g} to {last:g}</text>'
-            "</svg>")
+    def y(loss: float) -> float:
+        return top + plot_h - (loss - lo) / ((hi - lo) or 1.0) * plot_h
+
+    def line(data: list[list[float]]) -> str:
+        return " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in data)
+
+    grid = "".join(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e0e0e0"/>'
+        f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v:.3g}</text>'
+        for v in ticks(lo, hi))
+    grid += "".join(
+        f'<line x1="{x(s):.1f}" x2="{x(s):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 5}" stroke="#333"/>'
+        f'<text x="{x(s):.1f}" y="{top + plot_h + 18}" font-size="11" text-anchor="middle">{s:.0f}</text>'
+        for s in ticks(first, last))
+    champion_line = (f'<polyline points="{line(champion)}" fill="none" stroke="#757575" stroke-width="2" '
+                     f'stroke-dasharray="6 4"><title>{escape(champion_label)}</title></polyline>'
+                     f'<text x="{left + plot_w}" y="{top + 12}" font-size="11" text-anchor="end" fill="#616161">'
+                     f"- - {escape(champion_label)}</text>" if len(series) > 1 else "")
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="total loss by training step">'
+            f'<rect width="{width}" height="{height}" fill="#fff"/>{grid}'
+            f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#333"/>'
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>'
+            f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" font-size="12" text-anchor="middle">training step'
+            f'</text><text x="14" y="{top + plot_h / 2:.0f}" font-size="12" text-anchor="middle" '
+            f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">total loss</text>{champion_line}'
+            f'<polyline points="{line(points)}" fill="none" stroke="#c62828" stroke-width="2"><title>this run'
+            f'</title></polyline></svg>')
 
 
 def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str, Any], report: dict[str, Any],
-                  gates_passed: bool, gate_reasons: list[str], grid_jpeg: bytes | None) -> str:
+                  gates_passed: bool, gate_reasons: list[str], grid_jpeg: bytes | None,
+                  champion_loss: list[list[float]] | None = None, champion_name: str = "champion") -> str:
     champion = metrics.get("champion") or {}
     classes = sorted(set(metrics.get("per_class_ap", {})) | set(champion.get("per_class_ap", {})))
     ap_rows = "".join(
@@ -52,8 +81,9 @@ def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str
         f"<tr><td>{escape(e['image'])}</td><td>{escape(', '.join(e['truth']))}</td><td>"
         + escape(", ".join(f"{p['label']} {p['score']:.2f}" for p in e["predicted"])) + "</td></tr>"
         for e in report.get("examples", []))
-    grid = (f'<img alt="validation images: true boxes green, predicted red" src="data:image/jpeg;base64,'
-            f'{base64.b64encode(grid_jpeg).decode()}"/>' if grid_jpeg else "<p>No validation images.</p>")
+    grid = (f'<img alt="validation images: true boxes green with a dark edge, predicted red" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(grid_jpeg).decode()}"/>'
+            if grid_jpeg else "<p>No validation images.</p>")
     title = f"Training report: {escape(project)} / {escape(batch_id)}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -66,7 +96,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}.passed{{color:#2e7d32}}.failed{{c
 <h2>Accuracy (COCO) vs. champion on the same validation images</h2>
 <table><tr><th></th><th>this model</th><th>champion</th></tr>{overall}</table>
 <h2>AP per class</h2><table><tr><th>class</th><th>this model</th><th>champion</th></tr>{ap_rows}</table>
-<h2>Training loss</h2>{loss_svg(report.get("loss", []))}
+<h2>Training loss</h2>{loss_svg(report.get("loss", []), champion=champion_loss, champion_label=champion_name)}
 <h2>Validation images</h2>{grid}
 <table><tr><th>image</th><th>true</th><th>predicted (score ≥ 0.5)</th></tr>{examples}</table>
 </body></html>

@@ -53,6 +53,9 @@ class Settings:
     max_annotation_bytes: int = _setting(
         "MAX_ANNOTATION_BYTES", 1024 * 1024, "Largest annotation XML accepted, in bytes.")
     log_level: str = _setting("LOG_LEVEL", "INFO", "Log level of the JSON log lines.")
+    request_timeout_seconds: float = _setting(
+        "REQUEST_TIMEOUT_SECONDS", 8.0, "How long the status route waits for storage before it answers 503 with the "
+        "reason (storage calls themselves give up after 10 s to connect and 30 s to read).")
     # Event core: ledger, debounce, budget.
     expected_blob_topic: str | None = _setting(
         "EXPECTED_BLOB_TOPIC", None, "Resource id of the storage account whose blob events are accepted; events "
@@ -132,8 +135,13 @@ class Settings:
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     approval_ttl_hours: float = _setting("APPROVAL_TTL_HOURS", 72.0, "How long an approval link stays valid.")
     approval_webhook_url: str | None = _setting(
-        "APPROVAL_WEBHOOK_URL", None, "Teams or Slack incoming-webhook URL that receives each approval request "
-        "(empty: the link is only logged).")
+        "APPROVAL_WEBHOOK_URL", None, "Teams or Slack incoming-webhook URL that receives each approval request as a "
+        "card with an \"Open approval page\" button (a Slack URL gets Block Kit, any other an Adaptive Card; empty: "
+        "the link is only logged).")
+    approvers: str | None = _setting(
+        "APPROVERS", None, "Who may decide, per project as JSON (`{\"*\": [\"ana@contoso.com\"], \"cars\": "
+        "[\"<object id>\"]}`): e-mails or Entra object ids of people signed in through the function app's "
+        "authentication. Empty: anyone with the link, recorded by the name typed (unverified) unless signed in.")
     # Deployment of approved models (blue/green online endpoint, one per project).
     releases_table: str = _setting("RELEASES_TABLE", "releases", "Table of each project's endpoint: live "
                                    "deployment, traffic and the release in progress.")
@@ -168,6 +176,9 @@ class Settings:
                                               "(empty: a random one, printed at start).")
     local_serving_workers: int = _setting("LOCAL_SERVING_WORKERS", 1, "Local mode: inference server workers "
                                           "(processes) per deployment.")
+    auth_enabled: bool = _setting(
+        "WEBSITE_AUTH_ENABLED", False, "Set by the platform when App Service authentication runs in front of the "
+        "app: the approval page then offers to sign in, and records the signed-in person as the approver.")
     public_host: str | None = _setting(
         "WEBSITE_HOSTNAME", None, "Host name of the function app, set by the platform; approval links point at it "
         "(local mode: 127.0.0.1).")

@@ -42,8 +42,10 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
                 if s >= threshold]
         tile = image.resize((TILE, TILE))
         draw = ImageDraw.Draw(tile)
-        for box in truth:
-            draw.rectangle([box[0] * TILE, box[1] * TILE, box[2] * TILE, box[3] * TILE], outline=(0, 200, 0), width=2)
+        for box in truth:  # bright green between two dark lines: visible on any colour, green objects too
+            x0, y0, x1, y1 = box[0] * TILE, box[1] * TILE, box[2] * TILE, box[3] * TILE
+            draw.rectangle([x0 - 1, y0 - 1, x1 + 1, y1 + 1], outline=(0, 0, 0), width=4)
+            draw.rectangle([x0, y0, x1, y1], outline=(0, 230, 0), width=2)
         for (ymin, xmin, ymax, xmax), cls, score in kept:
             draw.rectangle([xmin * TILE, ymin * TILE, xmax * TILE, ymax * TILE], outline=(230, 0, 0), width=2)
             draw.text((xmin * TILE + 2, ymin * TILE + 1), f"{labels.get(cls, cls)} {score:.2f}", fill=(230, 0, 0))

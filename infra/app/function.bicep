@@ -21,6 +21,10 @@ param servingEnvironment string
 param endpointIdentityId string
 param endpointIdentityClientId string
 param serviceSettings object
+@description('Client id of an Entra ID app registration: turns on App Service authentication (sign-in for approvers). Empty: off.')
+param approverAuthClientId string = ''
+@description('Key Vault secret URI of that registration\'s client secret (for the sign-in flow).')
+param approverAuthSecretUri string = ''
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageName
@@ -41,6 +45,7 @@ var appSettings = union({
   MAX_IMAGE_BYTES: '52428800'
   MAX_ANNOTATION_BYTES: '1048576'
   LOG_LEVEL: 'INFO'
+  REQUEST_TIMEOUT_SECONDS: '8'
   EXPECTED_BLOB_TOPIC: dataAccountId
   LEDGER_TABLE: 'ledger'
   STATE_TABLE: 'projectstate'
@@ -78,6 +83,7 @@ var appSettings = union({
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
   APPROVAL_TTL_HOURS: '72'
   APPROVAL_WEBHOOK_URL: ''
+  APPROVERS: ''
   RELEASES_TABLE: 'releases'
   ENDPOINT_KIND: 'managed'
   ENDPOINT_NAME_PREFIX: 'tfod-${take(resourceToken, 6)}'
@@ -100,6 +106,7 @@ var hostSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   PYTHON_SCRIPT_FILE_NAME: 'functions_entry.py'
+  MICROSOFT_PROVIDER_AUTHENTICATION_SECRET: empty(approverAuthSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${approverAuthSecretUri})'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -138,6 +145,37 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
       runtime: { name: 'python', version: '3.11' }
     }
+  }
+}
+
+// Optional: App Service authentication in front of the app, so the approval page knows who approves
+// (X-MS-CLIENT-PRINCIPAL). Unauthenticated calls still reach the functions: Event Grid, the status route with its
+// key, and approval links opened before signing in.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(approverAuthClientId)) {
+  // checkov reads every sites/config as a siteConfig; this one holds only the authentication settings:
+  // checkov:skip=CKV_AZURE_13: this resource *is* App Service authentication
+  // checkov:skip=CKV_AZURE_63: not a siteConfig (HTTP logging is a siteConfig setting)
+  // checkov:skip=CKV_AZURE_65: not a siteConfig (detailed errors is a siteConfig setting)
+  // checkov:skip=CKV_AZURE_66: not a siteConfig (failed request tracing is a siteConfig setting)
+  // checkov:skip=CKV_AZURE_80: not a siteConfig, and the app runs Python, not .NET
+  // checkov:skip=CKV_AZURE_88: not a siteConfig; Flex Consumption has no Azure Files mounts
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: { requireAuthentication: false, unauthenticatedClientAction: 'AllowAnonymous' }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: approverAuthClientId
+          clientSecretSettingName: 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET'
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: { allowedAudiences: [ 'api://${approverAuthClientId}' ] }
+      }
+    }
+    login: { tokenStore: { enabled: true } }
   }
 }
 

@@ -47,4 +47,5 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 
 output id string = vault.id
 output name string = vault.name
+output uri string = vault.properties.vaultUri
 output approvalSecretUri string = secret.properties.secretUri

@@ -26,12 +26,16 @@ def _credential(settings: Settings) -> Any:
     return DefaultAzureCredential()
 
 
+TIMEOUTS = {"connection_timeout": 10, "read_timeout": 30}
+"""A stalled account fails a call in bounded time instead of holding a function invocation for minutes."""
+
+
 def _service(client_class: Any, settings: Settings, service_uri: str | None, uri_setting: str) -> Any:
     """The same account, by connection string (Azurite, local mode) or by endpoint + managed identity (Azure)."""
     if settings.storage_connection_string:
-        return client_class.from_connection_string(settings.storage_connection_string)
+        return client_class.from_connection_string(settings.storage_connection_string, **TIMEOUTS)
     if service_uri:
-        return client_class(service_uri, credential=_credential(settings))
+        return client_class(service_uri, credential=_credential(settings), **TIMEOUTS)
     raise SettingsError(f"set DataStorage (connection string) or {uri_setting}")
 
 

@@ -7,7 +7,6 @@ source and trainer twin build their events with the same models, so what they de
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
+from shared import safe_json
 from shared.events import (
     BLOB_CREATED,
     BLOB_DELETED,
@@ -28,13 +28,19 @@ GRID_FIELDS = ("id", "eventType", "topic", "eventTime")
 CLOUD_FIELDS = ("id", "type", "source", "time")
 
 
-def parse_delivery(body: bytes | str) -> list[Envelope]:
+class TooManyEvents(EventSchemaError):
+    """More events in one delivery than Event Grid ever sends."""
+
+
+def parse_delivery(body: bytes | str, max_events: int | None = None) -> list[Envelope]:
     """A webhook body → envelopes: Event Grid schema or CloudEvents, one event or a batch (array)."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise EventSchemaError(f"body: not JSON ({str(exc)[:200]})") from None
+        payload = safe_json.loads(body)
+    except ValueError as exc:
+        raise EventSchemaError(str(exc)) from None
     items = payload if isinstance(payload, list) else [payload]
+    if max_events is not None and len(items) > max_events:
+        raise TooManyEvents(f"{len(items)} events in one delivery: Event Grid sends at most {max_events}")
     return [envelope(item, index) for index, item in enumerate(items)]
 
 

@@ -72,6 +72,10 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
 
 
+MAX_BODY_BYTES = 12 * 1024 * 1024
+"""The largest scoring request: score.py's 8 MB image limit, base64-encoded in JSON, with room for the rest."""
+
+
 class Gateway:
     """Key check and traffic routing for every local endpoint; the backends are inference servers' ports."""
 
@@ -96,13 +100,20 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}/{endpoint}/score"
 
     def handle(self, request: LocalHandler) -> None:
-        data = request.body()
+        """Refusals come before the body is read: route, key, then the declared size (the connection is closed)."""
         endpoint, _, tail = request.path.lstrip("/").partition("/")
+        refusal = None
         if tail.split("?")[0] != "score" or endpoint not in self.routes:
-            return request.reply(404, _error(f"no endpoint at {request.path}"))
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.key}".encode()):
-            return request.reply(401, _error("missing or wrong key: send 'Authorization: Bearer <endpoint key>'"))
+            refusal = 404, _error(f"no endpoint at {request.path}")
+        elif not hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {self.key}".encode()):
+            refusal = 401, _error("missing or wrong key: send 'Authorization: Bearer <endpoint key>'")
+        elif int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+            refusal = 413, _error(f"the body is over {MAX_BODY_BYTES} bytes")
+        if refusal:
+            if int(request.headers.get("Content-Length") or 0):
+                request.close_connection = True  # the unread body must not be taken for the next request
+            return request.reply(*refusal)
+        data = request.body()
         slot = request.headers.get(DEPLOYMENT_HEADER) or self._pick(endpoint)
         port = self.routes[endpoint].get(slot or "")
         if port is None:

@@ -1,20 +1,26 @@
-"""Approval requests for registered models, and the decisions people make on them (single use, expiring)."""
+"""Approval requests for registered models, and the decisions people make on them (single use, expiring).
+
+A request posts a card to the approval channel whose button opens the approval page; the page shows the evidence
+(`evidence`) and decides (`decide`). Who decided is the signed-in person when App Service authentication runs in
+front of the app (then optionally checked against APPROVERS), otherwise the name typed, recorded as unverified.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from shared.approval import ApprovalClaim, TokenError, issue, verify
+from shared.approval_page import Evidence
 from shared.ledger import iso
 from shared.pipeline.scheduler import record_run
-from shared.ports import ROW_ETAG, NotFound, PreconditionFailed, TableStore
+from shared.ports import ROW_ETAG, ApprovalNotice, BlobStore, NotFound, Notifier, PreconditionFailed, TableStore
 from shared.settings import Settings
+from shared.training import model_folder
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +33,40 @@ class Answer:
     body: dict[str, Any]
 
 
-class ApprovalDesk:
-    def __init__(self, tables: TableStore, settings: Settings) -> None:
-        self.tables, self.settings = tables, settings
+@dataclass(frozen=True)
+class Approver:
+    """Who decides: `verified` when the platform signed them in (then `id` is their Entra object id)."""
 
-    def link(self, token: str, decision: str) -> str:
+    name: str
+    verified: bool = False
+    id: str = ""
+
+
+def allowed_approvers(settings: Settings, project: str) -> list[str] | None:
+    """APPROVERS for this project (e-mails or object ids), else for "*"; None when no list applies."""
+    if not settings.approvers:
+        return None
+    try:
+        table = json.loads(settings.approvers)
+    except ValueError:
+        return []  # unreadable: nobody may approve until it is fixed (and the page says so)
+    listed = table.get(project, table.get("*")) if isinstance(table, dict) else table
+    return [str(x).lower() for x in listed] if isinstance(listed, list) else None
+
+
+class ApprovalDesk:
+    def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.tables, self.settings, self.blobs, self.notifier = tables, settings, blobs, notifier
+
+    def link(self, token: str, decision: str | None = None) -> str:
+        """The approval page (both buttons); with `decision`, the JSON API's link for that one decision."""
         host = self.settings.public_host or "127.0.0.1"
         scheme = "http" if host.startswith(("127.", "localhost")) else "https"
-        return f"{scheme}://{host}/api/approvals?decision={decision}&token={quote(token)}"
+        return f"{scheme}://{host}/api/approvals?token={quote(token)}" + (f"&decision={decision}" if decision else "")
 
     def request(self, model: str, version: str, project: str, batch_id: str, summary: str,
-                now: datetime | None = None) -> dict[str, str] | None:
+                facts: list[tuple[str, str]] | None = None, now: datetime | None = None) -> dict[str, str] | None:
         """Create the single approval request of a model version; None if one exists (a redelivery)."""
         now = now or datetime.now(UTC)
         token, claim = issue(self.settings.approval_secret or "", model, version,
@@ -49,22 +78,15 @@ class ApprovalDesk:
                 "state": "pending", "project": project, "batch_id": batch_id, "requested_at": iso(now)})
         except PreconditionFailed:
             return None
-        links = {"approve": self.link(token, "approve"), "reject": self.link(token, "reject")}
+        links = {"page": self.link(token), "approve": self.link(token, "approve"),
+                 "reject": self.link(token, "reject")}
         log.warning("approval requested", extra={"model_name": model, "model_version": version, **links})
-        if self.settings.approval_webhook_url:
-            self._notify(f"{summary}\nApprove: {links['approve']}\nReject: {links['reject']}")
+        if self.notifier:
+            self.notifier.notify(ApprovalNotice(
+                title=f"Release {model} version {version}?", summary=summary, link=links["page"],
+                facts=[("Project", project), *(facts or []),
+                       ("Link expires", f"{datetime.fromtimestamp(claim.expires, UTC):%Y-%m-%d %H:%M} UTC")]))
         return links
-
-    def _notify(self, text: str) -> None:
-        """Teams and Slack incoming webhooks both take {"text": …}; a failed post is logged, not fatal."""
-        body = json.dumps({"text": text}).encode()
-        request = urllib.request.Request(self.settings.approval_webhook_url, data=body,
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
-        except OSError as exc:
-            log.error("approval notification failed", extra={"error": str(exc)})
 
     def _claim(self, token: str, now: datetime) -> ApprovalClaim | Answer:
         """The token's claim, or the 403/410 answer for a forged, malformed or expired one."""
@@ -73,44 +95,110 @@ class ApprovalDesk:
         except TokenError as exc:
             return Answer(410 if "expired" in exc.reason else 403, {"error": exc.reason})
 
-    def preview(self, token: str, decision: str, now: datetime | None = None) -> Answer:
+    def _row(self, claim: ApprovalClaim) -> dict[str, Any] | Answer:
+        try:
+            row = self.tables.get(APPROVALS_TABLE, claim.model, claim.version)
+        except NotFound:
+            return Answer(404, {"error": f"no approval request for {claim.model} version {claim.version}"})
+        if row["nonce"] != claim.nonce:
+            return Answer(409, {"error": "this link is not the current one for this model version"})
+        if row["state"] != "pending":
+            return Answer(409, {"error": f"{claim.model} version {claim.version} was already {row['state']} by "
+                                         f"{row.get('approver')} at {row.get('decided_at')}"})
+        return row
+
+    def preview(self, token: str, decision: str = "", now: datetime | None = None) -> Answer:
         """What a link is for, changing nothing (chat apps open links to preview them)."""
         claim = self._claim(token, now or datetime.now(UTC))
         if isinstance(claim, Answer):
             return claim
-        return Answer(200, {"model": claim.model, "version": claim.version, "decision": decision,
-                            "how": "POST to this same URL with a JSON body {\"approver\": …, \"comment\": …}"})
+        row = self._row(claim)
+        if isinstance(row, Answer):
+            return row
+        return Answer(200, {"model": claim.model, "version": claim.version, "decision": decision or None,
+                            "project": row.get("project"), "batch_id": row.get("batch_id"),
+                            "expires": claim.expires,
+                            "how": "POST to this URL with {\"decision\": \"approve\"|\"reject\", \"approver\": …, "
+                                   "\"comment\": …}"})
 
-    def decide(self, token: str, decision: str, approver: str, comment: str,
+    def evidence(self, token: str, now: datetime | None = None) -> Evidence | Answer:
+        """Everything the approval page shows, for a link that can still be used."""
+        answer = self.preview(token, now=now)
+        if answer.status != 200:
+            return answer
+        body = answer.body
+        project, batch_id = body["project"] or "", body["batch_id"] or ""
+        evidence = Evidence(body["model"], body["version"], project, batch_id, expires=body["expires"])
+        try:
+            run = self.tables.get(self.settings.runs_table, project, batch_id)
+            evidence.dataset_version = run.get("dataset_version", "")
+            evidence.gates_passed = run.get("gates_passed")
+            evidence.gate_reasons = json.loads(run.get("gate_reasons") or "[]")
+        except NotFound:
+            pass
+        folder = model_folder(project, batch_id)
+        evidence.metrics = self._json(f"{folder}/metrics.json") or {}
+        evidence.examples = (self._json(f"{folder}/report.json") or {}).get("examples", [])
+        evidence.grid_jpeg = self._bytes(f"{folder}/report_grid.jpg")
+        return evidence
+
+    def report(self, token: str, now: datetime | None = None) -> bytes | Answer:
+        """The run's full training report, for whoever holds a usable link to approve it."""
+        answer = self.preview(token, now=now)
+        if answer.status != 200:
+            return answer
+        html = self._bytes(f"{model_folder(answer.body['project'], answer.body['batch_id'])}/report.html")
+        return html if html is not None else Answer(404, {"error": "this run has no training report"})
+
+    def decide(self, token: str, decision: str, approver: Approver, comment: str,
                now: datetime | None = None) -> Answer:
         """Redeem a link once: 200 on success; 400/403/404/409/410 with the reason, changing nothing."""
         now = now or datetime.now(UTC)
         if decision not in ("approve", "reject"):
             return Answer(400, {"error": "decision must be 'approve' or 'reject'"})
-        if not approver:
+        if not approver.name:
             return Answer(400, {"error": "say who decides (approver)"})
         claim = self._claim(token, now)
         if isinstance(claim, Answer):
             return claim
-        try:
-            row = self.tables.get(APPROVALS_TABLE, claim.model, claim.version)
-        except NotFound:
-            return Answer(404, {"error": f"no approval request for {claim.model} version {claim.version}"})
-        if row["state"] != "pending":
-            return Answer(409, {"error": f"{claim.model} version {claim.version} was already {row['state']} by "
-                                         f"{row.get('approver')} at {row.get('decided_at')}"})
-        if row["nonce"] != claim.nonce:
-            return Answer(409, {"error": "this link is not the current one for this model version"})
+        row = self._row(claim)
+        if isinstance(row, Answer):
+            return row
+        allowed = allowed_approvers(self.settings, row.get("project", ""))
+        if allowed is not None and not (approver.verified and {approver.name.lower(), approver.id.lower()} & set(
+                allowed)):
+            who = approver.name if approver.verified else "an unverified name"
+            return Answer(403, {"error": f"{who} may not decide on releases of {row.get('project')}: "
+                                         "sign in as one of its approvers (APPROVERS)"})
         state = "approved" if decision == "approve" else "rejected"
-        decided = row | {"state": state, "approver": approver, "comment": comment, "decided_at": iso(now)}
+        decided = row | {"state": state, "approver": approver.name, "approver_verified": approver.verified,
+                         "approver_id": approver.id, "comment": comment, "decided_at": iso(now)}
         try:
             self.tables.update(APPROVALS_TABLE, decided, row[ROW_ETAG])
         except PreconditionFailed:
             return Answer(409, {"error": "someone decided on this model version at the same moment"})
         log.info("approval decided", extra={"model_name": claim.model, "model_version": claim.version,
-                                            "state": state, "approver": approver})
+                                            "state": state, "approver": approver.name,
+                                            "approver_verified": approver.verified})
         if row.get("project") and row.get("batch_id"):
             record_run(self.tables, self.settings.runs_table, row["project"], row["batch_id"], now,
-                       {"model_state": state, "approver": approver, "approval_comment": comment or None})
-        return Answer(200, {"model": claim.model, "version": claim.version, "state": state, "approver": approver,
-                            "project": row.get("project"), "batch_id": row.get("batch_id")})
+                       {"model_state": state, "approver": approver.name, "approver_verified": approver.verified,
+                        "approval_comment": comment or None})
+        return Answer(200, {"model": claim.model, "version": claim.version, "state": state, "approver": approver.name,
+                            "approver_verified": approver.verified, "project": row.get("project"),
+                            "batch_id": row.get("batch_id")})
+
+    def _bytes(self, name: str) -> bytes | None:
+        if self.blobs is None:
+            return None
+        try:
+            return self.blobs.read(self.settings.models_container, name).data
+        except NotFound:
+            return None
+
+    def _json(self, name: str) -> dict[str, Any] | None:
+        data = self._bytes(name)
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None

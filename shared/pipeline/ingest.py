@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from shared import logs
 from shared.events import Envelope, EventSchemaError, blob_event
-from shared.ledger import is_dataset_file, ledger_row, project_of
+from shared.ledger import is_dataset_file, iso, ledger_row, project_of, valid_project
 from shared.ports import PreconditionFailed, TableStore
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of this clock an event's time may be before it counts as sent now."""
 
 
 @dataclass
@@ -22,10 +26,12 @@ class IngestResult:
     duplicates: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
     refused: list[str] = field(default_factory=list)
+    clamped: int = 0
+    """Events dated after their receipt (plus a small clock skew), recorded at the receipt time instead."""
 
     def to_dict(self) -> dict:
         return {"recorded": self.recorded, "duplicates": self.duplicates, "ignored": dict(self.ignored),
-                "refused": self.refused}
+                "refused": self.refused, "clamped": self.clamped}
 
 
 class Ingestor:
@@ -34,12 +40,17 @@ class Ingestor:
         self.settings = settings
         self._table_ready = False
 
-    def ingest(self, envelopes: list[Envelope]) -> IngestResult:
+    def ingest(self, envelopes: list[Envelope], now: datetime | None = None) -> IngestResult:
         result = IngestResult()
+        latest = iso((now or datetime.now(UTC)) + CLOCK_SKEW)
         rows = []
         for env in envelopes:
             with logs.correlation(event_id=env.id):
                 row = self._row(env, result)
+                if row and row["event_time"] > latest:  # the debounce window is event time: no future dates
+                    log.warning("event time clamped to its receipt", extra={"event_time": row["event_time"]})
+                    row["event_time"] = iso(now or datetime.now(UTC))
+                    result.clamped += 1
             if row:
                 rows.append(row)
         if rows:
@@ -61,6 +72,10 @@ class Ingestor:
             result.ignored[f"container {event.container}"] += 1  # our own writes land in other containers
             return None
         project = project_of(event.blob)
+        if project is not None and not valid_project(project):
+            result.ignored["not a project folder name"] += 1
+            log.warning("event ignored: not a project folder name", extra={"blob": event.blob[:300]})
+            return None
         if project is None or not is_dataset_file(event.blob):
             result.ignored["not a dataset file"] += 1
             return None

@@ -15,7 +15,7 @@ from shared.gates import GatePolicy, evaluate_gates, policy_for
 from shared.ledger import from_iso, iso
 from shared.pipeline.approvals import ApprovalDesk
 from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run, update_row
-from shared.ports import BlobStore, ModelRegistry, NotFound, TableStore
+from shared.ports import BlobStore, ModelRegistry, NotFound, Notifier, TableStore
 from shared.registry import ModelCandidate
 from shared.reporting import render_report
 from shared.settings import Settings
@@ -36,10 +36,11 @@ class RunUpdate:
 
 class RunTracker:
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore,
-                 registry: Callable[[], ModelRegistry]) -> None:
+                 registry: Callable[[], ModelRegistry], notifier: Notifier | None = None) -> None:
         self.tables, self.settings, self.blobs = tables, settings, blobs
         self.registry = registry
         """Built on first use: only a run that passes its gates needs the registry."""
+        self.notifier = notifier
 
     def handle(self, event: RunEvent, now: datetime | None = None) -> RunUpdate:
         now = now or datetime.now(UTC)
@@ -128,11 +129,23 @@ class RunTracker:
         except (NotFound, ValueError) as exc:
             log.warning("no training report for this run", extra={"error": str(exc)})
             return
+        champion_loss, champion_name = self._champion_loss(project)
         html = render_report(project=project, batch_id=batch_id, run_id=run_id, metrics=metrics, report=report,
                              gates_passed=gates["gates_passed"], gate_reasons=json.loads(gates["gate_reasons"]),
-                             grid_jpeg=grid)
+                             grid_jpeg=grid, champion_loss=champion_loss, champion_name=champion_name)
         self.blobs.write(s.models_container, f"{folder}/report.html", html.encode(),
                          content_type="text/html; charset=utf-8")
+
+    def _champion_loss(self, project: str) -> tuple[list[list[float]] | None, str]:
+        """The live model's own loss curve (from its report.json), to draw beside this run's."""
+        try:
+            folder = self.tables.get(self.settings.state_table, STATE_PARTITION, project).get("champion_model")
+            if not folder:
+                return None, ""
+            report = json.loads(self.blobs.read(self.settings.models_container, f"{folder}/report.json").data)
+        except (NotFound, ValueError):
+            return None, ""
+        return report.get("loss"), f"champion ({folder.split('/')[-2] if folder.count('/') >= 2 else folder})"
 
     def _register(self, project: str, batch_id: str, run_id: str, run: dict[str, Any],
                   gates: dict[str, Any]) -> dict[str, Any]:
@@ -147,10 +160,10 @@ class RunTracker:
         if not self.settings.approval_secret:
             log.error("APPROVAL_SECRET is not set: no approval link can be signed for this model")
         else:
-            ApprovalDesk(self.tables, self.settings).request(
+            ApprovalDesk(self.tables, self.settings, self.blobs, self.notifier).request(
                 model.name, model.version, project, batch_id,
-                f"{model.name} version {model.version} passed its gates (mAP {gates.get('map')}, "
-                f"mAP@0.5 {gates.get('map_50')}) on dataset {candidate.dataset_version}.")
+                f"{model.name} version {model.version} passed its release gates and waits for a decision.",
+                facts=_facts(gates, candidate.dataset_version))
         return {"model_name": model.name, "model_version": model.version, "model_state": model.state}
 
     def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float, failure: str,
@@ -190,6 +203,15 @@ class RunTracker:
         else:
             state |= {"retry_after": "", "given_up_at": failed_cut}
             log.error("run lost to the infrastructure: giving up", extra={"reason": reason, "attempts": attempt})
+
+
+def _facts(gates: dict[str, Any], dataset_version: str) -> list[tuple[str, str]]:
+    """The key figures of an approval request's card."""
+    def figure(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else "n/a"
+
+    return [("mAP@0.5", figure(gates.get("map_50"))), ("mAP@0.5:0.95", figure(gates.get("map"))),
+            ("Release gates", "passed" if gates.get("gates_passed") else "failed"), ("Dataset", dataset_version)]
 
 
 def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, settings: Settings) -> float:

@@ -19,7 +19,7 @@ from shared import logs
 from shared.dataset.label_map import LabelMap
 from shared.dataset.service import DatasetBuilder
 from shared.debounce import Decision, Policy, ProjectState, decide
-from shared.ledger import Pending, iso
+from shared.ledger import Pending, iso, valid_project
 from shared.ports import ROW_ETAG, BlobStore, NotFound, PreconditionFailed, TableStore, TrainingBackend
 from shared.settings import Settings
 from shared.training import TrainingRequest, batch_id_for
@@ -74,7 +74,8 @@ class Scheduler:
 
     def tick_all(self, now: datetime | None = None) -> list[TickOutcome]:
         now = now or datetime.now(UTC)
-        return [self.tick(project, now) for project in self.blobs.top_level_folders(self.settings.datasets_container)]
+        return [self.tick(project, now) for project in self.blobs.top_level_folders(self.settings.datasets_container)
+                if valid_project(project)]
 
     def _ensure_tables(self) -> None:
         if not self._tables_ready:

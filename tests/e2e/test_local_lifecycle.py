@@ -32,7 +32,8 @@ def serve(data_dir: Path, log: Path, steps: int) -> tuple[subprocess.Popen, dict
 
 
 def status(twin: dict, project: str) -> dict:
-    with urllib.request.urlopen(f"{twin['function_url']}/status/{project}", timeout=30) as answer:
+    url = f"{twin['function_url']}/status/{project}?code={twin['function_key']}"
+    with urllib.request.urlopen(url, timeout=30) as answer:
         return json.loads(answer.read())
 
 

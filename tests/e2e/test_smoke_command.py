@@ -10,9 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from local_mode.approval_click import decide_through_page
 from local_mode.functions_host import WebhookInbox
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.settings import Settings
@@ -23,15 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 def approve_when_asked(inbox: WebhookInbox, smoke: subprocess.Popen, timeout: float) -> str:
     """What the person in the chat channel does: open the posted link and approve."""
     deadline = time.monotonic() + timeout
-    while not inbox.links("approve"):
+    while not inbox.links():
         assert smoke.poll() is None, "the smoke command ended before an approval was asked for"
         assert time.monotonic() < deadline, "no approval request reached the channel"
         time.sleep(0.5)
-    link = inbox.links("approve")[-1]
-    request = urllib.request.Request(link, data=json.dumps({"approver": "a person"}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())["state"]
+    status, said = decide_through_page(inbox.links()[-1], "a person")
+    assert status == 200, said
+    return "approved" if "approved" in said.lower() else said
 
 
 def test_smoke_command_passes_against_the_local_twin_and_cleans_up(tmp_path):
@@ -45,8 +43,9 @@ def test_smoke_command_passes_against_the_local_twin_and_cleans_up(tmp_path):
     try:
         twin = json.loads(serve.stdout.readline())
         smoke = subprocess.Popen(
-            [sys.executable, "-m", "local_mode", "smoke", "--function-url", twin["function_url"], "--endpoint-key",
-             twin["endpoint_key"], "--project", "smoke-e2e", "--poll", "1", "--json", "--cleanup",
+            [sys.executable, "-m", "local_mode", "smoke", "--function-url", twin["function_url"], "--function-key",
+             twin["function_key"], "--endpoint-key", twin["endpoint_key"], "--project", "smoke-e2e", "--poll", "1",
+             "--json", "--cleanup",
              "--training-timeout", "600", "--release-timeout", "300"],
             cwd=REPO, env=env | {"DataStorage": twin["connection_string"]}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)

@@ -28,12 +28,15 @@ from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from shared import safe_json  # the serving image has shared/ on its PYTHONPATH
+
 log = logging.getLogger("score")
 
 DEFAULT_THRESHOLD = float(os.environ.get("SCORE_THRESHOLD", "0.3"))
 DEFAULT_MAX_DETECTIONS = int(os.environ.get("SCORE_MAX_DETECTIONS", "20"))
 MAX_IMAGE_BYTES = int(os.environ.get("SCORE_MAX_IMAGE_BYTES", str(8 * 1024 * 1024)))
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = int(os.environ.get("SCORE_MAX_PIXELS", str(16_000_000)))
+"""Read from the image header before anything is decoded: a 35 KB PNG can declare 36 megapixels."""
 COLLECT_IMAGE_BYTES = 1024 * 1024
 """Images up to this size are kept whole in the collected inputs (for labelling); larger ones by hash only."""
 COLLECTIONS = ("model_inputs", "model_outputs")
@@ -179,9 +182,9 @@ def parse_request(body: bytes, content_type: str, query: Any) -> tuple[bytes, di
     options: dict[str, Any] = {"threshold": query.get("threshold"), "max_detections": query.get("max_detections")}
     if content_type.split(";")[0].strip().lower() == "application/json":
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"the JSON body does not parse: {exc}") from exc
+            payload = safe_json.loads(body, what="the JSON body")
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("image"), str):
             raise BadRequest("JSON requests need a field 'image' holding the base64-encoded image")
         try:

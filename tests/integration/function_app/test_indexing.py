@@ -3,7 +3,7 @@
 from tests.function_host import index_app
 
 EXPECTED = {
-    "approvals": ("httpTrigger", {"route": "approvals", "authLevel": "FUNCTION"}),
+    "approvals": ("httpTrigger", {"route": "approvals", "authLevel": "ANONYMOUS"}),  # the link is the credential
     "blob_events": ("httpTrigger", {"route": "events/blobs", "authLevel": "FUNCTION"}),
     "debounce_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
     "run_events": ("eventGridTrigger", {}),

@@ -29,3 +29,30 @@ def test_status_answers_before_the_first_upload_was_processed(fresh):
     assert body["window"]["phase"] == "idle" and body["runs"] == [] and body["pending"]["changes"] == 0
     every = handler("status")(http_request("GET", "/api/status"))
     assert every.status_code == 200 and [p["project"] for p in json_body(every)["projects"]] == ["birds"]
+
+
+def test_status_answers_503_within_its_limit_while_storage_is_stalled(settings):
+    """A storage account that stops answering (here: Azurite paused with SIGSTOP) costs the caller seconds, not a
+    hung request; the answer says what happened."""
+    import os
+    import signal
+    import time
+
+    from local_mode.azurite import Azurite
+    from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
+
+    with Azurite() as own:
+        stalled = settings.with_overrides(storage_connection_string=own.connection_string, request_timeout_seconds=2)
+        blobs, tables = AzureBlobStore.from_settings(stalled), AzureTableStore.from_settings(stalled)
+        blobs.write(stalled.datasets_container, "birds/a.jpg", b"x")
+        bootstrap.use(bootstrap.Services(stalled, blobs, tables))
+        os.kill(own.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            answer = handler("status")(http_request("GET", "/api/status/birds", route_params={"project": "birds"}))
+            took = time.monotonic() - started
+        finally:
+            os.kill(own.process.pid, signal.SIGCONT)
+            bootstrap.use(None)
+    assert answer.status_code == 503 and "storage did not answer within 2 s" in json_body(answer)["error"]
+    assert took < 5

@@ -174,3 +174,32 @@ def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_co
     said = json.loads(AzureBlobStore.from_settings(Settings(storage_connection_string=azurite_connection_string))
                       .read(container, f"{folder}/failure.json").data)
     assert said["error"].startswith("trainer failed: BaseModelError:")  # the run is not retried
+
+
+def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_scores(run, tmp_path):
+    """A green object with a green true box: the box's dark edge still shows; nothing under the threshold drawn."""
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    from trainer_image.report import TILE, prediction_grid
+
+    image = Image.new("RGB", (128, 128), (0, 200, 0))
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG")
+    feature = {
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded.getvalue()])),
+        "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"green.jpg"])),
+        "image/object/class/text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"square"])),
+        **{f"image/object/bbox/{k}": tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+           for k, v in (("xmin", 0.25), ("ymin", 0.25), ("xmax", 0.75), ("ymax", 0.75))}}
+    record = tmp_path / "green.tfrecord"
+    with tf.io.TFRecordWriter(str(record)) as writer:
+        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    grid, rows = prediction_grid(run["package"] / "saved_model", [str(record)], {1: "circle", 2: "square"},
+                                 threshold=0.99)
+    tile = np.asarray(Image.open(io.BytesIO(grid)).convert("RGB"))[:TILE, :TILE].astype(int)
+    across = tile[TILE // 4 - 3: TILE // 4 + 4, TILE // 2].sum(axis=-1)  # a column through the box's top edge
+    assert (across < 150).sum() >= 2, f"no dark edge: the green box vanishes on the green object ({across})"
+    assert all(p["score"] >= 0.99 for row in rows for p in row["predicted"])

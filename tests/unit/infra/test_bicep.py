@@ -22,12 +22,13 @@ CHECKOV = ROOT / ".venv-tools" / "bin" / "checkov"
 # Read by the Functions host rather than by the code; declared in function.bicep's `hostSettings`.
 HOST_SETTINGS = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential",
                  "AzureWebJobsStorage__clientId", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-                 "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_SCRIPT_FILE_NAME"}
+                 "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_SCRIPT_FILE_NAME",
+                 "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"}
 # Read by the code in local mode only: Azure uses identity-based connections and the Azure ML backend.
 LOCAL_ONLY = {"DataStorage", "LOCAL_TRAINER_COMMAND", "LOCAL_ENDPOINT_PORT", "LOCAL_ENDPOINT_KEY",
               "LOCAL_SERVING_WORKERS"}
 # Set by the platform on every function app, never declared.
-PLATFORM = {"WEBSITE_HOSTNAME"}
+PLATFORM = {"WEBSITE_HOSTNAME", "WEBSITE_AUTH_ENABLED"}
 
 
 def object_keys(text: str, var: str) -> dict[str, str]:

@@ -65,13 +65,14 @@ def stack(azurite_connection_string, tmp_path_factory):
     try:
         run = loop.run_until_trained(PROJECT, timeout=600)
         assert run["status"] == "Completed", run
-        approve = inbox.links("approve")
-        assert len(approve) == 1, inbox.messages
-        status, decided = post(approve[0], json.dumps({"approver": "ana", "comment": "looks good"}).encode(),
+        page = inbox.links()
+        assert len(page) == 1, inbox.messages
+        status, decided = post(page[0], json.dumps({"decision": "approve", "approver": "ana",
+                                                    "comment": "looks good"}).encode(),
                                {"Content-Type": "application/json"})
         assert status == 200, decided
         released = loop.run_until_released(PROJECT, decided["version"], timeout=180)
-        yield {"loop": loop, "host": host, "settings": settings, "run": run, "decided": decided,
+        yield {"loop": loop, "host": host, "inbox": inbox, "settings": settings, "run": run, "decided": decided,
                "released": released}
     finally:
         loop.close()
@@ -99,7 +100,7 @@ def test_approval_releases_to_blue_with_traffic_and_champion(stack):
     assert decided["state"] == "approved" and decided["approver"] == "ana"
     assert released["phase"] == "live" and released["live_slot"] == "blue"
     assert released["traffic"] == {"blue": 100}
-    status = get(f"http://{stack['host'].host}/api/status/{PROJECT}")
+    status = get(stack["host"].url(f"status/{PROJECT}"))
     assert status["endpoint"]["live_model"]["version"] == decided["version"]
     assert status["endpoint"]["scoring_uri"].startswith("http://127.0.0.1:")
     assert status["champion_model"] == model_folder(PROJECT, stack["run"]["batch_id"])
@@ -271,9 +272,9 @@ def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
 
 
 def test_training_report_is_linked_from_status_and_shows_gates_ap_loss_and_images(stack):
-    status = get(f"http://{stack['host'].host}/api/status/{PROJECT}")
+    status = get(stack["host"].url(f"status/{PROJECT}"))
     run = next(r for r in status["runs"] if r["batch_id"] == stack["run"]["batch_id"])
-    with urllib.request.urlopen(f"http://{stack['host'].host}{run['report']}", timeout=30) as answer:
+    with urllib.request.urlopen(stack["host"].url(run["report"].removeprefix("/api/")), timeout=30) as answer:
         assert answer.headers["Content-Type"].startswith("text/html")
         html = answer.read().decode()
     assert "Release gates <b>passed</b>" in html
@@ -281,7 +282,68 @@ def test_training_report_is_linked_from_status_and_shows_gates_ap_loss_and_image
         assert f"<td>{shape}</td>" in html
     assert "<polyline points=" in html, "no loss curve"
     assert 'src="data:image/jpeg;base64,' in html, "no validation image grid"
-    missing = urllib.request.Request(f"http://{stack['host'].host}/api/reports/{PROJECT}/no-such-batch")
+    missing = urllib.request.Request(stack["host"].url(f"reports/{PROJECT}/no-such-batch"))
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(missing, timeout=30)
     assert refused.value.code == 404
+    keyless = urllib.request.Request(f"http://{stack['host'].host}{run['report']}")
+    with pytest.raises(urllib.error.HTTPError) as no_key:
+        urllib.request.urlopen(keyless, timeout=30)
+    assert no_key.value.code == 401  # function-level routes need the key, locally as on Azure
+
+
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
+
+
+def chromium():
+    """Debian's Chromium, headless, driven through its own chromedriver (nothing downloaded)."""
+    import os
+    import shutil
+
+    os.environ["SE_OFFLINE"] = "true"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,1600"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
+    """Chat card → approval page (the evidence) → Approve → the release starts; the same link again: already
+    decided. Screenshots of the pages go to test-artifacts/."""
+    from selenium.webdriver.common.by import By
+
+    loop, inbox = stack["loop"], stack["inbox"]
+    version = _register(stack, _copy_package(stack, "v-browser"), "run-browser")
+    loop.services.approval_desk().request(f"tfod-{PROJECT}", version, PROJECT, stack["run"]["batch_id"],
+                                          "a new version waits for a decision", facts=[("mAP@0.5", "0.9")])
+    link = inbox.links()[-1]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = chromium()
+    try:
+        browser.get(link)
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert f"Release tfod-{PROJECT} version {version}?" in page
+        assert "Release gates: passed" in page and "mAP@0.5" in page and "AP circle" in page
+        gates = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "h2 + ul li")]
+        assert gates == (stack["run"].get("gate_reasons") or ["every gate held"])  # every reason, as stored
+        assert browser.find_element(By.CSS_SELECTOR, "img[alt^='validation images']").size["width"] > 100
+        browser.save_screenshot(str(ARTIFACTS / "approval-page.png"))
+        browser.find_element(By.NAME, "approver").send_keys("Ana Lima")
+        browser.find_element(By.NAME, "comment").send_keys("boxes look right")
+        browser.find_element(By.CSS_SELECTOR, "button.approve").click()
+        decided = browser.find_element(By.TAG_NAME, "body").text
+        assert f"version {version} approved" in decided and "Approved by Ana Lima" in decided
+        assert "release" in decided.lower()
+        browser.save_screenshot(str(ARTIFACTS / "approval-decided.png"))
+        browser.get(link)  # the same link, clicked again
+        again = browser.find_element(By.TAG_NAME, "body").text
+        assert "This link was already used" in again and "already approved by Ana Lima" in again
+        browser.save_screenshot(str(ARTIFACTS / "approval-link-used.png"))
+    finally:
+        browser.quit()
+    released = loop.run_until_released(PROJECT, version, timeout=180)
+    assert released["phase"] == "live" and released["live_model"]["version"] == version

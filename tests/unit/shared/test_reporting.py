@@ -1,0 +1,29 @@
+"""The report's loss curve reads at a glance: labelled axes with tick values, and the champion's run beside it."""
+
+import re
+
+from shared.reporting import loss_svg, render_report
+
+RUN = [[0, 2.0], [50, 1.2], [100, 0.8]]
+CHAMPION = [[0, 1.8], [100, 0.5]]
+
+
+def test_the_axes_have_titles_and_tick_labels_for_steps_and_loss():
+    svg = loss_svg(RUN)
+    labels = re.findall(r">([^<>]+)</text>", svg)
+    assert "training step" in labels and "total loss" in labels
+    assert {"0", "25", "50", "75", "100"} <= set(labels)  # steps
+    assert {"0.8", "2"} <= set(labels)  # lowest and highest loss
+    assert svg.count("<polyline") == 1
+
+
+def test_the_champions_run_is_drawn_on_the_same_axes_and_named():
+    svg = loss_svg(RUN, champion=CHAMPION, champion_label="champion (shapes-7)")
+    assert svg.count("<polyline") == 2 and 'stroke-dasharray="6 4"' in svg
+    assert "champion (shapes-7)" in svg and "0.5" in re.findall(r">([^<>]+)</text>", svg)  # the range covers both
+
+
+def test_the_report_embeds_the_champion_curve_when_given():
+    html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5}, report={"loss": RUN},
+                         gates_passed=True, gate_reasons=[], grid_jpeg=None, champion_loss=CHAMPION)
+    assert html.count("<polyline") == 2
