@@ -86,3 +86,22 @@ def test_a_terminated_main_command_stops_everything_it_started(tmp_path):
     assert len(started["pids"]) >= 2, started  # Azurite and the trainer
     assert [p for p in started["pids"] if alive(p)] == [], "processes left running"
     assert [p for p in started["ports"] if listening(p)] == [], "ports left listening"
+
+
+def test_serve_keeps_serving_after_a_run_fails_its_gates(tmp_path):
+    """`--serve` is for people who keep uploading: a first model that fails its gates must not end the command."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
+    command = subprocess.Popen(
+        [sys.executable, "-m", "local_mode", "run", "--serve", "--auto-approve", "--demo-images", "24", "--steps", "10",
+         "--gate-min-map-50", "0.99", "--quiet-seconds", "1"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in command.stdout:
+        seen.append(line)
+        if line.startswith("[local] running until Ctrl-C"):
+            break
+    output = "".join(seen)
+    assert "release gates failed" in output and "nothing went live this time" in output, output[-3000:]
+    assert command.poll() is None, "the command ended instead of serving"
+    command.send_signal(signal.SIGTERM)
+    assert command.wait(timeout=120) == 130
