@@ -140,7 +140,7 @@ def run(images: int, processes: int, duplicate_share: float) -> dict:
     from local_mode.event_source import BlobEventSource
     from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
     from shared.adapters.local_training import LocalTraining
-    from shared.pipeline.scheduler import Scheduler
+    from shared.pipeline.submit import SubmitTraining
     from shared.settings import Settings
 
     with Azurite() as azurite, tempfile.TemporaryDirectory() as work:
@@ -178,10 +178,10 @@ def run(images: int, processes: int, duplicate_share: float) -> dict:
         ticks = []
         t0 = time.perf_counter()
         for _ in range(4):  # four timer instances racing on the same tick
-            ticks.append(Scheduler(blobs, tables, backend, settings).tick(
+            ticks.append(SubmitTraining(blobs, tables, backend, settings).tick(
                 PROJECT, datetime.now(UTC) + timedelta(seconds=61)))
         figures["flush_s"] = time.perf_counter() - t0
-        state = Scheduler(blobs, tables, None, settings).load_state(PROJECT)
+        state = SubmitTraining(blobs, tables, None, settings).load_state(PROJECT)
         manifest = json.loads(blobs.read(settings.manifests_container, state["manifest"]).data)
         in_manifest = {i["image"]["name"] for i in manifest["images"]} | {
             i["annotation"]["name"] for i in manifest["images"] if i["annotation"]}

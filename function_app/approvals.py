@@ -20,7 +20,7 @@ from function_app.bootstrap import services
 from function_app.http_input import Refused, body_of, json_of
 from function_app.responses import json_response
 from shared.approval_page import decision_page, outcome_page, refusal_page
-from shared.pipeline.approvals import Answer, Approver
+from shared.pipeline.approve import Answer, Approver
 from shared.ports import DeploymentSpec
 from shared.training import model_folder
 

@@ -10,12 +10,12 @@ from shared import logs
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.chat_webhook import WebhookNotifier
 from shared.adapters.storage_registry import StorageRegistry
-from shared.pipeline.approvals import ApprovalDesk
+from shared.pipeline.approve import Approve
+from shared.pipeline.complete_run import CompleteRun
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.reconcile import Reconciler
-from shared.pipeline.releases import ReleaseManager
-from shared.pipeline.runs import RunTracker
-from shared.pipeline.scheduler import Scheduler
+from shared.pipeline.release import Release
+from shared.pipeline.submit import SubmitTraining
 from shared.ports import BlobStore, ModelRegistry, Notifier, OnlineEndpoints, TableStore, TrainingBackend
 from shared.ratelimit import FailureLimit
 from shared.settings import Settings, SettingsError
@@ -41,9 +41,9 @@ class Services:
             self._cache["ingestor"] = Ingestor(self.tables, self.settings)
         return self._cache["ingestor"]
 
-    def scheduler(self, *, can_submit: bool = True) -> Scheduler:
+    def scheduler(self, *, can_submit: bool = True) -> SubmitTraining:
         """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""
-        return Scheduler(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
+        return SubmitTraining(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
 
     def registry(self) -> ModelRegistry:
         """Azure ML's registry next to Azure ML training; the storage-backed twin in local mode."""
@@ -68,19 +68,19 @@ class Services:
             self.serving = AzureMLEndpoints(ml_client(self.settings), self.settings)
         return self.serving
 
-    def releases(self) -> ReleaseManager:
-        return ReleaseManager(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
+    def releases(self) -> Release:
+        return Release(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
 
     def notifier(self) -> Notifier | None:
         """The approval channel (Teams or Slack incoming webhook), when one is configured."""
         url = self.settings.approval_webhook_url
         return WebhookNotifier(url) if url else None
 
-    def approval_desk(self) -> ApprovalDesk:
-        return ApprovalDesk(self.tables, self.settings, self.blobs, self.notifier())
+    def approval_desk(self) -> Approve:
+        return Approve(self.tables, self.settings, self.blobs, self.notifier())
 
-    def run_tracker(self) -> RunTracker:
-        return RunTracker(self.tables, self.settings, self.blobs, self.registry, self.notifier())
+    def run_tracker(self) -> CompleteRun:
+        return CompleteRun(self.tables, self.settings, self.blobs, self.registry, self.notifier())
 
     def approval_failures(self) -> FailureLimit:
         """Refused approval links per client: the route is public (the signed link is the credential)."""

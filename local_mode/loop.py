@@ -18,8 +18,8 @@ from local_mode.event_source import BlobEventSource
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.local_endpoint import LocalEndpoints
 from shared.adapters.local_training import LocalTraining
-from shared.pipeline.scheduler import FINAL_RUN_STATUSES
 from shared.pipeline.status import project_status, report_path
+from shared.pipeline.submit import FINAL_RUN_STATUSES
 from shared.settings import Settings
 
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from shared.clock import day_of, from_iso
 from shared.ledger import Pending
 
 Action = Literal["wait", "flush", "resume", "hold", "cancel_and_flush"]
@@ -51,8 +52,7 @@ class Decision:
 
 
 def _seconds(later: datetime, earlier_iso: str) -> float:
-    earlier = datetime.strptime(earlier_iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=later.tzinfo)
-    return (later - earlier).total_seconds()
+    return (later - from_iso(earlier_iso)).total_seconds()
 
 
 def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy) -> Decision:
@@ -77,7 +77,7 @@ def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy)
     if state.retry_after and _seconds(now, state.retry_after) < 0:
         return Decision("hold", f"the last run failed ({state.failure}): attempt {state.attempt} of "
                                 f"{policy.max_run_attempts} starts after {state.retry_after}")
-    today = now.strftime("%Y-%m-%d")
+    today = day_of(now)
     runs_today = state.runs_today if state.day == today else 0
     gpu_hours = state.gpu_hours_today if state.day == today else 0.0
     if state.phase == "submitted":

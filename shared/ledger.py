@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from shared.clock import normalized_time
 from shared.dataset.layout import (
     DATASET_CONFIG_NAME,
     DATASET_SUFFIXES,
@@ -16,23 +16,6 @@ from shared.dataset.layout import (
     kind_of,
 )
 from shared.events import BlobEvent
-
-
-def iso(moment: datetime) -> str:
-    """Fixed-width UTC timestamps, so string order is time order (Table filters compare strings)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-def from_iso(value: str) -> datetime:
-    """The moment an `iso()` string stands for."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def normalized_time(value: str) -> str:
-    """Azure writes 7 fractional digits, CloudEvents may carry an offset: one fixed-width UTC form for all."""
-    moment = datetime.fromisoformat(value)
-    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-
 
 _PROJECT_NAME = re.compile(r"[^\x00-\x1f\x7f/\\%?#]{1,128}")
 

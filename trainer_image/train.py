@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:
     """Loss points and predictions on validation images, for the HTML report the release side renders."""
-    from trainer_image.report import loss_points, prediction_grid
+    from trainer_image.report_assets import loss_points, prediction_grid
 
     examples: list[dict] = []
     if validation:

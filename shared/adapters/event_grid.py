@@ -15,6 +15,7 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
 from shared import safe_json
+from shared.clock import iso
 from shared.events import (
     BLOB_CREATED,
     BLOB_DELETED,
@@ -71,9 +72,8 @@ def envelope(item: Any, index: int = 0) -> Envelope:
                     data=dict(data or {}))
 
 
-def iso_time(moment: datetime) -> str:
-    """One spelling for every event time (UTC, microseconds), so the ledger can order them as strings."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+iso_time = iso
+"""One spelling for every event time (UTC, microseconds), so the ledger can order them as strings."""
 
 
 # -- producing events as Azure does (local event source, local trainer twin, tests, benchmarks) ----------------

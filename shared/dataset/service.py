@@ -16,7 +16,7 @@ from shared.dataset.layout import Layout, Pairing, class_from_filename, discover
 from shared.dataset.manifest import BlobRef, Entry, build_manifest, manifest_bytes
 from shared.dataset.problems import Problem, Rejected
 from shared.dataset.records import Record, build_record
-from shared.dataset.report import DatasetReport
+from shared.dataset.validation_report import DatasetReport
 from shared.dataset.voc import parse_voc
 from shared.ports import Blob, BlobStore, NotFound
 from shared.settings import Settings

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared import logs
+from shared.clock import iso
 from shared.events import Envelope, EventSchemaError, blob_event
-from shared.ledger import is_dataset_file, iso, ledger_row, project_of, valid_project
+from shared.ledger import is_dataset_file, ledger_row, project_of, valid_project
 from shared.ports import PreconditionFailed, TableStore
 from shared.settings import Settings
 

@@ -12,10 +12,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from shared import logs
+from shared.clock import from_iso, iso
 from shared.events import RUN_STATUS_CHANGED, RunEvent
-from shared.ledger import from_iso, iso
-from shared.pipeline.runs import TERMINAL, RunTracker
-from shared.pipeline.scheduler import STATE_PARTITION, update_row
+from shared.pipeline.complete_run import TERMINAL, CompleteRun
+from shared.pipeline.submit import STATE_PARTITION, update_row
 from shared.ports import TableStore, TrainingBackend
 from shared.settings import Settings
 from shared.training import SERVICE_TAG
@@ -28,7 +28,7 @@ LOST = "Lost"
 
 class Reconciler:
     def __init__(self, tables: TableStore, settings: Settings, backend: TrainingBackend,
-                 tracker: RunTracker) -> None:
+                 tracker: CompleteRun) -> None:
         self.tables, self.settings, self.backend, self.tracker = tables, settings, backend, tracker
 
     def reconcile_all(self, now: datetime | None = None, *, force: bool = False) -> list[str]:

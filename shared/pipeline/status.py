@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.debounce import decide
-from shared.pipeline.releases import ReleaseManager
-from shared.pipeline.scheduler import Scheduler, project_state_of
+from shared.pipeline.release import Release
+from shared.pipeline.submit import SubmitTraining, project_state_of
 
 
-def project_status(scheduler: Scheduler, project: str, releases: ReleaseManager | None = None, *, runs: int = 20,
+def project_status(scheduler: SubmitTraining, project: str, releases: Release | None = None, *, runs: int = 20,
                    now: datetime | None = None) -> dict:
     now = now or datetime.now(UTC)
     state = scheduler.load_state(project)
@@ -50,6 +50,6 @@ def report_path(project: str, batch_id: str) -> str:
     return f"/api/reports/{project}/{batch_id}"
 
 
-def all_status(scheduler: Scheduler, releases: ReleaseManager | None = None) -> dict:
+def all_status(scheduler: SubmitTraining, releases: Release | None = None) -> dict:
     projects = scheduler.blobs.top_level_folders(scheduler.settings.datasets_container)
     return {"projects": [project_status(scheduler, p, releases, runs=5) for p in projects]}

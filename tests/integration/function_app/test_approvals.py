@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from shared.approval import issue
-from shared.pipeline.approvals import ApprovalDesk
+from shared.approval_tokens import issue
+from shared.pipeline.approve import Approve
 from shared.registry import ModelCandidate
 from tests.function_host import handler, http_request, json_body
 
@@ -38,7 +38,7 @@ def inbox():
     server.shutdown()
 
 
-class RegisteringDesk(ApprovalDesk):
+class RegisteringDesk(Approve):
     """Every approval request belongs to a registered model version, as after a passing run."""
 
     def __init__(self, core):

@@ -183,7 +183,7 @@ def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_sc
     import tensorflow as tf
     from PIL import Image
 
-    from trainer_image.report import TILE, prediction_grid
+    from trainer_image.report_assets import TILE, prediction_grid
 
     image = Image.new("RGB", (128, 128), (0, 200, 0))
     encoded = io.BytesIO()

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.approval import TokenError, issue, verify
+from shared.approval_tokens import TokenError, issue, verify
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -2,8 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.clock import iso
 from shared.debounce import Policy, ProjectState, decide
-from shared.ledger import Pending, iso
+from shared.ledger import Pending
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = Policy(quiet_seconds=60, max_wait_seconds=600, min_new_images=10, max_runs_per_day=3,

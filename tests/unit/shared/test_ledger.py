@@ -1,5 +1,6 @@
+from shared.clock import normalized_time
 from shared.events import BlobEvent
-from shared.ledger import Pending, is_dataset_file, ledger_row, normalized_time, project_of, row_key
+from shared.ledger import Pending, is_dataset_file, ledger_row, project_of, row_key
 
 
 def event(blob="p/a.jpg", etag="e1", kind="created", seq="01", event_id="x", second=0) -> BlobEvent:

@@ -62,9 +62,9 @@ def test_the_function_app_keeps_the_workers_handler_and_its_lines_reach_the_host
     assert not [h for h in handlers if type(h) is logging.StreamHandler]  # no second copy of each line on stderr
     worker_root.invocation.invocation_id = "inv-42"
     with logs.correlation(project="birds", batch_id="birds-1"):
-        logging.getLogger("shared.pipeline.scheduler").info("flush submitted", extra={"run_id": "r1"})
+        logging.getLogger("shared.pipeline.submit").info("flush submitted", extra={"run_id": "r1"})
     (sent,) = worker_root.sent
-    assert sent["invocation_id"] == "inv-42" and sent["category"] == "shared.pipeline.scheduler"
+    assert sent["invocation_id"] == "inv-42" and sent["category"] == "shared.pipeline.submit"
     line = json.loads(sent["message"])
     assert (line["message"], line["project"], line["batch_id"], line["run_id"]) == (
         "flush submitted", "birds", "birds-1", "r1")

@@ -2,7 +2,7 @@
 
 import re
 
-from shared.reporting import loss_svg, render_report
+from shared.training_report import loss_svg, render_report
 
 RUN = [[0, 2.0], [50, 1.2], [100, 0.8]]
 CHAMPION = [[0, 1.8], [100, 0.5]]

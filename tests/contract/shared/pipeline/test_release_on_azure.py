@@ -12,7 +12,7 @@ import pytest
 from shared.adapters.azureml_endpoint import AzureMLEndpoints
 from shared.adapters.azureml_registry import AzureMLRegistry
 from shared.adapters.azureml_training import AzureMLTraining
-from shared.pipeline.releases import ReleaseManager
+from shared.pipeline.release import Release
 from shared.ports import DeploymentSpec
 from shared.registry import ModelCandidate
 from tests.contract.conftest import azure_settings
@@ -37,7 +37,7 @@ def test_two_versions_go_live_one_after_the_other_through_the_sdk(azure, setting
     ml = azure.ml_client()
     training, registry = AzureMLTraining(ml, settings), AzureMLRegistry(ml)
     endpoints = AzureMLEndpoints(ml, settings, scoring_transport=azure.transport)
-    releases = ReleaseManager(table_store, blob_store, settings, lambda: endpoints, lambda: registry)
+    releases = Release(table_store, blob_store, settings, lambda: endpoints, lambda: registry)
     versions = []
     for batch in ("shapes-b1", "shapes-b2"):
         run = training.submit(replace(REQUEST, batch_id=batch))

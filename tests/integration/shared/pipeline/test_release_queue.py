@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from shared.pipeline.releases import ReleaseManager
+from shared.pipeline.release import Release
 from shared.ports import DeploymentSpec
 
 
@@ -56,7 +56,7 @@ def test_a_release_queued_during_another_is_kept_and_started_next(settings, blob
         table_store.upsert(settings.runs_table, {"PartitionKey": "p", "RowKey": batch, "manifest": "p/m.json"})
     registry = Registry()
     endpoints = Endpoints()
-    releases = ReleaseManager(table_store, blob_store, settings, lambda: endpoints, lambda: registry)
+    releases = Release(table_store, blob_store, settings, lambda: endpoints, lambda: registry)
     queued = []
     endpoints.during_smoke_test.append(lambda: queued.append(
         releases.request(DeploymentSpec("p", "m", "2", "p/b2/model"), "b2")))  # approved while version 1 deploys

@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
+from shared.clock import from_iso, iso
 from shared.events import RunEvent
 from shared.gates import GatePolicy, evaluate_gates, policy_for
-from shared.ledger import from_iso, iso
-from shared.pipeline.approvals import ApprovalDesk
-from shared.pipeline.scheduler import FINAL_RUN_STATUSES, STATE_PARTITION, record_run, update_row
+from shared.pipeline.approve import Approve
+from shared.pipeline.submit import FINAL_RUN_STATUSES, STATE_PARTITION, record_run, update_row
 from shared.ports import BlobStore, ModelRegistry, NotFound, Notifier, TableStore
 from shared.registry import ModelCandidate
-from shared.reporting import render_report
 from shared.settings import Settings
 from shared.training import FAILURE_FILE, SERVICE_TAG, model_folder
+from shared.training_report import render_report
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class RunUpdate:
     status: str | None = None
 
 
-class RunTracker:
+class CompleteRun:
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore,
                  registry: Callable[[], ModelRegistry], notifier: Notifier | None = None) -> None:
         self.tables, self.settings, self.blobs = tables, settings, blobs
@@ -160,7 +160,7 @@ class RunTracker:
         if not self.settings.approval_secret:
             log.error("APPROVAL_SECRET is not set: no approval link can be signed for this model")
         else:
-            ApprovalDesk(self.tables, self.settings, self.blobs, self.notifier).request(
+            Approve(self.tables, self.settings, self.blobs, self.notifier).request(
                 model.name, model.version, project, batch_id,
                 f"{model.name} version {model.version} passed its release gates and waits for a decision.",
                 facts=_facts(gates, candidate.dataset_version))

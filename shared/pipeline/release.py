@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
-from shared.ledger import from_iso, iso
-from shared.pipeline.scheduler import STATE_PARTITION, record_run, update_row
+from shared.clock import from_iso, iso
+from shared.pipeline.submit import STATE_PARTITION, record_run, update_row
 from shared.ports import (
     ROW_ETAG,
     BlobStore,
@@ -39,7 +39,7 @@ def other_slot(slot: str | None) -> str:
     return "green" if slot == "blue" else "blue"
 
 
-class ReleaseManager:
+class Release:
     def __init__(self, tables: TableStore, blobs: BlobStore, settings: Settings,
                  endpoints: Callable[[], OnlineEndpoints], registry: Callable[[], ModelRegistry]) -> None:
         self.tables, self.blobs, self.settings = tables, blobs, settings

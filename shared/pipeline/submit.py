@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import logs
+from shared.clock import iso
 from shared.dataset.label_map import LabelMap
 from shared.dataset.service import DatasetBuilder
 from shared.debounce import Decision, Policy, ProjectState, decide
-from shared.ledger import Pending, iso, valid_project
+from shared.ledger import Pending, valid_project
 from shared.ports import ROW_ETAG, BlobStore, NotFound, PreconditionFailed, TableStore, TrainingBackend
 from shared.settings import Settings
 from shared.training import TrainingRequest, batch_id_for
@@ -45,7 +46,7 @@ class TickOutcome:
     note: str = ""
 
 
-class Scheduler:
+class SubmitTraining:
     def __init__(self, blobs: BlobStore, tables: TableStore, backend: TrainingBackend | None,
                  settings: Settings) -> None:
         self.blobs, self.tables, self.backend, self.settings = blobs, tables, backend, settings
@@ -175,7 +176,7 @@ class Scheduler:
                 "step": "submitting", "job_name": request.job_name, "active_job": request.job_name, "day": today,
                 "runs_today": runs_today, "gpu_hours_today": gpu_hours})
         if self.backend is None:
-            raise RuntimeError("this Scheduler was built read-only (can_submit=False)")
+            raise RuntimeError("this SubmitTraining was built read-only (can_submit=False)")
         submitted = self.backend.submit(request)
         with logs.correlation(run_id=submitted.run_id):
             log.info("training submitted" if submitted.created else "training already submitted (retry)",

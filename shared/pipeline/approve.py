@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from shared.approval import ApprovalClaim, TokenError, issue, verify
 from shared.approval_page import Evidence
-from shared.ledger import iso
-from shared.pipeline.scheduler import record_run
+from shared.approval_tokens import ApprovalClaim, TokenError, issue, verify
+from shared.clock import iso
+from shared.pipeline.submit import record_run
 from shared.ports import ROW_ETAG, ApprovalNotice, BlobStore, NotFound, Notifier, PreconditionFailed, TableStore
 from shared.settings import Settings
 from shared.training import model_folder
@@ -54,7 +54,7 @@ def allowed_approvers(settings: Settings, project: str) -> list[str] | None:
     return [str(x).lower() for x in listed] if isinstance(listed, list) else None
 
 
-class ApprovalDesk:
+class Approve:
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore | None = None,
                  notifier: Notifier | None = None) -> None:
         self.tables, self.settings, self.blobs, self.notifier = tables, settings, blobs, notifier
