@@ -181,8 +181,8 @@ def run(images: int, processes: int, duplicate_share: float) -> dict:
             ticks.append(SubmitTraining(blobs, tables, backend, settings).tick(
                 PROJECT, datetime.now(UTC) + timedelta(seconds=61)))
         figures["flush_s"] = time.perf_counter() - t0
-        state = SubmitTraining(blobs, tables, None, settings).load_state(PROJECT)
-        manifest = json.loads(blobs.read(settings.manifests_container, state["manifest"]).data)
+        state = SubmitTraining(blobs, tables, None, settings).records.project(PROJECT)
+        manifest = json.loads(blobs.read(settings.manifests_container, state.manifest).data)
         in_manifest = {i["image"]["name"] for i in manifest["images"]} | {
             i["annotation"]["name"] for i in manifest["images"] if i["annotation"]}
         figures["submissions"] = len(backend.started())

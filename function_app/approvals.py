@@ -21,8 +21,6 @@ from function_app.http_input import Refused, body_of, json_of
 from function_app.responses import json_response
 from shared.approval_page import decision_page, outcome_page, refusal_page
 from shared.pipeline.approve import Answer, Approver
-from shared.ports import DeploymentSpec
-from shared.training import model_folder
 
 bp = func.Blueprint()
 
@@ -83,7 +81,7 @@ def approvals(req: func.HttpRequest) -> func.HttpResponse:
         answer = refused(req, Answer(429, {"error": "too many refused approval links from here: try again later"}))
         answer.headers["Retry-After"] = str(int(wait) + 1)
         return answer
-    desk = wired.approval_desk()
+    desk = wired.approve()
     token = req.params.get("token", "")
     answer = _post(req, desk) if req.method == "POST" else _get(req, desk, token)
     if isinstance(answer, Answer) and answer.status in REFUSALS:
@@ -110,7 +108,6 @@ def _get(req: func.HttpRequest, desk, token: str) -> func.HttpResponse | Answer:
 
 
 def _post(req: func.HttpRequest, desk) -> func.HttpResponse | Answer:
-    wired = services()
     try:
         if wants_json(req):
             fields = json_of(req, MAX_BODY_BYTES, dict, empty={})
@@ -123,9 +120,4 @@ def _post(req: func.HttpRequest, desk) -> func.HttpResponse | Answer:
     answer = desk.decide(req.params.get("token", ""), decision, person, str(fields.get("comment", "")).strip()[:2000])
     if answer.status != 200:
         return answer
-    wired.registry().set_state(answer.body["model"], answer.body["version"], answer.body["state"])
-    if answer.body["state"] == "approved":
-        spec = DeploymentSpec(answer.body["project"], answer.body["model"], answer.body["version"],
-                              model_folder(answer.body["project"], answer.body["batch_id"]))
-        answer.body["release"] = wired.releases().start(spec, answer.body["batch_id"])
     return json_response(answer.body) if wants_json(req) else html(outcome_page(answer.body))

@@ -41,7 +41,7 @@ def blob_events(req: func.HttpRequest) -> func.HttpResponse:
         if validation is not None and not (isinstance(validation, str) and _VALIDATION_CODE.fullmatch(validation)):
             raise Refused(400, "data.validationCode: not a validation code")
         others = [env for env, code in zip(envelopes, codes, strict=True) if code is None]
-        result = services().ingestor().ingest(others).to_dict() if others else {}
+        result = services().ingest().ingest(others).to_dict() if others else {}
     except (EventSchemaError, Refused) as exc:
         status = exc.status if isinstance(exc, Refused) else 413 if isinstance(exc, TooManyEvents) else 400
         log.warning("event delivery refused", extra={"error": str(exc)[:500], "status": status})

@@ -15,6 +15,7 @@ from shared.pipeline.complete_run import CompleteRun
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.release import Release
+from shared.pipeline.status import ProjectStatus
 from shared.pipeline.submit import SubmitTraining
 from shared.ports import BlobStore, ModelRegistry, Notifier, OnlineEndpoints, TableStore, TrainingBackend
 from shared.ratelimit import FailureLimit
@@ -36,12 +37,12 @@ class Services:
             self.training = _training_backend(self.settings)
         return self.training
 
-    def ingestor(self) -> Ingestor:
+    def ingest(self) -> Ingestor:
         if "ingestor" not in self._cache:
             self._cache["ingestor"] = Ingestor(self.tables, self.settings)
         return self._cache["ingestor"]
 
-    def scheduler(self, *, can_submit: bool = True) -> SubmitTraining:
+    def submit(self, *, can_submit: bool = True) -> SubmitTraining:
         """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""
         return SubmitTraining(self.blobs, self.tables, self.backend() if can_submit else None, self.settings)
 
@@ -68,7 +69,11 @@ class Services:
             self.serving = AzureMLEndpoints(ml_client(self.settings), self.settings)
         return self.serving
 
-    def releases(self) -> Release:
+    def project_status(self) -> ProjectStatus:
+        """Reads only: never builds the Azure ML client."""
+        return ProjectStatus(self.submit(can_submit=False), self.release())
+
+    def release(self) -> Release:
         return Release(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
 
     def notifier(self) -> Notifier | None:
@@ -76,10 +81,10 @@ class Services:
         url = self.settings.approval_webhook_url
         return WebhookNotifier(url) if url else None
 
-    def approval_desk(self) -> Approve:
-        return Approve(self.tables, self.settings, self.blobs, self.notifier())
+    def approve(self) -> Approve:
+        return Approve(self.tables, self.settings, self.blobs, self.notifier(), self.registry, self.release)
 
-    def run_tracker(self) -> CompleteRun:
+    def complete_run(self) -> CompleteRun:
         return CompleteRun(self.tables, self.settings, self.blobs, self.registry, self.notifier())
 
     def approval_failures(self) -> FailureLimit:
@@ -88,8 +93,8 @@ class Services:
             self._cache["approval_failures"] = FailureLimit(failures=10, window=60.0)
         return self._cache["approval_failures"]
 
-    def reconciler(self) -> Reconciler:
-        return Reconciler(self.tables, self.settings, self.backend(), self.run_tracker())
+    def reconcile(self) -> Reconciler:
+        return Reconciler(self.tables, self.settings, self.backend(), self.complete_run())
 
 
 def _training_backend(settings: Settings) -> TrainingBackend:

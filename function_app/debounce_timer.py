@@ -18,8 +18,8 @@ def debounce_tick(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("debounce timer is past due")
     wired = services()
-    wired.reconciler().reconcile_all()  # runs whose end was never delivered: ask the backend, after a while
-    for outcome in wired.scheduler().tick_all():
+    wired.reconcile().reconcile_all()  # runs whose end was never delivered: ask the backend, after a while
+    for outcome in wired.submit().tick_all():
         if outcome.decision.action not in ("wait",):
             log.info("project ticked", extra={"project": outcome.project, "action": outcome.decision.action,
                                               "reason": outcome.decision.reason, "batch_id": outcome.batch_id,

@@ -12,4 +12,4 @@ bp = func.Blueprint()
 @bp.function_name("release_tick")
 @bp.timer_trigger(arg_name="timer", schedule="%RELEASE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def release_tick(timer: func.TimerRequest) -> None:
-    services().releases().advance_all()
+    services().release().advance_all()

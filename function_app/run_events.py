@@ -25,4 +25,4 @@ def run_events(event: func.EventGridEvent) -> None:
     if parsed is None:
         log.info("event ignored: not a run event", extra={"event_id": event.id, "type": event.event_type})
         return
-    services().run_tracker().handle(parsed)
+    services().complete_run().handle(parsed)

@@ -16,7 +16,6 @@ from azure.core.exceptions import AzureError
 from function_app.bootstrap import services
 from function_app.http_input import Refused, name_param
 from function_app.responses import json_response
-from shared.pipeline.status import all_status, project_status
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -27,15 +26,14 @@ _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="status")
 @bp.route(route="status/{project?}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status(req: func.HttpRequest) -> func.HttpResponse:
     wired = services()
-    scheduler, releases = wired.scheduler(can_submit=False), wired.releases()
+    view = wired.project_status()
     project = req.route_params.get("project")
     if project is not None:
         try:
             project = name_param(req, "project")
         except Refused as exc:
             return json_response({"error": exc.reason}, exc.status)
-    read = _readers.submit(lambda: project_status(scheduler, project, releases) if project
-                           else all_status(scheduler, releases))
+    read = _readers.submit(lambda: view.project(project) if project else view.all())
     limit = wired.settings.request_timeout_seconds
     try:
         body = read.result(timeout=limit)

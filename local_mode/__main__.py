@@ -158,7 +158,7 @@ def serve(args: argparse.Namespace) -> int:
 def _recover(loop: LocalLoop) -> None:
     """What a killed local mode left behind in a kept data folder: runs whose trainer died with it are finished
     now (reported as lost, and retried like any run lost to the infrastructure)."""
-    for job in loop.services.reconciler().reconcile_all(force=True):
+    for job in loop.services.reconcile().reconcile_all(force=True):
         _say(f"[local] run {job} was interrupted when local mode stopped: reported, and its changes train again")
 
 

@@ -18,8 +18,8 @@ from local_mode.event_source import BlobEventSource
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.local_endpoint import LocalEndpoints
 from shared.adapters.local_training import LocalTraining
-from shared.pipeline.status import project_status, report_path
-from shared.pipeline.submit import FINAL_RUN_STATUSES
+from shared.pipeline.records import ended
+from shared.pipeline.status import report_path
 from shared.settings import Settings
 
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"
@@ -75,7 +75,7 @@ class LocalLoop:
         deadline, shown = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             self.release_tick()
-            status = self.services.releases().status(project) or {}
+            status = self.services.release().status(project) or {}
             live = (status.get("live_model") or {}).get("version")
             if status.get("phase") != shown:
                 self.say(f"[release] {status.get('phase')}" + (f": {status['reason']}" if status.get("reason") else ""))
@@ -98,15 +98,15 @@ class LocalLoop:
         while time.monotonic() < deadline:
             self.source.poll()
             self.tick()
-            status = project_status(self.services.scheduler(can_submit=False), project)
+            status = self.services.project_status().project(project)
             window = status["window"]
             headline = (window["next"], window["reason"].split(";")[0])
             if headline != last_reason and window["phase"] == "idle":
                 self.say(f"[debounce] {window['next']}: {window['reason']}")
                 last_reason = headline
-            ended = [r for r in status["runs"] if r["status"] in FINAL_RUN_STATUSES and r["batch_id"] > after]
-            if ended:
-                return ended[0]
+            done = [r for r in status["runs"] if ended(r["status"]) and r["batch_id"] > after]
+            if done:
+                return done[0]
             job = window.get("active_job")
             if job:
                 shown = self._show_progress(job, shown)

@@ -26,9 +26,8 @@ from azure.core.rest import HttpRequest
 from local_mode import demo_data
 from shared.adapters.scoring import score_on_slot
 from shared.ledger import is_dataset_file
+from shared.pipeline.records import ended as run_ended
 from shared.ports import BlobStore
-
-TERMINAL = ("Completed", "Failed", "Canceled", "canceled", "skipped")
 
 
 class SmokeFailure(RuntimeError):
@@ -155,7 +154,7 @@ class Smoke:
         def ended() -> dict | None:
             current = next(r for r in self.target.status(self.project)["runs"] if r["batch_id"] == run["batch_id"])
             self._progress("training", f"run {job}: {current['status']}")
-            return current if current["status"] in TERMINAL else None
+            return current if run_ended(current["status"]) else None
 
         run = self._wait("training", f"training run {job} to end", ended)
         if run["status"] != "Completed":

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from shared.clock import day_of, from_iso
+from shared.clock import from_iso
 from shared.ledger import Pending
+
+if TYPE_CHECKING:
+    from shared.pipeline.records import ProjectState
 
 Action = Literal["wait", "flush", "resume", "hold", "cancel_and_flush"]
 
@@ -24,25 +27,6 @@ class Policy:
     max_gpu_hours_per_day: float = 24.0
     cancel_running_on_new_data: bool = False
     max_run_attempts: int = 3
-
-
-@dataclass(frozen=True)
-class ProjectState:
-    """The part of a project's state row the decision needs."""
-
-    phase: str = "idle"  # idle | flushing | submitted
-    active_job: str | None = None
-    day: str = ""
-    runs_today: int = 0
-    gpu_hours_today: float = 0.0
-    attempt: int = 1
-    """Of the next run of these changes (above 1 after runs lost to the infrastructure)."""
-    retry_after: str = ""
-    """No retry before this time (backoff after an infrastructure failure)."""
-    given_up_at: str = ""
-    """Retries exhausted: hold until a change newer than this event time arrives."""
-    failure: str = ""
-    """Why the last run failed, for the hold's reason."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +61,7 @@ def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy)
     if state.retry_after and _seconds(now, state.retry_after) < 0:
         return Decision("hold", f"the last run failed ({state.failure}): attempt {state.attempt} of "
                                 f"{policy.max_run_attempts} starts after {state.retry_after}")
-    today = day_of(now)
-    runs_today = state.runs_today if state.day == today else 0
-    gpu_hours = state.gpu_hours_today if state.day == today else 0.0
+    runs_today, gpu_hours = state.runs_on(now), state.gpu_hours_on(now)
     if state.phase == "submitted":
         if policy.cancel_running_on_new_data:
             return Decision("cancel_and_flush", f"{why}; cancelling run {state.active_job} for newer data")

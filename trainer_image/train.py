@@ -10,12 +10,14 @@ Exits non-zero with one clear line on failure; progress is logged as JSON lines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +92,23 @@ def _strategy(name: str):
     return tf.distribute.get_strategy()
 
 
+class Stopwatch:
+    """Seconds spent in each stage, for training.json and the closing log line."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 2)
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    """The stages in order; each takes what the one before it produced."""
     manifest = load_manifest(locations.read_bytes(args.manifest))
     project, version = manifest["project"], manifest["dataset_version"]
     with logs.correlation(project=project, dataset_version=version):
@@ -100,60 +116,83 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             raise ValueError(f"dataset {version} has no training images")
         label_map = LabelMap.from_list(manifest["label_map"])
         (work / "label_map.pbtxt").write_text(label_map.to_pbtxt())
-
-        from trainer_image.tfrecords import ShardBuilder, ShardCache
-
-        ckpt_container, _, ckpt_prefix = args.checkpoint_url.partition("/")
-        cache_container, _, cache_prefix = (args.tfrecord_cache or f"{ckpt_container}/{project}/tfrecord-cache"
-                                            ).partition("/")
-        cache_dir = Path(args.tfrecord_cache_dir) if args.tfrecord_cache_dir else None
-        records = ShardBuilder(locations.store().read,
-                               ShardCache(locations.store(), cache_container, cache_prefix, cache_dir))
-        stats = records.build(manifest, work / "tfrecords")
-        timings["tfrecords"] = stats.seconds
-
-        from trainer_image import pipeline_config
-
-        base = locations.download_folder(args.base_model, work / "base_model")
-        champion = locations.download_folder(args.champion, work / "champion") if args.champion else None
-        plan, warm = _plan(args, stats.files, label_map, work, base, champion)
-        configs, overrides = pipeline_config.configure(pipeline_config.read_base_config(base / "pipeline.config"),
-                                                       plan)
-        config_path = pipeline_config.write(configs, work / "config")
-        log.info("pipeline.config written", extra={"overrides": overrides, "warm_start": warm})
-
-        train_dir = work / "train"
-        resumed = _train(args, config_path, train_dir, ckpt_container, ckpt_prefix)
-        timings["train"] = time.perf_counter() - clock - sum(timings.values())
-
-        from trainer_image.evaluation import evaluate, summarize
-
-        metrics = summarize(evaluate(config_path, train_dir)) if manifest["counts"]["validation"] else {
-            "error": "no validation images: nothing to evaluate"}
-        metrics |= {"dataset_version": version, "validation_images": manifest["counts"]["validation"]}
-        if champion is not None and manifest["counts"]["validation"]:
-            metrics["champion"] = _evaluate_champion(champion, stats.files["validation"], work / "label_map.pbtxt") | {
-                "dataset_version": version, "validation_images": manifest["counts"]["validation"]}
-        timings["evaluate"] = time.perf_counter() - clock - sum(timings.values())
-
-        package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
-        from trainer_image.exporting import export
-
-        export(config_path, train_dir, package)
-        (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
-        (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
-        _report_data(package, stats.files["validation"], label_map, train_dir)
-        timings["export"] = time.perf_counter() - clock - sum(timings.values())
+        clock, train_dir = Stopwatch(), work / "train"
+        with clock.stage("tfrecords"):
+            stats = _build_records(args, manifest, work)
+        with clock.stage("configure"):
+            config_path, warm, overrides, champion = _configure(args, stats.files, label_map, work)
+        with clock.stage("train"):
+            resumed = _train(args, config_path, train_dir)
+        with clock.stage("evaluate"):
+            metrics = _evaluate(manifest, config_path, train_dir, champion, stats.files["validation"], work)
+        with clock.stage("export"):
+            package = _package(args, config_path, train_dir, label_map, metrics, stats.files["validation"], work)
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
                    "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
                    "warm_start": warm, "tfrecords": stats.to_dict(), "overrides": overrides,
-                   "timings_seconds": {k: round(v, 2) for k, v in timings.items()}}
+                   "timings_seconds": clock.seconds}
         (package / "training.json").write_text(json.dumps(summary, indent=1, sort_keys=True, default=str))
         locations.upload_folder(package, args.model_dir)
         _log_to_mlflow(metrics, summary)
         log.info("training finished", extra={"map": metrics.get("map"), "map_50": metrics.get("map_50"),
-                                             "timings": summary["timings_seconds"]})
+                                             "timings": clock.seconds})
         return summary
+
+
+def _build_records(args: argparse.Namespace, manifest: dict[str, Any], work: Path) -> Any:
+    """TFRecord shards of the manifest's images, reusing shards cached from earlier runs of the project."""
+    from trainer_image.tfrecords import ShardBuilder, ShardCache
+
+    ckpt_container = args.checkpoint_url.partition("/")[0]
+    cache_container, _, cache_prefix = (args.tfrecord_cache or f"{ckpt_container}/{manifest['project']}/"
+                                                               "tfrecord-cache").partition("/")
+    cache_dir = Path(args.tfrecord_cache_dir) if args.tfrecord_cache_dir else None
+    records = ShardBuilder(locations.store().read,
+                           ShardCache(locations.store(), cache_container, cache_prefix, cache_dir))
+    return records.build(manifest, work / "tfrecords")
+
+
+def _configure(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap,
+               work: Path) -> tuple[Path, dict[str, Any], dict[str, Any], Path | None]:
+    """pipeline.config from the base model's, overriding only named fields; the warm start chosen and why."""
+    from trainer_image import pipeline_config
+
+    base = locations.download_folder(args.base_model, work / "base_model")
+    champion = locations.download_folder(args.champion, work / "champion") if args.champion else None
+    plan, warm = _plan(args, records, label_map, work, base, champion)
+    configs, overrides = pipeline_config.configure(pipeline_config.read_base_config(base / "pipeline.config"), plan)
+    config_path = pipeline_config.write(configs, work / "config")
+    log.info("pipeline.config written", extra={"overrides": overrides, "warm_start": warm})
+    return config_path, warm, overrides, champion
+
+
+def _evaluate(manifest: dict[str, Any], config_path: Path, train_dir: Path, champion: Path | None,
+              validation: list[str], work: Path) -> dict[str, Any]:
+    """COCO metrics on the validation split, and the champion's on the same images when there is one."""
+    from trainer_image.evaluation import evaluate, summarize
+
+    version, count = manifest["dataset_version"], manifest["counts"]["validation"]
+    if not count:
+        return {"error": "no validation images: nothing to evaluate", "dataset_version": version,
+                "validation_images": 0}
+    metrics = summarize(evaluate(config_path, train_dir)) | {"dataset_version": version, "validation_images": count}
+    if champion is not None:
+        metrics["champion"] = _evaluate_champion(champion, validation, work / "label_map.pbtxt") | {
+            "dataset_version": version, "validation_images": count}
+    return metrics
+
+
+def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label_map: LabelMap,
+             metrics: dict[str, Any], validation: list[str], work: Path) -> Path:
+    """The exported SavedModel with its label map, metrics and report data, in the folder that gets uploaded."""
+    from trainer_image.exporting import export
+
+    package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
+    export(config_path, train_dir, package)
+    (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
+    (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    _report_data(package, validation, label_map, train_dir)
+    return package
 
 
 def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:
@@ -202,13 +241,15 @@ def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path)
     return metrics
 
 
-def _train(args, config_path: Path, train_dir: Path, container: str, prefix: str) -> int | None:
+def _train(args: argparse.Namespace, config_path: Path, train_dir: Path) -> int | None:
+    """The OD API's training loop, resuming from (and saving to) the run's checkpoint folder in Blob Storage."""
     from object_detection import model_lib_v2
 
     from trainer_image.checkpoints import CheckpointSync
     from trainer_image.tf_compat import tf
 
     train_dir.mkdir(parents=True, exist_ok=True)
+    container, _, prefix = args.checkpoint_url.partition("/")
     sync = CheckpointSync(locations.store(), container, prefix, train_dir, interval=args.sync_interval)
     resumed = sync.restore()
     every = args.checkpoint_every or max(10, args.num_steps // 10)

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from shared.approval_page import Evidence
 from shared.approval_tokens import ApprovalClaim, TokenError, issue, verify
 from shared.clock import iso
-from shared.pipeline.submit import record_run
-from shared.ports import ROW_ETAG, ApprovalNotice, BlobStore, NotFound, Notifier, PreconditionFailed, TableStore
+from shared.pipeline.records import Records
+from shared.ports import (
+    ROW_ETAG,
+    ApprovalNotice,
+    BlobStore,
+    DeploymentSpec,
+    ModelRegistry,
+    NotFound,
+    Notifier,
+    PreconditionFailed,
+    TableStore,
+)
 from shared.settings import Settings
 from shared.training import model_folder
 
@@ -55,15 +65,22 @@ def allowed_approvers(settings: Settings, project: str) -> list[str] | None:
 
 
 class Approve:
+    """Approval requests, the evidence behind them, and decisions: an approval marks the model in the registry and
+    starts its release."""
+
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, registry: Callable[[], ModelRegistry] | None = None,
+                 release: Callable[[], Any] | None = None) -> None:
         self.tables, self.settings, self.blobs, self.notifier = tables, settings, blobs, notifier
+        self.registry, self.release = registry, release
+        self.records = Records(tables, settings)
 
     def link(self, token: str, decision: str | None = None) -> str:
         """The approval page (both buttons); with `decision`, the JSON API's link for that one decision."""
         host = self.settings.public_host or "127.0.0.1"
         scheme = "http" if host.startswith(("127.", "localhost")) else "https"
-        return f"{scheme}://{host}/api/approvals?token={quote(token)}" + (f"&decision={decision}" if decision else "")
+        # tokens are URL-safe base64 and '.': nothing to quote
+        return f"{scheme}://{host}/api/approvals?token={token}" + (f"&decision={decision}" if decision else "")
 
     def request(self, model: str, version: str, project: str, batch_id: str, summary: str,
                 facts: list[tuple[str, str]] | None = None, now: datetime | None = None) -> dict[str, str] | None:
@@ -129,13 +146,11 @@ class Approve:
         body = answer.body
         project, batch_id = body["project"] or "", body["batch_id"] or ""
         evidence = Evidence(body["model"], body["version"], project, batch_id, expires=body["expires"])
-        try:
-            run = self.tables.get(self.settings.runs_table, project, batch_id)
-            evidence.dataset_version = run.get("dataset_version", "")
-            evidence.gates_passed = run.get("gates_passed")
-            evidence.gate_reasons = json.loads(run.get("gate_reasons") or "[]")
-        except NotFound:
-            pass
+        run = self.records.run(project, batch_id)
+        if run is not None:
+            evidence.dataset_version = run.dataset_version or ""
+            evidence.gates_passed = run.gates_passed
+            evidence.gate_reasons = json.loads(run.gate_reasons or "[]")
         folder = model_folder(project, batch_id)
         evidence.metrics = self._json(f"{folder}/metrics.json") or {}
         evidence.examples = (self._json(f"{folder}/report.json") or {}).get("examples", [])
@@ -181,12 +196,22 @@ class Approve:
                                             "state": state, "approver": approver.name,
                                             "approver_verified": approver.verified})
         if row.get("project") and row.get("batch_id"):
-            record_run(self.tables, self.settings.runs_table, row["project"], row["batch_id"], now,
-                       {"model_state": state, "approver": approver.name, "approver_verified": approver.verified,
-                        "approval_comment": comment or None})
-        return Answer(200, {"model": claim.model, "version": claim.version, "state": state, "approver": approver.name,
-                            "approver_verified": approver.verified, "project": row.get("project"),
-                            "batch_id": row.get("batch_id")})
+            self.records.record_run(row["project"], row["batch_id"], now, model_state=state, approver=approver.name,
+                                    approver_verified=approver.verified, approval_comment=comment or None)
+        body = {"model": claim.model, "version": claim.version, "state": state, "approver": approver.name,
+                "approver_verified": approver.verified, "project": row.get("project"),
+                "batch_id": row.get("batch_id")}
+        return Answer(200, body | self._carry_out(body, now))
+
+    def _carry_out(self, decided: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The registry learns the decision; an approved model's release starts (the timer takes it further)."""
+        if self.registry is not None:
+            self.registry().set_state(decided["model"], decided["version"], decided["state"])
+        if decided["state"] != "approved" or self.release is None or not decided.get("project"):
+            return {}
+        spec = DeploymentSpec(decided["project"], decided["model"], decided["version"],
+                              model_folder(decided["project"], decided["batch_id"]))
+        return {"release": self.release().start(spec, decided["batch_id"], now)}
 
     def _bytes(self, name: str) -> bytes | None:
         if self.blobs is None:

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
-from shared.clock import from_iso, iso
+from shared.clock import day_of, from_iso, iso
 from shared.events import RunEvent
 from shared.gates import GatePolicy, evaluate_gates, policy_for
 from shared.pipeline.approve import Approve
-from shared.pipeline.submit import FINAL_RUN_STATUSES, STATE_PARTITION, record_run, update_row
+from shared.pipeline.records import ProjectState, Records, RunRecord, RunStatus
 from shared.ports import BlobStore, ModelRegistry, NotFound, Notifier, TableStore
 from shared.registry import ModelCandidate
 from shared.settings import Settings
@@ -22,9 +22,6 @@ from shared.training import FAILURE_FILE, SERVICE_TAG, model_folder
 from shared.training_report import render_report
 
 log = logging.getLogger(__name__)
-
-TERMINAL = {"Completed", "Failed", "Canceled"}
-
 
 @dataclass
 class RunUpdate:
@@ -38,6 +35,7 @@ class CompleteRun:
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore,
                  registry: Callable[[], ModelRegistry], notifier: Notifier | None = None) -> None:
         self.tables, self.settings, self.blobs = tables, settings, blobs
+        self.records = Records(tables, settings)
         self.registry = registry
         """Built on first use: only a run that passes its gates needs the registry."""
         self.notifier = notifier
@@ -49,37 +47,33 @@ class CompleteRun:
             return RunUpdate("ignored")
         project, batch_id = event.tags["project"], event.tags["batch_id"]
         with logs.correlation(project=project, batch_id=batch_id, run_id=event.run_id, event_id=event.event_id):
-            try:
-                run = self.tables.get(self.settings.runs_table, project, batch_id)
-            except NotFound:
-                run = {}
-            if run.get("status") in FINAL_RUN_STATUSES:
-                log.info("run event already handled", extra={"status": run.get("status")})
-                return RunUpdate("duplicate", project, batch_id, run.get("status"))
-            if event.status not in TERMINAL:
-                record_run(self.tables, self.settings.runs_table, project, batch_id, now,
-                           {"status": event.status.lower(), "run_id": event.run_id})
-                return RunUpdate("progress", project, batch_id, event.status)
+            run = self.records.run(project, batch_id) or RunRecord(project=project, batch_id=batch_id)
+            status = RunStatus.parse(event.status)
+            if isinstance(run.status, RunStatus) and run.status.ended:
+                log.info("run event already handled", extra={"status": run.status})
+                return RunUpdate("duplicate", project, batch_id, run.status)
+            if status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
+                self.records.record_run(project, batch_id, now, status=status, run_id=event.run_id)
+                return RunUpdate("progress", project, batch_id, status)
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
             failure = ""
-            if event.status == "Failed":
+            if status is RunStatus.FAILED:
                 failure, reason = self._failure(project, batch_id, reason)
             gates: dict[str, Any] = {}
-            if event.status == "Completed":
+            if status is RunStatus.COMPLETED:
                 metrics = self._metrics(project, batch_id)
                 gates = self._gates(project, batch_id, metrics)
                 if metrics is not None:
                     self._write_report(project, batch_id, event.run_id, metrics, gates)
             if gates.get("gates_passed"):
-                gates |= self._register(project, batch_id, event.run_id, run, gates)
-            record_run(self.tables, self.settings.runs_table, project, batch_id, now, {
-                "status": event.status, "run_id": event.run_id, "ended_at": iso(now), "gpu_hours": hours,
-                "reason": reason or None, "failure": failure or None} | gates)
+                gates |= self._register(project, batch_id, event.run_id, run, gates, now)
+            self.records.record_run(project, batch_id, now, status=status, run_id=event.run_id, ended_at=iso(now),
+                                    gpu_hours=hours, reason=reason or None, failure=failure or None, **gates)
             self._release(project, event, run, hours, failure, reason, now)
-            (log.info if event.status == "Completed" else log.error)(
-                "training run ended", extra={"status": event.status, "reason": reason, "gpu_hours": hours})
-            return RunUpdate("ended", project, batch_id, event.status)
+            (log.info if status is RunStatus.COMPLETED else log.error)(
+                "training run ended", extra={"status": status, "reason": reason, "gpu_hours": hours})
+            return RunUpdate("ended", project, batch_id, status)
 
     def _failure(self, project: str, batch_id: str, reason: str) -> tuple[str, str]:
         """("code", the trainer's own words) when it left failure.json; ("infrastructure", what was seen) else."""
@@ -138,20 +132,20 @@ class CompleteRun:
 
     def _champion_loss(self, project: str) -> tuple[list[list[float]] | None, str]:
         """The live model's own loss curve (from its report.json), to draw beside this run's."""
+        folder = self.records.project(project).champion_model
+        if not folder:
+            return None, ""
         try:
-            folder = self.tables.get(self.settings.state_table, STATE_PARTITION, project).get("champion_model")
-            if not folder:
-                return None, ""
             report = json.loads(self.blobs.read(self.settings.models_container, f"{folder}/report.json").data)
         except (NotFound, ValueError):
             return None, ""
         return report.get("loss"), f"champion ({folder.split('/')[-2] if folder.count('/') >= 2 else folder})"
 
-    def _register(self, project: str, batch_id: str, run_id: str, run: dict[str, Any],
-                  gates: dict[str, Any]) -> dict[str, Any]:
+    def _register(self, project: str, batch_id: str, run_id: str, run: RunRecord, gates: dict[str, Any],
+                  now: datetime) -> dict[str, Any]:
         """A model that passed its gates goes to the registry with its lineage, waiting for approval."""
         candidate = ModelCandidate(
-            project=project, run_id=run_id, batch_id=batch_id, dataset_version=run.get("dataset_version", ""),
+            project=project, run_id=run_id, batch_id=batch_id, dataset_version=run.dataset_version or "",
             base_model=self.settings.base_model, model_folder=model_folder(project, batch_id),
             metrics={"map": gates.get("map"), "map_50": gates.get("map_50")})
         model = self.registry().register(candidate)
@@ -163,45 +157,45 @@ class CompleteRun:
             Approve(self.tables, self.settings, self.blobs, self.notifier).request(
                 model.name, model.version, project, batch_id,
                 f"{model.name} version {model.version} passed its release gates and waits for a decision.",
-                facts=_facts(gates, candidate.dataset_version))
+                facts=_facts(gates, candidate.dataset_version), now=now)
         return {"model_name": model.name, "model_version": model.version, "model_state": model.state}
 
-    def _release(self, project: str, event: RunEvent, run: dict[str, Any], hours: float, failure: str,
+    def _release(self, project: str, event: RunEvent, run: RunRecord, hours: float, failure: str,
                  reason: str, now: datetime) -> None:
         """Free the project for its next run; on success remember what was trained (for warm starts, skips); a
         run the infrastructure lost gives its changes back to be trained again (with backoff, a few times)."""
-        def free(state: dict[str, Any]) -> bool:
-            if state.get("active_job") not in (event.run_id, run.get("job_name")):
+        status = RunStatus.parse(event.status)
+
+        def free(state: ProjectState) -> bool:
+            if state.active_job not in (event.run_id, run.job_name):
                 return False  # a cancelled or older run: the project has moved on
-            state |= {"phase": "idle", "active_job": "", "gpu_hours_today": float(state.get("gpu_hours_today", 0))
-                      + hours, "last_outcome": f"{event.status.lower()} {event.run_id}", "failure": reason}
-            if event.status == "Completed":
-                state |= {"trained_version": state.get("dataset_version", ""),
-                          "label_map": state.get("manifest_label_map", "")}
+            state.phase, state.active_job = "idle", ""
+            state.gpu_hours_today = state.gpu_hours_on(now) + hours
+            state.last_outcome, state.failure = f"{status.lower()} {event.run_id}", reason
+            if status is RunStatus.COMPLETED:
+                state.trained_version, state.label_map = state.dataset_version, state.manifest_label_map
             if failure == "infrastructure":
                 self._retry_later(state, reason, now)
             else:
-                state |= {"attempt": 1, "retry_after": "", "given_up_at": ""}
+                state.attempt, state.retry_after, state.given_up_at = 1, "", ""
             return True
 
-        update_row(self.tables, self.settings.state_table, STATE_PARTITION, project, free,
-                   f"release project {project}")
+        self.records.change_project(project, free, f"release project {project}")
 
-
-    def _retry_later(self, state: dict[str, Any], reason: str, now: datetime) -> None:
+    def _retry_later(self, state: ProjectState, reason: str, now: datetime) -> None:
         """The batch's changes are pending again; the daily cap does not count the lost run (GPU hours do)."""
-        attempt, failed_cut = int(state.get("attempt") or 1), state.get("cut", "")
-        state["cut"] = state.get("claimed_from", "")
-        if state.get("day") == now.strftime("%Y-%m-%d"):
-            state["runs_today"] = max(int(state.get("runs_today", 0)) - 1, 0)
-        state["attempt"] = attempt + 1
+        attempt, failed_cut = state.attempt, state.cut
+        state.cut = state.claimed_from
+        if state.day == day_of(now):
+            state.runs_today = max(state.runs_today - 1, 0)
+        state.attempt = attempt + 1
         if attempt < self.settings.max_run_attempts:
             backoff = self.settings.retry_backoff_seconds * 2 ** (attempt - 1)
-            state["retry_after"] = iso(now + timedelta(seconds=backoff))
+            state.retry_after = iso(now + timedelta(seconds=backoff))
             log.warning("run lost to the infrastructure: retrying", extra={
-                "reason": reason, "attempt": attempt + 1, "retry_after": state["retry_after"]})
+                "reason": reason, "attempt": attempt + 1, "retry_after": state.retry_after})
         else:
-            state |= {"retry_after": "", "given_up_at": failed_cut}
+            state.retry_after, state.given_up_at = "", failed_cut
             log.error("run lost to the infrastructure: giving up", extra={"reason": reason, "attempts": attempt})
 
 
@@ -214,10 +208,10 @@ def _facts(gates: dict[str, Any], dataset_version: str) -> list[tuple[str, str]]
             ("Release gates", "passed" if gates.get("gates_passed") else "failed"), ("Dataset", dataset_version)]
 
 
-def _gpu_hours(run: dict[str, Any], properties: dict[str, Any], now: datetime, settings: Settings) -> float:
+def _gpu_hours(run: RunRecord, properties: dict[str, Any], now: datetime, settings: Settings) -> float:
     if "gpu_hours" in properties:
         return float(properties["gpu_hours"])
-    started = run.get("claimed_at")
+    started = run.claimed_at
     if not started:
         return 0.0
     elapsed = (now - from_iso(started)).total_seconds()

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from shared import logs
 from shared.clock import from_iso, iso
 from shared.events import RUN_STATUS_CHANGED, RunEvent
-from shared.pipeline.complete_run import TERMINAL, CompleteRun
-from shared.pipeline.submit import STATE_PARTITION, update_row
+from shared.pipeline.complete_run import CompleteRun
+from shared.pipeline.records import ProjectState, Records, RunStatus
 from shared.ports import TableStore, TrainingBackend
 from shared.settings import Settings
 from shared.training import SERVICE_TAG
@@ -30,47 +30,47 @@ class Reconciler:
     def __init__(self, tables: TableStore, settings: Settings, backend: TrainingBackend,
                  tracker: CompleteRun) -> None:
         self.tables, self.settings, self.backend, self.tracker = tables, settings, backend, tracker
+        self.records = Records(tables, settings)
 
     def reconcile_all(self, now: datetime | None = None, *, force: bool = False) -> list[str]:
         """Check every project with an active run; return the jobs found ended (or lost)."""
         now = now or datetime.now(UTC)
-        self.tables.ensure_table(self.settings.state_table)
         ended = []
-        for state in list(self.tables.query(self.settings.state_table, STATE_PARTITION)):
+        for state in self.records.projects():
             job = self.check(state, now, force=force)
             if job:
                 ended.append(job)
         return ended
 
-    def check(self, state: dict, now: datetime, *, force: bool = False) -> str | None:
-        job = state.get("active_job")
-        if state.get("phase") != "submitted" or not job:
+    def check(self, state: ProjectState, now: datetime, *, force: bool = False) -> str | None:
+        job = state.active_job
+        if state.phase != "submitted" or not job:
             return None
-        last = state.get("reconciled_at") or state.get("claimed_at")
+        last = state.reconciled_at or state.claimed_at
         if not force and last and now - from_iso(last) < timedelta(seconds=self.settings.reconcile_after_seconds):
             return None
-        project = state["RowKey"]
-        with logs.correlation(project=project, batch_id=state.get("batch_id"), run_id=job):
+        project = state.project
+        with logs.correlation(project=project, batch_id=state.batch_id, run_id=job):
             found = self.backend.status(job)
-            if found.status not in TERMINAL and found.status != LOST:
+            known = RunStatus.parse(found.status)
+            if known not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED) and found.status != LOST:
                 self._note_check(project, job, now)
                 log.info("active run checked: still going", extra={"status": found.status})
                 return None
-            status = found.status if found.status in TERMINAL else "Failed"
+            status = known if found.status != LOST else RunStatus.FAILED
             log.warning("run reconciled: its end was never delivered", extra={
                 "status": found.status, "reason": found.reason})
             self.tracker.handle(RunEvent(
                 event_id=f"reconciled:{job}:{iso(now)}", type=RUN_STATUS_CHANGED, run_id=job, experiment_name="",
-                status=status, tags={SERVICE_TAG: "1", "project": project, "batch_id": state.get("batch_id", "")},
+                status=status, tags={SERVICE_TAG: "1", "project": project, "batch_id": state.batch_id},
                 properties={"error": found.reason, "reconciled": True, **found.properties}), now)
             return job
 
     def _note_check(self, project: str, job: str, now: datetime) -> None:
-        def note(state: dict) -> bool:
-            if state.get("active_job") != job:
+        def note(state: ProjectState) -> bool:
+            if state.active_job != job:
                 return False
-            state["reconciled_at"] = iso(now)
+            state.reconciled_at = iso(now)
             return True
 
-        update_row(self.tables, self.settings.state_table, STATE_PARTITION, project, note,
-                   f"note the check of {job}")
+        self.records.change_project(project, note, f"note the check of {job}")

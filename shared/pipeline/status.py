@@ -1,4 +1,4 @@
-"""What the status endpoint shows: per project, pending changes, the current window, recent runs."""
+"""What the status endpoint shows: per project, pending changes, the current window, recent runs, the endpoint."""
 
 from __future__ import annotations
 
@@ -7,49 +7,60 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.debounce import decide
+from shared.ledger import valid_project
+from shared.pipeline.records import RunRecord
 from shared.pipeline.release import Release
-from shared.pipeline.submit import SubmitTraining, project_state_of
+from shared.pipeline.submit import SubmitTraining
+
+RUN_FIELDS = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
+              "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50", "model_name",
+              "model_version", "model_state", "approver", "approver_verified", "approval_comment", "deployed_at",
+              "slot", "deploy_reason", "retired_at", "failure", "attempt")
 
 
-def project_status(scheduler: SubmitTraining, project: str, releases: Release | None = None, *, runs: int = 20,
-                   now: datetime | None = None) -> dict:
-    now = now or datetime.now(UTC)
-    state = scheduler.load_state(project)
-    pending, _ = scheduler.pending(project, state.get("cut", ""))
-    decision = decide(now, pending, project_state_of(state), scheduler.policy)
-    recent = sorted(scheduler.tables.query(scheduler.settings.runs_table, project), key=lambda r: r["RowKey"],
-                    reverse=True)[:runs]
-    return {
-        "project": project,
-        "pending": {"changes": pending.changes, "new_images": pending.images, "first_change": pending.first,
-                    "last_change": pending.last},
-        "window": {"phase": state.get("phase", "idle"), "step": state.get("step"), "next": decision.action,
-                   "reason": decision.reason, "batch_id": state.get("batch_id"),
-                   "active_job": state.get("active_job") or None, "runs_today": state.get("runs_today", 0),
-                   "gpu_hours_today": state.get("gpu_hours_today", 0), "attempt": int(state.get("attempt") or 1),
-                   "retry_after": state.get("retry_after") or None, "last_failure": state.get("failure") or None},
-        "trained_dataset_version": state.get("trained_version") or None,
-        "champion_model": state.get("champion_model") or None,
-        "endpoint": releases.status(project) if releases else None,
-        "runs": [_run(r) for r in recent],
-    }
+class ProjectStatus:
+    """Reads only: the submit use case's view of the window (what the timer would decide now) and the release's."""
+
+    def __init__(self, submit: SubmitTraining, release: Release | None = None) -> None:
+        self.submit, self.release = submit, release
+
+    def project(self, project: str, *, runs: int = 20, now: datetime | None = None) -> dict[str, Any]:
+        now = now or datetime.now(UTC)
+        state = self.submit.records.project(project)
+        pending, _ = self.submit.pending(project, state.cut)
+        decision = decide(now, pending, state, self.submit.policy)
+        recent = sorted(self.submit.records.runs(project), key=lambda r: r.batch_id, reverse=True)[:runs]
+        return {
+            "project": project,
+            "pending": {"changes": pending.changes, "new_images": pending.images, "first_change": pending.first,
+                        "last_change": pending.last},
+            "window": {"phase": state.phase, "step": state.step or None, "next": decision.action,
+                       "reason": decision.reason, "batch_id": state.batch_id or None,
+                       "active_job": state.active_job or None, "runs_today": state.runs_on(now),
+                       "gpu_hours_today": state.gpu_hours_on(now), "attempt": state.attempt,
+                       "retry_after": state.retry_after or None, "last_failure": state.failure or None},
+            "trained_dataset_version": state.trained_version or None,
+            "champion_model": state.champion_model or None,
+            "endpoint": self.release.status(project) if self.release else None,
+            "runs": [run_view(r) for r in recent],
+        }
+
+    def all(self) -> dict[str, Any]:
+        settings = self.submit.settings
+        projects = [p for p in self.submit.blobs.top_level_folders(settings.datasets_container) if valid_project(p)]
+        return {"projects": [self.project(p, runs=5) for p in projects]}
 
 
-def _run(row: dict[str, Any]) -> dict[str, Any]:
-    keep = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
-            "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
-            "model_name", "model_version", "model_state", "approver", "approval_comment", "deployed_at", "slot",
-            "deploy_reason", "retired_at", "failure", "attempt")
-    gates = {"gate_reasons": json.loads(row["gate_reasons"])} if "gate_reasons" in row else {}
-    report = {"report": report_path(row["PartitionKey"], row["RowKey"])} if row.get("status") == "Completed" else {}
-    return {"batch_id": row["RowKey"]} | {k: row[k] for k in keep if k in row} | gates | report
+def run_view(run: RunRecord) -> dict[str, Any]:
+    entity = run.to_entity()
+    view = {"batch_id": run.batch_id} | {k: entity[k] for k in RUN_FIELDS if k in entity}
+    if run.gate_reasons is not None:
+        view["gate_reasons"] = json.loads(run.gate_reasons)
+    if str(run.status) == "Completed":
+        view["report"] = report_path(run.project, run.batch_id)
+    return view
 
 
 def report_path(project: str, batch_id: str) -> str:
     """Where the reports function serves a run's HTML report (relative to the function app's host)."""
     return f"/api/reports/{project}/{batch_id}"
-
-
-def all_status(scheduler: SubmitTraining, releases: Release | None = None) -> dict:
-    projects = scheduler.blobs.top_level_folders(scheduler.settings.datasets_container)
-    return {"projects": [project_status(scheduler, p, releases, runs=5) for p in projects]}

@@ -32,16 +32,16 @@ class Core:
         for relative, data in files.items():
             self.blobs.write(self.settings.datasets_container, f"{project}/{relative}", data)
 
-    def scheduler(self, **overrides):
+    def submit(self, **overrides):
         return bootstrap.Services(self.settings, overrides.get("blobs", self.blobs),
                                   overrides.get("tables", self.tables),
-                                  overrides.get("backend", self.backend)).scheduler()
+                                  overrides.get("backend", self.backend)).submit()
 
     def tick(self, project: str, after_seconds: float = 0, **overrides):
-        return self.scheduler(**overrides).tick(project, datetime.now(UTC) + timedelta(seconds=after_seconds))
+        return self.submit(**overrides).tick(project, datetime.now(UTC) + timedelta(seconds=after_seconds))
 
     def state(self, project: str) -> dict:
-        return self.scheduler().load_state(project)
+        return self.submit().records.project(project).to_entity()
 
     def runs(self, project: str) -> list[dict]:
         return list(self.tables.query(self.settings.runs_table, project))

@@ -5,6 +5,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN_IN_CORE = ("azure", "tensorflow", "object_detection", "keras")
+OUTSIDE_CALLS = ("urllib", "http", "socket", "subprocess", "requests", "httpx", "aiohttp")
+"""Talking to the outside world is an adapter's job (shared/adapters/), behind a port."""
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -31,6 +33,16 @@ def offenders(folder: Path, forbidden: tuple[str, ...], skip: str | None = None)
 
 def test_core_imports_no_cloud_sdk_and_no_tensorflow():
     assert offenders(ROOT / "shared", FORBIDDEN_IN_CORE, skip="adapters") == []
+
+
+def test_core_makes_no_outside_call_of_its_own():
+    assert offenders(ROOT / "shared", OUTSIDE_CALLS, skip="adapters") == []
+
+
+def test_the_purity_check_sees_what_it_forbids(tmp_path):
+    sample = tmp_path / "leaky.py"
+    sample.write_text("import urllib.request\nfrom http import client\nimport json\n")
+    assert {m.split(".")[0] for m in imported_modules(sample)} & set(OUTSIDE_CALLS) == {"urllib", "http"}
 
 
 def test_function_app_and_adapters_never_import_tensorflow():

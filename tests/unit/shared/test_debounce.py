@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.clock import iso
-from shared.debounce import Policy, ProjectState, decide
+from shared.debounce import Policy, decide
 from shared.ledger import Pending
+from shared.pipeline.records import ProjectState
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = Policy(quiet_seconds=60, max_wait_seconds=600, min_new_images=10, max_runs_per_day=3,

@@ -220,7 +220,7 @@ def _release(stack, folder: str, run_id: str) -> dict:
     loop = stack["loop"]
     version = _register(stack, folder, run_id)
     spec = DeploymentSpec(PROJECT, f"tfod-{PROJECT}", version, folder)
-    loop.services.releases().start(spec, stack["run"]["batch_id"])
+    loop.services.release().start(spec, stack["run"]["batch_id"])
     return loop.run_until_released(PROJECT, version, timeout=180) | {"version": version}
 
 
@@ -318,7 +318,7 @@ def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
 
     loop, inbox = stack["loop"], stack["inbox"]
     version = _register(stack, _copy_package(stack, "v-browser"), "run-browser")
-    loop.services.approval_desk().request(f"tfod-{PROJECT}", version, PROJECT, stack["run"]["batch_id"],
+    loop.services.approve().request(f"tfod-{PROJECT}", version, PROJECT, stack["run"]["batch_id"],
                                           "a new version waits for a decision", facts=[("mAP@0.5", "0.9")])
     link = inbox.links()[-1]
     ARTIFACTS.mkdir(exist_ok=True)

@@ -26,7 +26,7 @@ def test_a_killed_trainer_gives_its_changes_back_and_the_batch_trains_on_the_nex
     assert run["reason"] == "trainer killed by signal 9 (SIGKILL)"
     state = core.state("lost")
     assert state["phase"] == "idle" and state["attempt"] == 2 and state["runs_today"] == 0  # the cap ignores it
-    assert core.scheduler().pending("lost", state["cut"])[0].images == 4  # the changes are pending again
+    assert core.submit().pending("lost", state["cut"])[0].images == 4  # the changes are pending again
 
     held = core.tick("lost", after_seconds=61)
     assert held.decision.action == "hold"
@@ -39,30 +39,6 @@ def test_a_killed_trainer_gives_its_changes_back_and_the_batch_trains_on_the_nex
     assert runs[second.batch_id]["status"] == "Completed" and runs[second.batch_id]["attempt"] == 2
     assert runs[second.batch_id]["new_images"] == 4
     assert core.state("lost")["attempt"] == 1 and core.state("lost")["runs_today"] == 1
-
-
-def test_after_the_last_attempt_the_changes_wait_for_new_data_with_the_reason_shown(core):
-    core.configure(local_trainer_command=KILLED, retry_backoff_seconds=0, max_run_attempts=2)
-    core.upload("gone", vott_export(3, seed=52))
-    core.source.poll()
-    for after in (61, 62):
-        outcome = core.tick("gone", after_seconds=after)
-        assert outcome.decision.action == "flush"
-        core.backend.join(outcome.job_name, timeout=60)
-    held = core.tick("gone", after_seconds=63)
-    assert held.decision.action == "hold" and "gave up after 2 attempts" in held.decision.reason
-    from tests.function_host import handler, http_request, json_body
-
-    status = json_body(handler("status")(http_request("GET", "/api/status/gone", route_params={"project": "gone"})))
-    assert status["pending"]["new_images"] == 3  # nothing dropped: still pending, and said so
-    assert status["window"]["last_failure"] == "trainer killed by signal 9 (SIGKILL)"
-    core.configure(local_trainer_command=OK)
-    core.upload("gone", vott_export(1, seed=53, start=50))
-    core.source.poll()
-    again = core.tick("gone", after_seconds=200)
-    assert again.decision.action == "flush"
-    core.backend.join(again.job_name, timeout=60)
-    assert {r["RowKey"]: r for r in core.runs("gone")}[again.batch_id]["new_images"] == 4
 
 
 def test_a_failure_the_trainer_reports_itself_is_not_retried(core):
@@ -94,7 +70,7 @@ def test_a_run_whose_end_was_never_delivered_is_reconciled_and_a_late_event_chan
     outcome = core.tick("silent", after_seconds=61)
     core.backend.join(outcome.job_name, timeout=60)
     assert core.state("silent")["phase"] == "submitted" and delivered
-    reconciler = core.services.reconciler()
+    reconciler = core.services.reconcile()
     assert reconciler.reconcile_all() == []  # too early to ask
     later = datetime.now(UTC) + timedelta(seconds=61 + 601)  # the flush was claimed 61 s "ahead"
     assert reconciler.reconcile_all(later) == [outcome.job_name]

@@ -1,0 +1,124 @@
+"""Approval links: used once, by whom the settings allow; an approval marks the model and starts its release."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from shared.approval_tokens import issue
+from shared.pipeline.approve import Approver
+
+
+def registered(pipeline, project: str = "app", images: int = 12) -> str:
+    """A run that passed its gates; the token of the link its approval card carries."""
+    job = pipeline.train(project, images=images)
+    pipeline.write_metrics(job, map=0.5, map_50=0.8)
+    pipeline.end(job)
+    return parse_qs(urlparse(pipeline.chat.notices[-1].link).query)["token"][0]
+
+
+def test_approving_marks_the_model_and_takes_the_release_live(pipeline):
+    token = registered(pipeline)
+    answer = pipeline.approve.decide(token, "approve", Approver("ana@contoso.com", verified=True), "looks right",
+                                     pipeline.later(60))
+    assert answer.status == 200 and answer.body["state"] == "approved"
+    assert answer.body["release"]["phase"] == "live" and answer.body["release"]["endpoint"]["live_slot"] == "blue"
+    assert pipeline.model_state("tfod-app", "1") == "deployed"
+    run = pipeline.run("app")
+    assert (run.model_state, run.approver, run.approver_verified, run.approval_comment, run.slot) == (
+        "deployed", "ana@contoso.com", True, "looks right", "blue")
+    assert pipeline.state("app").champion_model == f"app/{run.batch_id}/model"  # the next run compares with it
+    assert pipeline.status("app")["endpoint"]["live_model"]["since"] == "2026-11-25T09:03:01.000000Z"
+
+
+def test_rejecting_is_recorded_with_who_and_why_and_releases_nothing(pipeline):
+    token = registered(pipeline)
+    answer = pipeline.approve.decide(token, "reject", Approver("bo"), "boxes drift left", pipeline.later(60))
+    assert answer.status == 200 and "release" not in answer.body
+    assert pipeline.model_state("tfod-app", "1") == "rejected" and pipeline.endpoints.deployed == {}
+    run = pipeline.run("app")
+    assert (run.model_state, run.approver, run.approver_verified, run.approval_comment) == (
+        "rejected", "bo", False, "boxes drift left")
+
+
+def test_a_link_works_once(pipeline):
+    token = registered(pipeline)
+    assert pipeline.approve.decide(token, "reject", Approver("bo"), "", pipeline.now).status == 200
+    again = pipeline.approve.decide(token, "approve", Approver("eve"), "", pipeline.now)
+    assert again.status == 409 and "already rejected by bo" in again.body["error"]
+    assert pipeline.model_state("tfod-app", "1") == "rejected"
+
+
+@pytest.mark.parametrize(("tamper", "status", "words"), [
+    (lambda token, secret, now: token, 410, "expired"),
+    (lambda token, secret, now: issue("another secret", "tfod-app", "1", ttl=timedelta(hours=1), now=now)[0], 403,
+     "signature"),
+    (lambda token, secret, now: issue(secret, "tfod-app", "1", ttl=timedelta(hours=1), now=now)[0], 409,
+     "not the current one"),
+    (lambda token, secret, now: issue(secret, "tfod-app", "7", ttl=timedelta(hours=1), now=now)[0], 404,
+     "no approval request"),
+    (lambda token, secret, now: token[:-4], 403, ""),
+])
+def test_expired_forged_superseded_and_unknown_links_are_refused(pipeline, tamper, status, words):
+    token = registered(pipeline)
+    when = pipeline.later(73 * 3600) if status == 410 else pipeline.now
+    answer = pipeline.approve.decide(tamper(token, pipeline.settings.approval_secret, when), "approve",
+                                     Approver("eve"), "", when)
+    assert answer.status == status and words in answer.body["error"]
+    assert pipeline.model_state("tfod-app", "1") == "pending-approval" and pipeline.endpoints.deployed == {}
+
+
+def test_only_listed_people_signed_in_may_decide(pipeline):
+    pipeline.rewire(approvers='{"app": ["ana@contoso.com"], "*": []}')
+    token = registered(pipeline)
+    typed = pipeline.approve.decide(token, "approve", Approver("ana@contoso.com"), "", pipeline.now)
+    other = pipeline.approve.decide(token, "approve", Approver("eve@contoso.com", True, "oid-eve"), "", pipeline.now)
+    assert (typed.status, other.status) == (403, 403) and "unverified" in typed.body["error"]
+    by_id = pipeline.rewire(approvers='["OID-ANA"]') or pipeline.approve.decide(
+        token, "approve", Approver("Ana", True, "oid-ana"), "", pipeline.now)
+    assert by_id.status == 200
+
+
+def test_two_people_deciding_at_the_same_moment_get_one_decision(pipeline):
+    token = registered(pipeline)
+    decided = []
+
+    class Meanwhile:
+        def __init__(self, tables):
+            self.tables = tables
+
+        def __getattr__(self, name):
+            if name != "update":
+                return getattr(self.tables, name)
+
+            def update(table, *args, **kwargs):
+                if table == "approvals" and not decided:
+                    decided.append(pipeline.approve.decide(token, "reject", Approver("bo"), "", pipeline.now))
+                return self.tables.update(table, *args, **kwargs)
+            return update
+
+    from shared.pipeline.approve import Approve
+
+    racing = Approve(Meanwhile(pipeline.tables), pipeline.settings, pipeline.blobs)
+    answer = racing.decide(token, "approve", Approver("ana"), "", pipeline.now)
+    assert decided[0].status == 200 and answer.status == 409 and "same moment" in answer.body["error"]
+    assert pipeline.model_state("tfod-app", "1") == "rejected"
+
+
+def test_bad_decisions_and_missing_names_are_refused_before_the_link_is_used(pipeline):
+    token = registered(pipeline)
+    assert pipeline.approve.decide(token, "maybe", Approver("ana"), "").status == 400
+    assert pipeline.approve.decide(token, "approve", Approver(""), "").status == 400
+    assert pipeline.approve.decide(token, "approve", Approver("ana"), "", pipeline.now).status == 200
+
+
+def test_the_evidence_is_the_runs_own(pipeline):
+    token = registered(pipeline)
+    evidence = pipeline.approve.evidence(token, pipeline.now)
+    run = pipeline.run("app")
+    assert (evidence.model, evidence.version, evidence.batch_id, evidence.gates_passed) == (
+        "tfod-app", "1", run.batch_id, True)
+    assert evidence.metrics["map_50"] == 0.8 and evidence.dataset_version == run.dataset_version
+    assert pipeline.approve.request("tfod-app", "1", "app", run.batch_id, "again") is None  # one request per version
