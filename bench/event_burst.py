@@ -140,6 +140,7 @@ def run(images: int, processes: int, duplicate_share: float) -> dict:
     from local_mode.event_source import BlobEventSource
     from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
     from shared.adapters.local_training import LocalTraining
+    from shared.dataset.manifest import iter_entries, load_manifest
     from shared.pipeline.submit import SubmitTraining
     from shared.settings import Settings
 
@@ -182,9 +183,11 @@ def run(images: int, processes: int, duplicate_share: float) -> dict:
                 PROJECT, datetime.now(UTC) + timedelta(seconds=61)))
         figures["flush_s"] = time.perf_counter() - t0
         state = SubmitTraining(blobs, tables, None, settings).records.project(PROJECT)
-        manifest = json.loads(blobs.read(settings.manifests_container, state.manifest).data)
-        in_manifest = {i["image"]["name"] for i in manifest["images"]} | {
-            i["annotation"]["name"] for i in manifest["images"] if i["annotation"]}
+        manifest = load_manifest(blobs.read(settings.manifests_container, state.manifest).data)
+        entries = list(iter_entries(manifest, lambda rel: blobs.read(settings.manifests_container,
+                                                                     f"{PROJECT}/{rel}").data))
+        in_manifest = {i["image"]["name"] for i in entries} | {
+            i["annotation"]["name"] for i in entries if i["annotation"]}
         figures["submissions"] = len(backend.started())
         figures["manifest_blobs"] = len(in_manifest)
         figures["all_blobs_in_manifest"] = in_manifest == set(files)

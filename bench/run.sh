@@ -16,3 +16,9 @@ echo "## Serving: local endpoint vs. in-process (issue: release path)"
 echo
 echo "## Scoring under garbage senders (issue: reliability)"
 .venv/bin/python -m bench.hostile_load
+echo
+echo "## The labelling loop (issue: labelling loop)"
+.venv/bin/python -m bench.labelling_loop
+echo
+echo "## Dataset snapshots at scale (issue: scale; ~30 minutes)"
+.venv/bin/python -m bench.snapshot_scale

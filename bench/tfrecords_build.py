@@ -72,16 +72,15 @@ def baseline(store, container: str, names: list[str], work: Path, label_map: dic
     return time.perf_counter() - started
 
 
-def ours(store, manifest: dict, work: Path, cache_container: str, cache_dir: Path | None = None
-         ) -> tuple[float, dict]:
+def ours(store, build, work: Path, cache_container: str, cache_dir: Path | None = None) -> tuple[float, dict]:
     from trainer_image.tfrecords import ShardBuilder, ShardCache
 
     builder = ShardBuilder(store.read, ShardCache(store, cache_container, f"{PROJECT}/tfrecord-cache", cache_dir))
-    stats = builder.build(manifest, work)
+    stats = builder.build(build.manifest, build.entries, work)
     return stats.seconds, stats.to_dict()
 
 
-def training_speed(store, settings, manifest_blob: str, steps: int) -> dict:
+def training_speed(store, build, steps: int) -> dict:
     """Seconds for `steps` training steps: the trainer's own loop vs. train_loop called directly."""
     from object_detection import model_lib_v2
 
@@ -91,8 +90,8 @@ def training_speed(store, settings, manifest_blob: str, steps: int) -> dict:
     results: dict[str, list[float]] = {"direct": [], "trainer": []}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        manifest = json.loads(store.read(settings.manifests_container, manifest_blob).data)
-        ShardBuilder(store.read, ShardCache(None, "", "")).build(manifest, work / "tfrecords")
+        manifest = build.manifest
+        ShardBuilder(store.read, ShardCache(None, "", "")).build(manifest, build.entries, work / "tfrecords")
         from shared.dataset.label_map import LabelMap
         from trainer_image import pipeline_config
 
@@ -114,8 +113,9 @@ def training_speed(store, settings, manifest_blob: str, steps: int) -> dict:
                                             num_steps_per_iteration=min(every, 100))
                 else:
                     args = argparse.Namespace(num_steps=steps, checkpoint_every=every, sync_interval=10.0,
-                                              strategy="default", batch_size=8)
-                    train._train(args, config, model_dir, "checkpoints", f"bench/{kind}{attempt}")
+                                              strategy="default", batch_size=8,
+                                              checkpoint_url=f"checkpoints/bench/{kind}{attempt}")
+                    train._train(args, config, model_dir)
                 results[kind].append(time.perf_counter() - started)
     return {kind: min(times) for kind, times in results.items()} | {"steps": steps}
 
@@ -143,18 +143,17 @@ def run(images: int, steps: int) -> dict:
         figures = {"images": images, "mbytes": round(sum(len(v) for v in files.values()) / 1e6, 1)}
         figures["baseline_s"] = baseline(store, settings.datasets_container, sorted(files), work / "baseline",
                                          label_map)
-        figures["full_s"], figures["full"] = ours(store, first.manifest, work / "full", "checkpoints",
-                                                  work / "cache")
+        figures["full_s"], figures["full"] = ours(store, first, work / "full", "checkpoints", work / "cache")
 
         extra = voc_images(images // 10, start=images, seed=1)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: store.write(settings.datasets_container, *item), extra.items()))
         second = builder.build(PROJECT, previous_label_map=None)
-        figures["retrain_s"], figures["retrain"] = ours(store, second.manifest, work / "retrain", "checkpoints",
+        figures["retrain_s"], figures["retrain"] = ours(store, second, work / "retrain", "checkpoints",
                                                         work / "cache")
-        figures["retrain_download_s"], _ = ours(store, second.manifest, work / "retrain2", "checkpoints")
-        manifest_blob = builder.publish(second)
-        figures["training"] = training_speed(store, settings, manifest_blob, steps)
+        figures["retrain_download_s"], _ = ours(store, second, work / "retrain2", "checkpoints")
+        builder.publish(second)
+        figures["training"] = training_speed(store, second, steps)
         return figures
 
 

@@ -11,9 +11,11 @@ import azure.functions as func
 
 from function_app import (
     approvals,
+    base_models,
     blob_events,
     datasets,
     debounce_timer,
+    labelling,
     release_timer,
     reports,
     run_events,
@@ -22,7 +24,7 @@ from function_app import (
 
 app = func.FunctionApp()
 for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp,
-                  release_timer.bp, reports.bp):
+                  release_timer.bp, reports.bp, labelling.bp, base_models.bp):
     app.register_functions(blueprint)
 
 

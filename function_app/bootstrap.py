@@ -13,6 +13,7 @@ from shared.adapters.storage_registry import StorageRegistry
 from shared.pipeline.approve import Approve
 from shared.pipeline.complete_run import CompleteRun
 from shared.pipeline.ingest import Ingestor
+from shared.pipeline.labelling import Labelling
 from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.release import Release
 from shared.pipeline.status import ProjectStatus
@@ -92,6 +93,9 @@ class Services:
         if "approval_failures" not in self._cache:
             self._cache["approval_failures"] = FailureLimit(failures=10, window=60.0)
         return self._cache["approval_failures"]
+
+    def labelling(self) -> Labelling:
+        return Labelling(self.tables, self.blobs, self.settings, self.notifier())
 
     def reconcile(self) -> Reconciler:
         return Reconciler(self.tables, self.settings, self.backend(), self.complete_run())

@@ -25,7 +25,7 @@ def validate_dataset(req: func.HttpRequest) -> func.HttpResponse:
         return json_response({"error": exc.reason}, exc.status)
     wired = services()
     with logs.correlation(project=project):
-        builder = DatasetBuilder(wired.blobs, wired.settings)
+        builder = DatasetBuilder(wired.blobs, wired.settings, persist=False)
         build = builder.build(project)
         if build.manifest["counts"]["images"] == 0:
             return json_response(build.report.to_dict() | {"error": f"no usable images under {project}/"}, 404)

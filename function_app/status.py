@@ -33,13 +33,20 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
             project = name_param(req, "project")
         except Refused as exc:
             return json_response({"error": exc.reason}, exc.status)
-    read = _readers.submit(lambda: view.project(project) if project else view.all())
-    limit = wired.settings.request_timeout_seconds
     try:
-        body = read.result(timeout=limit)
+        limit = int(req.params.get("limit", "50"))
+        if not 1 <= limit <= 200:
+            raise ValueError
+    except ValueError:
+        return json_response({"error": "limit: a whole number from 1 to 200"}, 400)
+    after = req.params.get("after", "")
+    read = _readers.submit(lambda: view.project(project) if project else view.all(after, limit))
+    wait = wired.settings.request_timeout_seconds
+    try:
+        body = read.result(timeout=wait)
     except Late:
-        log.error("status: storage did not answer", extra={"seconds": limit})
-        return json_response({"error": f"storage did not answer within {limit:g} s: try again shortly"}, 503)
+        log.error("status: storage did not answer", extra={"seconds": wait})
+        return json_response({"error": f"storage did not answer within {wait:g} s: try again shortly"}, 503)
     except AzureError as exc:
         log.error("status: storage failed", extra={"error": str(exc)[:300]})
         return json_response({"error": f"storage failed: {str(exc)[:300]}"}, 503)

@@ -13,19 +13,25 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from local_mode import demo_data
+from local_mode import demo_data, labelling_demo
 from local_mode.approval_click import decide_through_page
 from local_mode.azurite import REPO_ROOT, Azurite, DataFolderBusy
 from local_mode.event_source import LOCAL_STORAGE_TOPIC
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared import logs
-from shared.adapters.azure_storage import AzureBlobStore
+from shared.adapters.archive_download import fetch
+from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.child_processes import watch_children
+from shared.base_models import ArchiveError, ArchiveLimits
 from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
 from shared.dataset.service import DatasetBuilder
+from shared.labelling.export_files import unzipped
+from shared.pipeline.base_models import BaseModels
+from shared.pipeline.labelling import Labelling
 from shared.registry import model_name_for
 from shared.settings import Settings
 from shared.training import model_folder
@@ -48,12 +54,61 @@ def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, proje
 
 def validate(settings: Settings, project: str, *, as_json: bool) -> int:
     store = AzureBlobStore.from_settings(settings)
-    builder = DatasetBuilder(store, settings)
+    builder = DatasetBuilder(store, settings, persist=False)
     build = builder.build(project)
     if build.manifest["counts"]["images"]:
         builder.publish(build)
     print(json.dumps(build.report.to_dict(), indent=1) if as_json else build.report.render())
     return 0 if build.manifest["counts"]["images"] else 1
+
+
+def base_model(settings: Settings, args: argparse.Namespace) -> int:
+    """`base-model add SOURCE` / `base-model list`, against the storage in DataStorage."""
+    models = BaseModels(AzureBlobStore.from_settings(settings), settings)
+    if args.base_command == "list":
+        found = models.list()
+        print(json.dumps(found, indent=1) if args.json else "\n".join(
+            f"{m['name']}: {m.get('architecture', '?')} {m.get('input_size', '')}, {m.get('num_classes', '?')} "
+            f"classes, from {m['source']}" for m in found) or "no base models")
+        return 0
+    try:
+        source = args.source
+        data = fetch(source, ArchiveLimits().max_bytes) if source.startswith(("https://", "http://")) \
+            else Path(source).read_bytes()
+        added = models.add(data, source, args.name)
+    except (ArchiveError, OSError) as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        _say(f"[base-model] refused: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(added, indent=1))
+    else:
+        print(("added" if added["added"] else "already there") + f": {added['folder']} ({added['architecture']}, "
+              f"{added['input_size']}, {added['num_classes']} classes); set BASE_MODEL={added['base_model_setting']}")
+    return 0
+
+
+def export_labels(settings: Settings, args: argparse.Namespace) -> int:
+    """The labelling export on demand, against the storage in DataStorage (the timer does it daily)."""
+    blobs = AzureBlobStore.from_settings(settings)
+    summary = Labelling(AzureTableStore.from_settings(settings), blobs, settings).export(args.project)
+    if args.download and summary.get("exported"):
+        archive = blobs.read(settings.labelling_container, summary["archive"].split("/", 1)[1]).data
+        target = Path(args.download) / summary["export_id"]
+        for name, data in unzipped(archive).items():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(data)
+        (target.parent / f"{summary['export_id']}.zip").write_bytes(archive)
+        summary["downloaded_to"] = str(target)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    elif summary.get("exported"):
+        print(f"{summary['exported']} images need labels: {summary['folder']}"
+              + (f" (copied to {summary['downloaded_to']})" if "downloaded_to" in summary else ""))
+    else:
+        print(f"nothing to label: {summary.get('reason')}")
+    return 0 if "export_id" in summary else 1
 
 
 def local_settings(env: Settings, args: argparse.Namespace, azurite: Azurite, host: FunctionsHost,
@@ -233,6 +288,8 @@ def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Names
         return 1
     clock.summary["detections"] = _detect(loop, args, seed=31_337, count=args.check_images)
     clock.lap("detection requests")
+    if args.labelling_demo:
+        return _labelling_demo(loop, settings, args, clock, model)
     if args.second_batch:
         extra = demo_data.vott_export(args.demo_images // 2, seed=args.seed + 1, per_image=3,
                                       start=args.demo_images)
@@ -243,6 +300,43 @@ def _train_and_release(loop: LocalLoop, settings: Settings, args: argparse.Names
         if second is not None and _release(loop, args, inbox, second, clock):
             clock.summary["second_detections"] = _detect(loop, args, seed=424_242, count=args.check_images)
     return 0
+
+
+def _labelling_demo(loop: LocalLoop, settings: Settings, args: argparse.Namespace, clock: StageClock,
+                    champion: dict) -> int:
+    """Harder production traffic → export of what the model was unsure about → a person's labels → retrain."""
+    labelling, project = loop.services.labelling(), args.project
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    images = labelling_demo.production_images(args.production_images, seed=args.seed + 7)
+    truth = labelling_demo.send(loop.endpoints.describe(project)["scoring_uri"], loop.endpoints.key, images)
+    seen = labelling_demo.wait_collected(labelling, settings, project, since, len(images))
+    print(f"[labelling] {len(images)} production images scored (most like the training data, a third harder: "
+          f"three shapes); the data collector stored {seen}")
+    summary = labelling.export(project)
+    clock.summary["labelling_export"] = summary
+    if not summary.get("exported"):
+        print(f"[labelling] nothing to label: {summary.get('reason')}")
+        return 1
+    reasons = ", ".join(f"{n} {kind}" for kind, n in summary["reasons"].items())
+    print(f"[labelling] export {summary['export_id']}: {summary['exported']} of {summary['requests']} images need "
+          f"labels ({reasons}), pre-annotated: {summary['archive']} (Pascal VOC zip for CVAT) and export.json")
+    files = labelling_demo.relabel(loop.blobs, settings, project, summary["export_id"], truth)
+    target = f"{project}/labelled/{summary['export_id']}/"
+    for name, data in files.items():
+        loop.blobs.write(settings.datasets_container, target + name, data)
+    labelled = len(files) // 2
+    clock.summary["labelled"] = labelled
+    print(f"[labelling] a person corrected the pre-annotations: {labelled} images dropped back into "
+          f"{settings.datasets_container}/{target}" + (f" ({summary['exported'] - labelled} exported images "
+                                                        "were not production images of the demo: the release's "
+                                                        "smoke test and the held-out checks; left out)"
+                                                        if labelled < summary["exported"] else ""))
+    if not labelled:
+        return 1
+    clock.lap("production traffic → export for labelling → labels back")
+    _train_once(loop, settings, args, clock, "with the labelled production images", after=champion["batch_id"])
+    runs = clock.summary.get("runs", [])
+    return 0 if len(runs) >= 2 and runs[-1]["status"] == "Completed" else 1  # failed gates are an answer too
 
 
 def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, clock: StageClock,
@@ -257,6 +351,9 @@ def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, c
     ap = ", ".join(f"{k}={v:.3f}" for k, v in metrics.get("per_class_ap", {}).items())
     print(f"[local] model in {settings.models_container}/{prefix}/ (SavedModel, label map, pipeline.config)")
     print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
+    if produced := metrics.get("dataset_counts", {}).get("production"):
+        print(f"[local] {produced} of the {metrics['dataset_counts']['images']} images came from production "
+              "(exported for labelling, labelled, dropped back)")
     if "champion" in metrics:
         champion = metrics["champion"]
         print(f"[local] champion on the same {champion.get('validation_images')} validation images: "
@@ -380,6 +477,10 @@ def main(argv: list[str] | None = None) -> int:
                        "deploy it to the local endpoint and send detection requests")
     run_p.add_argument("--second-batch", action="store_true", help="after the first release, upload a harder "
                        "demo batch: an incremental retrain compared with the champion, released blue/green")
+    run_p.add_argument("--labelling-demo", action="store_true", help="after the first release, score production "
+                       "images (a third of them harder), export the uncertain ones for labelling, label them from the "
+                       "demo's truth, drop them back and retrain: champion vs challenger on the same validation images")
+    run_p.add_argument("--production-images", type=int, default=60, help="production requests of --labelling-demo")
     run_p.add_argument("--serve", action="store_true", help="keep serving (and retraining on uploads) until Ctrl-C")
     run_p.add_argument("--check-images", type=int, default=3, help="held-out images sent to the endpoint")
     run_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="the demo's release gate on mAP@0.5")
@@ -412,6 +513,20 @@ def main(argv: list[str] | None = None) -> int:
                           ("release", 3600)):
         smoke_p.add_argument(f"--{name}-timeout", type=float, help=f"seconds to wait for {name} (default {default})")
     smoke_p.add_argument("--json", action="store_true", help="print only the JSON summary on stdout")
+    lab = sub.add_parser("export-labels", help="export the live model's uncertain production images for labelling "
+                         "(storage in DataStorage: local mode's Azurite, or Azure)")
+    lab.add_argument("--project", required=True)
+    lab.add_argument("--download", help="also copy the export into this folder (import it into CVAT from there)")
+    lab.add_argument("--json", action="store_true", help="print only the export's summary as JSON")
+    base = sub.add_parser("base-model", help="add a TF2 model-zoo archive as a base model, or list them (storage "
+                          "in DataStorage)")
+    base_sub = base.add_subparsers(dest="base_command", required=True)
+    base_add = base_sub.add_parser("add", help="check and unpack an archive (a file or an https:// URL)")
+    base_add.add_argument("source", help="path or https:// URL of the .tar.gz")
+    base_add.add_argument("--name", help="folder under models/base-models/ (default: the archive's name)")
+    base_add.add_argument("--json", action="store_true")
+    base_list = base_sub.add_parser("list", help="the base models in the models container")
+    base_list.add_argument("--json", action="store_true")
     up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
     up.add_argument("folder")
     up.add_argument("--project", required=True)
@@ -431,6 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "smoke":
         return smoke(args)
     settings = Settings.from_env()
+    if args.command == "base-model":
+        return base_model(settings, args)
+    if args.command == "export-labels":
+        return export_labels(settings, args)
     if args.command == "upload":
         count = upload_folder(AzureBlobStore.from_settings(settings), settings, Path(args.folder), args.project)
         print(f"uploaded {count} files to {settings.datasets_container}/{args.project}/")

@@ -41,7 +41,8 @@ def _seconds(later: datetime, earlier_iso: str) -> float:
 
 def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy) -> Decision:
     if state.phase == "flushing":
-        return Decision("resume", "a flush was interrupted: finishing it")
+        return Decision("resume", "a flush is under way (a dataset snapshot in slices, or interrupted): going on "
+                                  "with it")
     if pending.changes == 0:
         return Decision("wait", "no changes since the last training")
     quiet_for = _seconds(now, pending.last)  # type: ignore[arg-type]

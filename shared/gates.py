@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from shared.overrides import for_project
 
 
 @dataclass(frozen=True)
@@ -21,19 +22,7 @@ class GatePolicy:
 
 def policy_for(project: str, default: GatePolicy, overrides_json: str | None) -> GatePolicy:
     """The default policy with the project's own thresholds (GATE_OVERRIDES: {"project": {"min_map_50": 0.6}})."""
-    if not overrides_json:
-        return default
-    try:
-        overrides = json.loads(overrides_json)
-    except ValueError as exc:
-        raise ValueError(f"GATE_OVERRIDES is not valid JSON: {exc}") from exc
-    mine = overrides.get(project, {}) if isinstance(overrides, dict) else None
-    if not isinstance(mine, dict):
-        raise ValueError(f"GATE_OVERRIDES[{project!r}] must be an object of gate thresholds")
-    known = {f.name for f in fields(GatePolicy)}
-    if unknown := sorted(set(mine) - known):
-        raise ValueError(f"GATE_OVERRIDES[{project!r}]: unknown gate(s) {unknown}; known: {sorted(known)}")
-    return replace(default, **mine)
+    return for_project(project, default, overrides_json, "GATE_OVERRIDES")
 
 
 @dataclass

@@ -37,12 +37,22 @@ class BlobStore(Protocol):
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobInfo]: ...
 
+    def list_page(self, container: str, prefix: str = "", marker: str | None = None,
+                  size: int = 5000) -> tuple[list[BlobInfo], str | None]:
+        """One page of `list` (at most `size` blobs, in name order) and the marker of the next page (None after
+        the last), so a long listing can be taken in slices."""
+        ...
+
     def top_level_folders(self, container: str) -> list[str]:
         """Names of the first-level virtual folders (the projects of the datasets container)."""
         ...
 
     def read(self, container: str, name: str) -> Blob:
         """Raise NotFound when the blob does not exist."""
+        ...
+
+    def info(self, container: str, name: str) -> BlobInfo | None:
+        """The blob's ETag and size without its bytes (None when it does not exist)."""
         ...
 
     def write(
@@ -136,6 +146,8 @@ class ApprovalNotice:
     summary: str
     facts: list[tuple[str, str]]
     link: str
+    action: str = "Open approval page"
+    """The button's text."""
 
 
 class Notifier(Protocol):

@@ -42,7 +42,8 @@ class Settings:
         "QUARANTINE_CONTAINER", "quarantine", "Container that receives a copy of every rejected file and "
         "its reason.")
     manifests_container: str = _setting(
-        "MANIFESTS_CONTAINER", "manifests", "Container of dataset manifests (one JSON per dataset version).")
+        "MANIFESTS_CONTAINER", "manifests", "Container of dataset manifests (an index per dataset version, its "
+        "JSON Lines shards) and each project's catalog of checked files.")
     # Dataset checks.
     validation_fraction: float = _setting(
         "VALIDATION_FRACTION", 0.2, "Share of images held out for evaluation (stable per image name).")
@@ -52,6 +53,16 @@ class Settings:
         "MAX_IMAGE_BYTES", 50 * 1024 * 1024, "Largest image file accepted, in bytes.")
     max_annotation_bytes: int = _setting(
         "MAX_ANNOTATION_BYTES", 1024 * 1024, "Largest annotation XML accepted, in bytes.")
+    snapshot_budget_seconds: float = _setting(
+        "SNAPSHOT_BUDGET_SECONDS", 300.0, "Time one timer tick spends on a project's dataset snapshot before it "
+        "saves its progress and lets the next tick go on (well under the function timeout: 30 min on Flex "
+        "Consumption).")
+    tick_budget_seconds: float = _setting(
+        "TICK_BUDGET_SECONDS", 600.0, "Time one debounce tick spends on flush work across all projects; projects "
+        "whose turn comes after it decide only, and flush on a later tick (the order turns by one a minute).")
+    snapshot_relist_hours: float = _setting(
+        "SNAPSHOT_RELIST_HOURS", 24.0, "A snapshot normally reads only the files the blob events named; after this "
+        "long it also lists the project folder and compares ETags, catching changes whose events never arrived.")
     log_level: str = _setting("LOG_LEVEL", "INFO", "Log level of the JSON log lines.")
     request_timeout_seconds: float = _setting(
         "REQUEST_TIMEOUT_SECONDS", 8.0, "How long the status route waits for storage before it answers 503 with the "
@@ -168,6 +179,40 @@ class Settings:
                                                        "identity; the data collector writes with it.")
     inference_data_container: str = _setting("INFERENCE_DATA_CONTAINER", "inference-data", "Container that "
                                              "receives the endpoint's collected inputs and outputs.")
+    labelling_container: str = _setting("LABELLING_CONTAINER", "to-label", "Container that receives the exports "
+                                        "for labelling: `<project>/<export id>/` with JPEGImages/, Annotations/ "
+                                        "(the model's boxes as pre-annotations), labelmap.txt and export.json.")
+    labelling_schedule: str = _setting("LABELLING_SCHEDULE", "0 0 4 * * *", "NCRONTAB schedule of the labelling "
+                                       "timer (read by the Functions host through %LABELLING_SCHEDULE%): each live "
+                                       "project's export, and its drift watch for the day before (UTC).")
+    labelling_lookback_days: float = _setting("LABELLING_LOOKBACK_DAYS", 7.0, "An export reads requests collected "
+                                              "since the last one, at most this far back.")
+    labelling_max_images: int = _setting("LABELLING_MAX_IMAGES", 200, "Most images per export (the most "
+                                         "uncertain first; the rest are listed in export.json as skipped).")
+    labelling_score_threshold: float = _setting("LABELLING_SCORE_THRESHOLD", 0.5, "An image without a detection "
+                                                "at or above this score is exported (the model missed something).")
+    labelling_band_low: float = _setting("LABELLING_BAND_LOW", 0.3, "Lower end of the uncertainty band: an image "
+                                         "whose top score is in the band is exported.")
+    labelling_band_high: float = _setting("LABELLING_BAND_HIGH", 0.6, "Upper end (exclusive) of the uncertainty "
+                                          "band.")
+    labelling_confident_share: float = _setting("LABELLING_CONFIDENT_SHARE", 0.02, "Share of confident images "
+                                                "exported at random, to catch confident mistakes.")
+    labelling_pre_annotation_score: float = _setting("LABELLING_PRE_ANNOTATION_SCORE", 0.2, "The model's boxes at "
+                                                     "or above this score are written into the pre-annotations.")
+    labelling_overrides: str | None = _setting(
+        "LABELLING_OVERRIDES", None, "Per-project selection as JSON, e.g. `{\"cars\": {\"max_images\": 50}}`; "
+        "fields: score_threshold, band_low, band_high, overlap_iou, confident_share, near_duplicate_bits, "
+        "max_images, pre_annotation_score.")
+    drift_max_no_detection_change: float = _setting("DRIFT_MAX_NO_DETECTION_CHANGE", 0.15, "Drift warning when the "
+                                                    "share of production images without a detection differs from "
+                                                    "the validation images' by more than this.")
+    drift_max_top_score_change: float = _setting("DRIFT_MAX_TOP_SCORE_CHANGE", 0.10, "Drift warning when the mean "
+                                                 "top score moves by more than this.")
+    drift_max_class_mix_change: float = _setting("DRIFT_MAX_CLASS_MIX_CHANGE", 0.20, "Drift warning when the mix "
+                                                 "of detected classes moves by more than this (total variation "
+                                                 "distance, 0 to 1).")
+    drift_min_images: int = _setting("DRIFT_MIN_IMAGES", 20, "Fewer production images in a day: the figures are "
+                                     "logged but no drift warning is raised.")
     deployment_timeout_minutes: float = _setting("DEPLOYMENT_TIMEOUT_MINUTES", 45.0, "A new deployment not ready "
                                                  "by then is removed and traffic stays where it was.")
     local_endpoint_port: int = _setting("LOCAL_ENDPOINT_PORT", 0, "Local mode: port of the local endpoint on "

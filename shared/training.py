@@ -29,6 +29,10 @@ def model_folder(project: str, batch_id: str) -> str:
     return f"{project}/{batch_id}/model"
 
 
+SHARD_CACHE = "tfrecord-cache"
+"""Folder of a project's reusable TFRecord shards, under `<checkpoints>/<project>/`."""
+
+
 @dataclass(frozen=True)
 class TrainingRequest:
     project: str
@@ -42,6 +46,9 @@ class TrainingRequest:
     output_prefix: str
     label_map_changed: bool = True
     champion_model: str | None = None
+    tfrecord_cache: str | None = None
+    """Folder (in the checkpoints container) of the project's TFRecord shard cache, when earlier runs left one:
+    mounted into the job so reused shards are read in place instead of downloaded."""
     tags: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -62,6 +62,14 @@ def loss_svg(points: list[list[float]], width: int = 560, height: int = 260,
             f'</title></polyline></svg>')
 
 
+def _production(metrics: dict[str, Any]) -> str:
+    counts = metrics.get("dataset_counts") or {}
+    if not counts.get("production"):
+        return ""
+    return (f" {counts['production']} of the {counts.get('images')} images came from production (exported for "
+            "labelling, labelled, dropped back).")
+
+
 def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str, Any], report: dict[str, Any],
                   gates_passed: bool, gate_reasons: list[str], grid_jpeg: bytes | None,
                   champion_loss: list[list[float]] | None = None, champion_name: str = "champion") -> str:
@@ -91,7 +99,7 @@ def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str
 td,th{{border:1px solid #ccc;padding:3px 8px}}.passed{{color:#2e7d32}}.failed{{color:#c62828}}</style></head>
 <body><h1>{title}</h1>
 <p>Run {escape(run_id)}, dataset {escape(str(metrics.get("dataset_version")))},
-{metrics.get("validation_images")} validation images.</p>
+{metrics.get("validation_images")} validation images.{_production(metrics)}</p>
 <h2>Gate decision</h2>{decision}
 <h2>Accuracy (COCO) vs. champion on the same validation images</h2>
 <table><tr><th></th><th>this model</th><th>champion</th></tr>{overall}</table>

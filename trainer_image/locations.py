@@ -43,6 +43,16 @@ def read_bytes(location: str) -> bytes:
     return Path(location).read_bytes()
 
 
+def beside(location: str, relative: str) -> str:
+    """A path relative to a file's folder (a manifest's shards sit beside it, blob or mounted)."""
+    if is_blob(location):
+        path = BlobPath.parse(location)
+        folder = path.name.rpartition("/")[0]
+        return f"{BLOB_SCHEME}{path.container}/{folder}/{relative}" if folder else \
+            f"{BLOB_SCHEME}{path.container}/{relative}"
+    return str(Path(location).parent / relative)
+
+
 def download_folder(location: str, target: Path) -> Path:
     """A blob folder copied to `target`; a local folder is used where it is."""
     if not is_blob(location):

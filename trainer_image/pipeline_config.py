@@ -28,6 +28,9 @@ class TrainingPlan:
     eval_records: list[str]
     fine_tune_checkpoint: str | None = None
     fine_tune_checkpoint_type: str = "detection"
+    learning_rate_scale: float = 1.0
+    """Applied to the schedule's peak and warm-up rates: a model fine-tuned from a trained one of the same classes
+    starts at its minimum, and the full rate would throw it out of it."""
 
 
 def read_base_config(path: Path) -> dict[str, Any]:
@@ -78,8 +81,8 @@ def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, An
 
 
 def _schedule_overrides(configs: dict[str, Any], plan: TrainingPlan) -> dict[str, Any]:
-    """Scale the schedule with the run: linear learning-rate scaling for the batch size, and the decay length
-    and warm-up fitted to the number of steps — explicit overrides, logged, never silent."""
+    """Scale the schedule with the run: linear learning-rate scaling for the batch size (and the plan's scale), and
+    the decay length and warm-up fitted to the number of steps — explicit overrides, logged, never silent."""
     found = _optimizer_schedule(configs)
     if found is None:
         return {}
@@ -89,16 +92,18 @@ def _schedule_overrides(configs: dict[str, Any], plan: TrainingPlan) -> dict[str
     def declared(field: str) -> bool:
         return field in schedule.DESCRIPTOR.fields_by_name and schedule.HasField(field)
 
-    if plan.batch_size != base_batch:
+    scale = plan.batch_size / base_batch * plan.learning_rate_scale
+    if scale != 1.0:
         for field in ("learning_rate_base", "initial_learning_rate", "warmup_learning_rate"):
             if declared(field):
-                out[f"{key}.{field}"] = getattr(schedule, field) * plan.batch_size / base_batch
+                out[f"{key}.{field}"] = getattr(schedule, field) * scale
     if declared("total_steps"):
         out[f"{key}.total_steps"] = plan.num_steps
     if declared("warmup_steps") and schedule.warmup_steps >= plan.num_steps:
         out[f"{key}.warmup_steps"] = max(plan.num_steps // 10, 0)
     if out:
         log.info("learning-rate schedule scaled to the run", extra={"from_batch_size": base_batch,
+                                                                    "scale": plan.learning_rate_scale,
                                                                     "overrides": out})
     return out
 

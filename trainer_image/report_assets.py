@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from shared.labelling.drift import DRIFT_THRESHOLD, profile
 from trainer_image.tf_compat import tf
 
 TILE = 192
@@ -58,6 +59,23 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
     buffer = io.BytesIO()
     grid.save(buffer, "JPEG", quality=85)
     return buffer.getvalue(), rows
+
+
+def validation_profile(saved_model: Path, records: list[str], labels: dict[int, str], *, limit: int = 500,
+                       threshold: float = DRIFT_THRESHOLD) -> dict:
+    """The drift profile of the exported model on the validation images (up to `limit`), computed as the drift
+    watch computes it on production: the baseline production is compared with."""
+    detect = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+
+    def observations():
+        for _, encoded, _, _ in _examples(records, limit):
+            image = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))[np.newaxis]
+            out = detect(input_tensor=tf.constant(image))
+            yield [(labels.get(int(c), str(int(c))), float(s)) for c, s in
+                   zip(out["detection_classes"][0].numpy(), out["detection_scores"][0].numpy(), strict=True)
+                   if s >= 0.1]
+
+    return profile(observations(), threshold).to_dict()
 
 
 def loss_points(train_dir: Path, tag: str = "Loss/total_loss") -> list[tuple[int, float]]:

@@ -14,7 +14,8 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +99,10 @@ class ShardCache:
     """Content-addressed shards plus an index (shard id → entry keys) in a blob folder, optionally mirrored in a
     local folder (local mode's disk, or the cache mounted into the job) so reused shards are read in place."""
 
-    def __init__(self, store: Any | None, container: str, prefix: str, local_dir: Path | None = None) -> None:
+    def __init__(self, store: Any | None, container: str, prefix: str, local_dir: Path | None = None, *,
+                 local_read_only: bool = False) -> None:
         self.store, self.container, self.prefix = store, container, prefix.strip("/")
-        self.local_dir = local_dir
+        self.local_dir, self.local_read_only = local_dir, local_read_only
 
     def index(self) -> dict[str, list[str]]:
         if self.store is None:
@@ -124,7 +126,7 @@ class ShardCache:
     def put(self, shard_id: str, source: Path) -> None:
         if self.store is not None:
             self.store.write(self.container, f"{self.prefix}/{shard_id}.tfrecord", source.read_bytes())
-        if self.local_dir is not None:
+        if self.local_dir is not None and not self.local_read_only:  # a read-only mount gets it on the next run
             self.local_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, self.local_dir / source.name)
 
@@ -134,34 +136,40 @@ class ShardCache:
 
 
 class ShardBuilder:
-    """Writes `<split>-<shard id>.tfrecord` files for a manifest into `out_dir`."""
+    """Writes `<split>-<shard id>.tfrecord` files for a manifest into `out_dir`, streaming its entries."""
 
     def __init__(self, read_blob: Callable[[str, str], Any], cache: ShardCache, *, workers: int = 16,
                  shard_size: int = SHARD_SIZE) -> None:
         self.read_blob, self.cache, self.workers, self.shard_size = read_blob, cache, workers, shard_size
 
-    def build(self, manifest: dict[str, Any], out_dir: Path) -> BuildStats:
+    def build(self, manifest: dict[str, Any], entries: Callable[[], Iterable[dict[str, Any]]],
+              out_dir: Path) -> BuildStats:
+        """Two passes over the entries, never all in memory: which examples each split needs (their keys), then
+        the conversion of those that no cached shard holds, a bounded number in flight."""
         started = time.perf_counter()
         out_dir.mkdir(parents=True, exist_ok=True)
-        stats = BuildStats(images=len(manifest["images"]))
         container = manifest["source"]["container"]
+        wanted: dict[str, set[str]] = {"train": set(), "validation": set()}
+        stats = BuildStats()
+        for entry in entries():
+            stats.images += 1
+            wanted[entry["split"]].add(entry_key(entry))
         index = self.cache.index()
-        keys = {entry_key(e): e for e in manifest["images"]}
+        reusable = {sid: members for sid, members in index.items()
+                    if members and set(members) <= wanted.get(sid.split("-", 1)[0], set())}
+        covered = {k for members in reusable.values() for k in members}
+        todo = {k for keys in wanted.values() for k in keys} - covered
         with ThreadPoolExecutor(self.workers) as pool:
+            located = {sid: pool.submit(self.cache.locate, sid, out_dir) for sid in reusable}
+            fresh = (e for e in _first_of_each(entries(), todo))
+            examples = _bounded_map(pool, lambda e: (e["split"], entry_key(e), self._convert(container, e)), fresh,
+                                    self.workers * 4)
+            written = self._write_shards(examples, out_dir, pool, index)
             for split in ("train", "validation"):
-                wanted = {k for k, e in keys.items() if e["split"] == split}
-                reusable = {sid: members for sid, members in index.items()
-                            if sid.startswith(split + "-") and members and set(members) <= wanted}
-                covered = {k for members in reusable.values() for k in members}
-                located = [pool.submit(self.cache.locate, sid, out_dir) for sid in reusable]
-                todo = sorted((k for k in wanted if k not in covered), key=lambda k: keys[k]["image"]["name"])
-                examples = pool.map(lambda k: (k, self._convert(container, keys[k])), todo)
-                written = self._write_shards(split, examples, out_dir, pool, index)
-                stats.shards_reused += len(reusable)
-                stats.reused += len(covered)
-                stats.converted += len(todo)
-                stats.shards_written += len(written)
-                stats.files[split] = sorted([str(f.result()) for f in located] + written)
+                mine = [str(f.result()) for sid, f in located.items() if sid.startswith(split + "-")]
+                stats.files[split] = sorted(mine + written[split])
+        stats.shards_reused, stats.reused, stats.converted = len(reusable), len(covered), len(todo)
+        stats.shards_written = sum(len(w) for w in written.values())
         live = {Path(f).stem for files in stats.files.values() for f in files}
         self.cache.save_index({sid: members for sid, members in index.items() if sid in live})
         stats.seconds = time.perf_counter() - started
@@ -175,16 +183,19 @@ class ShardBuilder:
                                  f"(MD5 differs; manifest ETag {entry['image']['etag']}, now {blob.etag})")
         return example_for(entry, blob.data).SerializeToString()
 
-    def _write_shards(self, split: str, examples: Iterable[tuple[str, bytes]], out_dir: Path, pool,
-                      index: dict[str, list[str]]) -> list[str]:
-        written, batch, uploads = [], [], []
-        for item in examples:
-            batch.append(item)
-            if len(batch) == self.shard_size:
-                written.append(self._flush(split, batch, out_dir, pool, index, uploads))
-                batch = []
-        if batch:
-            written.append(self._flush(split, batch, out_dir, pool, index, uploads))
+    def _write_shards(self, examples: Iterable[tuple[str, str, bytes]], out_dir: Path, pool,
+                      index: dict[str, list[str]]) -> dict[str, list[str]]:
+        written: dict[str, list[str]] = {"train": [], "validation": []}
+        batches: dict[str, list[tuple[str, bytes]]] = {"train": [], "validation": []}
+        uploads: list[Any] = []
+        for split, key, serialized in examples:
+            batches[split].append((key, serialized))
+            if len(batches[split]) == self.shard_size:
+                written[split].append(self._flush(split, batches[split], out_dir, pool, index, uploads))
+                batches[split] = []
+        for split, batch in batches.items():
+            if batch:
+                written[split].append(self._flush(split, batch, out_dir, pool, index, uploads))
         for future in uploads:
             future.result()
         return written
@@ -199,3 +210,48 @@ class ShardBuilder:
         index[shard_id] = members
         uploads.append(pool.submit(self.cache.put, shard_id, path))
         return str(path)
+
+
+def _first_of_each(entries: Iterable[dict[str, Any]], keys: set[str]) -> Iterator[dict[str, Any]]:
+    """The entries whose key is wanted, each key once (identical images under two names are one example)."""
+    seen: set[str] = set()
+    for entry in entries:
+        key = entry_key(entry)
+        if key in keys and key not in seen:
+            seen.add(key)
+            yield entry
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: Iterable[Any],
+                 window: int) -> Iterator[Any]:
+    """`pool.map` that keeps at most `window` items in flight (Executor.map would submit them all at once)."""
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def spread(files: list[str], count: int, out_dir: Path) -> list[str]:
+    """At least `count` files holding the same examples: each worker of a multi-worker run reads its own share of
+    the files (the OD API shards file names by input pipeline), and a worker left without a file stops the run."""
+    if len(files) >= count or not files:
+        return files
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = [out_dir / f"spread-{i:03d}.tfrecord" for i in range(count)]
+    writers = [tf.io.TFRecordWriter(str(t)) for t in targets]
+    written = 0
+    try:
+        for written, record in enumerate(tf.data.TFRecordDataset(files).as_numpy_iterator(), start=1):
+            writers[(written - 1) % count].write(record)
+    finally:
+        for writer in writers:
+            writer.close()
+    if written < count:  # fewer examples than workers: every worker gets all of them
+        for target in targets:
+            with tf.io.TFRecordWriter(str(target)) as writer:
+                for record in tf.data.TFRecordDataset(files).as_numpy_iterator():
+                    writer.write(record)
+    return [str(t) for t in targets]

@@ -23,8 +23,8 @@ from typing import Any
 
 from shared import logs
 from shared.dataset.label_map import LabelMap
-from shared.dataset.manifest import ManifestError, load_manifest
-from shared.training import FAILURE_FILE
+from shared.dataset.manifest import ManifestError, iter_entries, load_manifest
+from shared.training import FAILURE_FILE, SHARD_CACHE
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
@@ -46,10 +46,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "run's validation images so the release gates compare both on the same split")
     parser.add_argument("--warm-start", action="store_true", help="fine-tune from the champion's checkpoint "
                         "(the scheduler asks for it only when the label map is unchanged)")
+    parser.add_argument("--warm-start-lr-scale", type=float, default=0.1, help="learning rate of a warm start "
+                        "from the champion, as a share of the base model's schedule")
+    parser.add_argument("--collective-timeout", type=float, default=300.0, help="multi-worker: seconds a step "
+                        "waits for the other workers before the run fails (a lost node)")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints "
                         "(default: a tenth of the run, at least 10)")
     parser.add_argument("--tfrecord-cache", help="container/prefix of the shard cache (default: "
                         "<checkpoint container>/<project>/tfrecord-cache)")
+    parser.add_argument("--tfrecord-cache-mounted", action="store_true", help="the --tfrecord-cache-dir is a "
+                        "read-only mount (Azure ML): reused shards are read from it, new ones go to Blob only")
     parser.add_argument("--tfrecord-cache-dir", help="local folder mirroring the shard cache (local mode's disk "
                         "or a mounted cache): reused shards are read in place instead of downloaded")
     parser.add_argument("--work-dir", help="local scratch folder (default: a temporary one)")
@@ -82,14 +88,33 @@ class TrainingProgress(logging.Handler):
                 "eta_seconds": round((self.total - done) * seconds)})
 
 
-def _strategy(name: str):
+def _strategy(name: str, collective_timeout: float):
+    """Built before any other TensorFlow op (collective ops are configured at program start). Across workers,
+    a collective that waits longer than `collective_timeout` aborts the run: a lost worker fails it with the
+    reason instead of leaving the others waiting forever."""
     from trainer_image.tf_compat import tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker_mirrored":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     return tf.distribute.get_strategy()
+
+
+def workers_of(strategy_name: str) -> int:
+    """Processes in the run: the chief and workers TF_CONFIG names (as Azure ML's TensorFlow distribution sets)."""
+    import os
+
+    if strategy_name != "multi_worker_mirrored":
+        return 1
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
+def is_chief(strategy: Any) -> bool:
+    """The chief (or the only process) checkpoints, evaluates, exports and uploads; other workers only train."""
+    return bool(strategy.extended.should_checkpoint)
 
 
 class Stopwatch:
@@ -109,6 +134,7 @@ class Stopwatch:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The stages in order; each takes what the one before it produced."""
+    strategy = _strategy(args.strategy, args.collective_timeout)
     manifest = load_manifest(locations.read_bytes(args.manifest))
     project, version = manifest["project"], manifest["dataset_version"]
     with logs.correlation(project=project, dataset_version=version):
@@ -118,13 +144,22 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         (work / "label_map.pbtxt").write_text(label_map.to_pbtxt())
         clock, train_dir = Stopwatch(), work / "train"
         with clock.stage("tfrecords"):
+            from trainer_image.tfrecords import spread
+
             stats = _build_records(args, manifest, work)
+            stats.files["train"] = spread(stats.files["train"], workers_of(args.strategy), work / "tfrecords-spread")
         with clock.stage("configure"):
             config_path, warm, overrides, champion = _configure(args, stats.files, label_map, work)
         with clock.stage("train"):
-            resumed = _train(args, config_path, train_dir)
+            resumed = _train(args, config_path, train_dir, strategy)
+        if not is_chief(strategy):
+            log.info("worker finished training: the chief evaluates, exports and uploads", extra={
+                "timings": clock.seconds})
+            return {"project": project, "dataset_version": version, "role": "worker", "timings_seconds": clock.seconds}
         with clock.stage("evaluate"):
             metrics = _evaluate(manifest, config_path, train_dir, champion, stats.files["validation"], work)
+            metrics["dataset_counts"] = {k: manifest["counts"].get(k, 0) for k in (
+                "images", "train", "validation", "production")}
         with clock.stage("export"):
             package = _package(args, config_path, train_dir, label_map, metrics, stats.files["validation"], work)
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
@@ -145,11 +180,13 @@ def _build_records(args: argparse.Namespace, manifest: dict[str, Any], work: Pat
 
     ckpt_container = args.checkpoint_url.partition("/")[0]
     cache_container, _, cache_prefix = (args.tfrecord_cache or f"{ckpt_container}/{manifest['project']}/"
-                                                               "tfrecord-cache").partition("/")
+                                                               f"{SHARD_CACHE}").partition("/")
     cache_dir = Path(args.tfrecord_cache_dir) if args.tfrecord_cache_dir else None
     records = ShardBuilder(locations.store().read,
-                           ShardCache(locations.store(), cache_container, cache_prefix, cache_dir))
-    return records.build(manifest, work / "tfrecords")
+                           ShardCache(locations.store(), cache_container, cache_prefix, cache_dir,
+                                      local_read_only=args.tfrecord_cache_mounted))
+    return records.build(manifest, lambda: iter_entries(
+        manifest, lambda rel: locations.read_bytes(locations.beside(args.manifest, rel))), work / "tfrecords")
 
 
 def _configure(args: argparse.Namespace, records: dict[str, list[str]], label_map: LabelMap,
@@ -196,14 +233,17 @@ def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label
 
 
 def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:
-    """Loss points and predictions on validation images, for the HTML report the release side renders."""
-    from trainer_image.report_assets import loss_points, prediction_grid
+    """Loss points and predictions on validation images, for the HTML report the release side renders; and the
+    validation images' drift profile, which the drift watch compares production with."""
+    from trainer_image.report_assets import loss_points, prediction_grid, validation_profile
 
     examples: list[dict] = []
     if validation:
-        grid, examples = prediction_grid(package / "saved_model", validation,
-                                         {item.id: item.name for item in label_map.items})
+        names = {item.id: item.name for item in label_map.items}
+        grid, examples = prediction_grid(package / "saved_model", validation, names)
         (package / "report_grid.jpg").write_bytes(grid)
+        (package / "baseline.json").write_text(json.dumps(validation_profile(package / "saved_model", validation,
+                                                                              names), indent=1))
     (package / "report.json").write_text(json.dumps({"loss": loss_points(train_dir), "examples": examples},
                                                     indent=1))
 
@@ -213,17 +253,19 @@ def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: La
     """What to fine-tune from, and why: the champion (same classes), the base model's checkpoint, or nothing."""
     from trainer_image.pipeline_config import TrainingPlan
 
-    if args.warm_start and champion is not None:
+    if args.warm_start and champion is not None:  # same classes: the whole model, box predictor heads included
         warm = {"from": "champion", "reason": "label map unchanged: fine-tuning from the current champion",
-                "checkpoint": str(champion / "checkpoint" / "ckpt-0")}
-    elif (base / "checkpoint" / "ckpt-0.index").exists():
+                "checkpoint": str(champion / "checkpoint" / "ckpt-0"), "restores": "full"}
+    elif (base / "checkpoint" / "ckpt-0.index").exists():  # other classes: all but the class-specific heads
         warm = {"from": "base_model", "reason": "classes changed or no champion: fine-tuning from the base model",
-                "checkpoint": str(base / "checkpoint" / "ckpt-0")}
+                "checkpoint": str(base / "checkpoint" / "ckpt-0"), "restores": "detection"}
     else:
         warm = {"from": "scratch", "reason": "no champion to warm-start from and the base model has no checkpoint"}
     plan = TrainingPlan(num_classes=len(label_map.items), num_steps=args.num_steps, batch_size=args.batch_size,
                         label_map_path=str(work / "label_map.pbtxt"), train_records=records["train"],
-                        eval_records=records["validation"], fine_tune_checkpoint=warm.get("checkpoint"))
+                        eval_records=records["validation"], fine_tune_checkpoint=warm.get("checkpoint"),
+                        fine_tune_checkpoint_type=warm.get("restores", "detection"),
+                        learning_rate_scale=args.warm_start_lr_scale if warm["from"] == "champion" else 1.0)
     log.info("warm start decided", extra={"warm_start": warm["from"], "reason": warm["reason"]})
     return plan, warm
 
@@ -241,8 +283,9 @@ def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path)
     return metrics
 
 
-def _train(args: argparse.Namespace, config_path: Path, train_dir: Path) -> int | None:
-    """The OD API's training loop, resuming from (and saving to) the run's checkpoint folder in Blob Storage."""
+def _train(args: argparse.Namespace, config_path: Path, train_dir: Path, strategy: Any) -> int | None:
+    """The OD API's training loop, resuming from (and, on the chief, saving to) the run's checkpoint folder in Blob
+    Storage."""
     from object_detection import model_lib_v2
 
     from trainer_image.checkpoints import CheckpointSync
@@ -253,16 +296,15 @@ def _train(args: argparse.Namespace, config_path: Path, train_dir: Path) -> int 
     sync = CheckpointSync(locations.store(), container, prefix, train_dir, interval=args.sync_interval)
     resumed = sync.restore()
     every = args.checkpoint_every or max(10, args.num_steps // 10)
-    strategy = _strategy(args.strategy)
-    replicas = strategy.num_replicas_in_sync
+    replicas, chief = strategy.num_replicas_in_sync, is_chief(strategy)
     log.info("training", extra={"steps": args.num_steps, "resumed_from_step": resumed, "replicas": replicas,
                                 "global_batch": args.batch_size, "per_replica_batch": args.batch_size / replicas,
-                                "checkpoint_every": every})
+                                "checkpoint_every": every, "chief": chief})
     progress = TrainingProgress(args.num_steps)
     logging.getLogger("absl").addHandler(progress)
     tf.get_logger().addHandler(progress)
     try:
-        with sync, strategy.scope():
+        with sync if chief else contextlib.nullcontext(), strategy.scope():
             model_lib_v2.train_loop(pipeline_config_path=str(config_path), model_dir=str(train_dir),
                                     train_steps=args.num_steps, checkpoint_every_n=every, checkpoint_max_to_keep=3,
                                     record_summaries=True, num_steps_per_iteration=min(every, 100))
@@ -312,10 +354,35 @@ def main(argv: list[str] | None = None) -> int:
                 run(args, work)
             return 0
         except (ManifestError, ValueError, FileNotFoundError, RuntimeError) as exc:
+            if _lost_peer(exc):
+                return _peer_lost(exc)
             log.error("training failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             print(f"trainer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             _say_why(args.model_dir, f"trainer failed: {type(exc).__name__}: {exc}")
             return 1
+        except Exception as exc:
+            if _lost_peer(exc):
+                return _peer_lost(exc)
+            raise
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    """A collective that timed out or a peer that went away: the machine failed, not the code or the data."""
+    try:
+        from trainer_image.tf_compat import tf
+    except ImportError:
+        return False
+    return isinstance(exc, tf.errors.DeadlineExceededError | tf.errors.UnavailableError | tf.errors.CancelledError
+                      | tf.errors.AbortedError)
+
+
+def _peer_lost(exc: BaseException) -> int:
+    """No failure.json: the run ends as an infrastructure failure, which the service retries."""
+    first = (str(exc).splitlines() or [""])[0]
+    reason = f"a training worker was lost or stopped answering ({type(exc).__name__}): {first}"
+    log.error("training failed", extra={"error": reason})
+    print(f"trainer stopped: {reason}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -83,10 +83,12 @@ resource compute 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-
 }
 
 // One datastore per container the jobs mount, named like the container (identity access, no keys).
-// `inferencedata` receives the endpoints' data collector output (datastore names allow no hyphen).
+// `checkpoints` serves a project's TFRecord shard cache as a read-only mount; `inferencedata` receives the
+// endpoints' data collector output (datastore names allow no hyphen).
 var datastoreContainers = [
   { name: 'manifests', container: 'manifests' }
   { name: 'models', container: 'models' }
+  { name: 'checkpoints', container: 'checkpoints' }
   { name: 'inferencedata', container: 'inference-data' }
 ]
 

@@ -11,6 +11,7 @@ var containers = [
   'checkpoints'
   'models'
   'inference-data'
+  'to-label'
   'eventgrid-deadletters'
 ]
 

@@ -74,6 +74,17 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             return
 
+    def list_page(self, container: str, prefix: str = "", marker: str | None = None,
+                  size: int = 5000) -> tuple[list[BlobInfo], str | None]:
+        client = self.service.get_container_client(container)
+        try:
+            pages = client.list_blobs(name_starts_with=prefix or None, results_per_page=size).by_page(
+                continuation_token=marker)
+            page = [BlobInfo(p.name, _bare(p.etag), p.size) for p in next(pages, [])]
+        except ResourceNotFoundError:
+            return [], None
+        return page, pages.continuation_token or None
+
     def top_level_folders(self, container: str) -> list[str]:
         client = self.service.get_container_client(container)
         try:
@@ -88,6 +99,13 @@ class AzureBlobStore:
         except ResourceNotFoundError:
             raise NotFound(f"{container}/{name}") from None
         return Blob(name, data, _bare(downloader.properties.etag))
+
+    def info(self, container: str, name: str) -> BlobInfo | None:
+        try:
+            props = self.service.get_blob_client(container, name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return BlobInfo(name, _bare(props.etag), props.size)
 
     def write(self, container: str, name: str, data: bytes, *, content_type: str = "application/octet-stream",
               overwrite: bool = True) -> str:

@@ -53,9 +53,10 @@ class AzureMLTraining:
         s = self.settings
         nodes, gpus = s.aml_instance_count, s.aml_gpus_per_node
         strategy = "multi_worker_mirrored" if nodes > 1 else "mirrored" if gpus > 1 else "default"
+        folder, _, index = request.manifest_blob.rpartition("/")
         args = [
             "python", "-m", "trainer_image.train",
-            "--manifest", "${{inputs.manifest}}",
+            "--manifest", "${{inputs.manifests}}/" + index,
             "--base-model", "${{inputs.base_model}}",
             "--model-dir", "${{outputs.model}}",
             "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
@@ -64,7 +65,9 @@ class AzureMLTraining:
             "--strategy", strategy,
         ]
         inputs = {
-            "manifest": Input(type="uri_file", path=datastore_uri(request.manifest_container, request.manifest_blob)),
+            # the project's manifest folder: the index and the JSON Lines shards beside it
+            "manifests": Input(type="uri_folder", mode="ro_mount",
+                               path=datastore_uri(request.manifest_container, folder)),
             "base_model": Input(type="uri_folder", mode="ro_mount",
                                 path=datastore_uri(s.models_container, request.base_model)),
         }
@@ -72,6 +75,10 @@ class AzureMLTraining:
             args += ["--champion", "${{inputs.champion}}"] + ([] if request.label_map_changed else ["--warm-start"])
             inputs["champion"] = Input(type="uri_folder", mode="ro_mount", path=datastore_uri(
                 s.models_container, request.champion_model))
+        if request.tfrecord_cache:  # reused shards read in place from the mount; new ones still go to Blob
+            args += ["--tfrecord-cache-dir", "${{inputs.tfrecord_cache}}", "--tfrecord-cache-mounted"]
+            inputs["tfrecord_cache"] = Input(type="uri_folder", mode="ro_mount", path=datastore_uri(
+                s.checkpoints_container, request.tfrecord_cache))
         env = {"DataStorage__blobServiceUri": s.blob_service_uri or "", "TF_CPP_MIN_LOG_LEVEL": "1"}
         if s.compute_identity_client_id:
             env["DataStorage__clientId"] = s.compute_identity_client_id

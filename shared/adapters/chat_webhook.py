@@ -27,7 +27,7 @@ def teams_card(notice: ApprovalNotice) -> dict[str, Any]:
             {"type": "TextBlock", "wrap": True, "text": notice.summary},
             {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in notice.facts]},
         ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Open approval page", "url": notice.link}],
+        "actions": [{"type": "Action.OpenUrl", "title": notice.action, "url": notice.link}],
     }
     return {"type": "message", "text": notice.title, "attachments": [
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
@@ -41,7 +41,7 @@ def slack_blocks(notice: ApprovalNotice) -> dict[str, Any]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"}
                                        for name, value in notice.facts[:10]]},
         {"type": "actions", "elements": [{"type": "button", "style": "primary", "url": notice.link,
-                                          "text": {"type": "plain_text", "text": "Open approval page"}}]},
+                                          "text": {"type": "plain_text", "text": notice.action}}]},
     ]}
 
 

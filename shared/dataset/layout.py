@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Literal
-
-from shared.ports import BlobInfo
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Picture files we cannot train on: they are checked (and quarantined with the reason) rather than ignored.
@@ -30,31 +28,14 @@ _IGNORED_WITH_REASON = {
     "segmentationclass": "Pascal VOC segmentation masks (class colours) are not training images",
     "segmentationobject": "Pascal VOC segmentation masks (object instances) are not training images",
 }
-_OUTSIDE_VOC_IMAGES = "in a Pascal VOC tree only JPEGImages/ holds training images"
+STRAY_REASON = "in a Pascal VOC tree only JPEGImages/ holds training images"
 
 ClassSource = Literal["annotation", "filename"]
+Role = Literal["config", "label_map", "pair", "other"]
 
 
-@dataclass
-class Pairing:
-    """One image with its annotation (either may be missing)."""
-
-    key: str
-    images: list[BlobInfo] = field(default_factory=list)
-    annotations: list[BlobInfo] = field(default_factory=list)
-
-
-@dataclass
-class Layout:
-    kind: str
-    pairs: list[Pairing]
-    label_maps: list[BlobInfo]
-    config: BlobInfo | None
-    ignored: list[tuple[BlobInfo, str]]
-
-    @property
-    def default_class_source(self) -> ClassSource:
-        return "filename" if self.kind == "oxford-pets" else "annotation"
+def default_class_source(kind: str) -> ClassSource:
+    return "filename" if kind == "oxford-pets" else "annotation"
 
 
 def kind_of(name: str) -> str | None:
@@ -92,52 +73,48 @@ def ignored_reason(relative_name: str) -> str | None:
     return None
 
 
-def discover(blobs: list[BlobInfo], project_prefix: str) -> Layout:
-    """Sort a project's blobs into pairs, label maps, the optional config, and files ignored (with why)."""
-    pairs: dict[str, Pairing] = {}
-    label_maps: list[BlobInfo] = []
-    ignored: list[tuple[BlobInfo, str]] = []
-    config = None
-    dirs: defaultdict[str, int] = defaultdict(int)
-    voc_roots = _voc_roots(b.name[len(project_prefix):] for b in blobs)
-    for blob in sorted(blobs, key=lambda b: b.name):
-        relative = blob.name[len(project_prefix):]
-        kind = kind_of(relative)
-        reason = ignored_reason(relative) or (_OUTSIDE_VOC_IMAGES if kind == "image" and _stray_in_voc(
-            relative, voc_roots) else None)
-        if relative == DATASET_CONFIG_NAME:
-            config = blob
-        elif reason:
-            ignored.append((blob, reason))
-        elif kind == "label_map":
-            label_maps.append(blob)
-        elif kind is None:
-            ignored.append((blob, "not an image (.jpg/.jpeg/.png), annotation (.xml) or label map (.pbtxt)"))
-        else:
-            pairing = pairs.setdefault(pairing_key(relative), Pairing(pairing_key(relative)))
-            (pairing.images if kind == "image" else pairing.annotations).append(blob)
-            dirs[posixpath.dirname(relative).lower()] += 1
-    return Layout(_kind(dirs), list(pairs.values()), label_maps, config, ignored)
+def role_of(relative_name: str) -> Role:
+    """What a file is by its name alone: the dataset config, a label map, one side of an image/annotation pair,
+    or something else (listed as ignored with `other_reason`)."""
+    if relative_name == DATASET_CONFIG_NAME:
+        return "config"
+    if ignored_reason(relative_name):
+        return "other"
+    kind = kind_of(relative_name)
+    if kind == "label_map":
+        return "label_map"
+    return "pair" if kind in ("image", "annotation") else "other"
 
 
-def _voc_roots(relative_names: object) -> set[str]:
-    """Folders holding both `Annotations/` and `JPEGImages/` (a VOC or VoTT tree; "" for the project root)."""
+def other_reason(relative_name: str) -> str:
+    return ignored_reason(relative_name) or "not an image (.jpg/.jpeg/.png), annotation (.xml) or label map (.pbtxt)"
+
+
+def folder_of(relative_name: str) -> str:
+    """The lower-case folder of a file: what the layout is recognised by."""
+    return posixpath.dirname(relative_name).lower()
+
+
+def voc_roots(folders: Iterable[str]) -> set[str]:
+    """Folders (lower case) holding both `Annotations/` and `JPEGImages/`: a VOC or VoTT tree ("" for the root)."""
     seen: defaultdict[str, set[str]] = defaultdict(set)
-    for name in relative_names:  # type: ignore[attr-defined]
-        parent, leaf = posixpath.split(posixpath.dirname(name))
-        if leaf.lower() in ("annotations", "jpegimages"):
-            seen[parent].add(leaf.lower())
+    for folder in folders:
+        parent, leaf = posixpath.split(folder.lower())
+        if leaf in ("annotations", "jpegimages"):
+            seen[parent].add(leaf)
     return {root for root, leaves in seen.items() if leaves == {"annotations", "jpegimages"}}
 
 
-def _stray_in_voc(relative_name: str, roots: set[str]) -> bool:
+def is_stray(relative_name: str, roots: set[str]) -> bool:
     """An image in a folder beside a VOC tree's JPEGImages/ (masks, visualisations, thumbnails…)."""
-    parent, leaf = posixpath.split(posixpath.dirname(relative_name))
-    return bool(leaf) and parent in roots and leaf.lower() != "jpegimages"
+    parent, leaf = posixpath.split(folder_of(relative_name))
+    return kind_of(relative_name) == "image" and bool(leaf) and parent in roots and leaf != "jpegimages"
 
 
-def _kind(dirs: dict[str, int]) -> str:
-    names = set(dirs)
+
+def layout_kind(folders: Iterable[str]) -> str:
+    """oxford-pets, vott-pascal-voc or flat, from the folders that hold images and annotations."""
+    names = set(folders)
     if any(d == "annotations/xmls" or d.endswith("/annotations/xmls") for d in names):
         return "oxford-pets"
     if any(d.split("/")[-1] in ("annotations", "jpegimages") for d in names):

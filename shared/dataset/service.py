@@ -1,4 +1,10 @@
-"""Validate a project's blobs, quarantine what is bad, and publish the manifest of what is good."""
+"""Snapshot a project's folder into a manifest: check only what changed since the last snapshot, quarantine what is
+bad, and rewrite only the manifest shards whose buckets changed — in slices that fit a time budget.
+
+Changes come from the ledger (the names uploaded or deleted since the catalog's cut, looked up by ETag), or, when
+there is no catalog yet, too many changes, or the last full listing is older than SNAPSHOT_RELIST_HOURS, from a
+listing compared by ETag. A snapshot built this way is byte-identical to one built from scratch.
+"""
 
 from __future__ import annotations
 
@@ -6,88 +12,123 @@ import hashlib
 import json
 import logging
 import posixpath
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.dataset.images import ImageFacts, inspect_image
+from shared.clock import from_iso, iso
+from shared.dataset.catalog import Bucket, Catalog, CatalogStore
+from shared.dataset.checks import (
+    Limits,
+    Outcome,
+    Rules,
+    Verdict,
+    ambiguous,
+    apply_rules,
+    check_files,
+    orphan_annotation,
+)
 from shared.dataset.label_map import LabelMap
-from shared.dataset.layout import Layout, Pairing, class_from_filename, discover
-from shared.dataset.manifest import BlobRef, Entry, build_manifest, manifest_bytes
+from shared.dataset.layout import (
+    STRAY_REASON,
+    default_class_source,
+    is_stray,
+    kind_of,
+    layout_kind,
+    other_reason,
+    pairing_key,
+    role_of,
+    voc_roots,
+)
+from shared.dataset.manifest import (
+    Shard,
+    bucket_count,
+    build_index,
+    iter_entries,
+    labelled,
+    manifest_bytes,
+)
 from shared.dataset.problems import Problem, Rejected
-from shared.dataset.records import Record, build_record
 from shared.dataset.validation_report import DatasetReport
-from shared.dataset.voc import parse_voc
 from shared.ports import Blob, BlobStore, NotFound
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LATEST_POINTER = "latest.json"
-
-
-@dataclass
-class DatasetBuild:
-    manifest: dict[str, Any]
-    manifest_bytes: bytes
-    report: DatasetReport
-
-
-@dataclass
-class _Outcome:
-    entry: Entry | None = None
-    rejected: list[tuple[Blob, Problem]] | None = None
-    warnings: list[Problem] | None = None
-    ignored: list[Problem] | None = None
+RENDERED_IN_MEMORY = 100_000
+"""Examples kept between checking a bucket and writing its shard in the same call (beyond: read back)."""
+LIST_PAGE = 5000
+"""Blobs per List Blobs call (the service's maximum): one page is the unit of a listing taken in slices."""
 
 
 def manifest_blob_name(project: str, version: str) -> str:
     return f"{project}/{version}.json"
 
 
+@dataclass
+class DatasetBuild:
+    manifest: dict[str, Any]
+    """The manifest index (its shards are already written)."""
+    manifest_bytes: bytes
+    report: DatasetReport
+    quarantined: int
+    store: BlobStore
+    container: str
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every example, read back shard by shard."""
+        project = self.manifest["project"]
+        return iter_entries(self.manifest, lambda rel: self.store.read(self.container, f"{project}/{rel}").data)
+
+
+@dataclass(frozen=True)
+class SnapshotProgress:
+    """A snapshot that used its time budget; the next call with the same token goes on from here."""
+
+    stage: str
+    done: int
+    total: int
+
+    def describe(self) -> str:
+        if not self.total:
+            return f"{self.stage}: {self.done} pages of up to {LIST_PAGE:,} blobs so far"
+        return f"{self.stage}: {self.done} of {self.total} buckets done"
+
+
 class DatasetBuilder:
     """Reads one project folder through the BlobStore port; owns no Azure or TensorFlow code."""
 
-    def __init__(self, store: BlobStore, settings: Settings, *, workers: int = 8) -> None:
-        self.store = store
-        self.settings = settings
-        self.workers = workers
+    def __init__(self, store: BlobStore, settings: Settings, *, workers: int = 8, persist: bool = True) -> None:
+        self.store, self.settings, self.workers = store, settings, workers
+        self.persist = persist
+        """Write the catalog (the flush does; validation only reads it)."""
 
     def build(self, project: str, previous_label_map: LabelMap | None = None) -> DatasetBuild:
-        prefix = f"{project.strip('/')}/"
-        layout = discover(list(self.store.list(self.settings.datasets_container, prefix)), prefix)
-        report = DatasetReport(project, layout.kind, layout.default_class_source)
-        report.ignored.extend(Problem(blob.name, "file", why, "warning") for blob, why in layout.ignored)
-        config = self._config(layout, report)
-        report.class_source = config.get("class_source", layout.default_class_source)
-        fraction = float(config.get("validation_fraction", self.settings.validation_fraction))
-        user_map = self._user_label_map(layout, prefix, report)
-        class_of = self._class_policy(report.class_source, user_map)
+        """A whole snapshot with its full report (validation, tests): lists the folder, reuses checked files."""
+        result = self.snapshot(project, previous_label_map, report=True)
+        assert isinstance(result, DatasetBuild)
+        return result
 
-        with ThreadPoolExecutor(self.workers) as pool:
-            outcomes = list(pool.map(lambda p: self._check_pair(p, prefix, class_of, report), layout.pairs))
-        entries = [o.entry for o in outcomes if o.entry]
-        for outcome in outcomes:
-            report.warnings.extend(outcome.warnings or [])
-            report.ignored.extend(outcome.ignored or [])
-            for blob, problem in outcome.rejected or []:
-                self._quarantine(blob, problem, project, report)
+    def catalog_cut(self, project: str) -> str | None:
+        """The ledger time up to which the catalog has every change (None: there is no catalog yet)."""
+        catalog = CatalogStore(self.store, self.settings.manifests_container, project).load()
+        return None if catalog is None else catalog.cut
 
-        label_map = self._label_map(previous_label_map, user_map, entries, report)
-        manifest = build_manifest(
-            project=project, container=self.settings.datasets_container, prefix=prefix,
-            entries=entries, label_map=label_map, validation_fraction=fraction,
-        )
-        report.dataset_version = manifest["dataset_version"]
-        report.counts = manifest["counts"]
-        report.label_map = manifest["label_map"]
-        report.quarantined.sort(key=lambda p: p.file)
-        report.warnings.sort(key=lambda p: (p.file, p.field))
-        report.ignored.sort(key=lambda p: p.file)
-        return DatasetBuild(manifest, manifest_bytes(manifest), report)
+    def snapshot(self, project: str, previous_label_map: LabelMap | None = None, *,
+                 changes: list[str] | None = None, cut: str = "", token: str = "", budget: float | None = None,
+                 report: bool = False, now: datetime | None = None) -> DatasetBuild | SnapshotProgress:
+        """`changes`: blob names changed since the catalog's cut (None: list the folder); `cut`: the ledger time
+        they run up to; `token`: the flush this slice belongs to; `budget`: seconds before stopping at the next
+        bucket boundary (at least one bucket is always done)."""
+        return _Snapshot(self, project, previous_label_map, changes, cut, token, budget, report,
+                         now or datetime.now(UTC)).run()
 
     def publish(self, build: DatasetBuild) -> str:
-        """Write the manifest under its version (idempotent) and point `latest.json` at it."""
+        """Write the manifest index under its version (idempotent) and point `latest.json` at it."""
         project, version = build.manifest["project"], build.manifest["dataset_version"]
         name = manifest_blob_name(project, version)
         self.store.ensure_container(self.settings.manifests_container)
@@ -101,15 +142,283 @@ class DatasetBuilder:
                                                       "manifest": name, **build.manifest["counts"]})
         return name
 
-    # -- the steps -----------------------------------------------------------------------------------
 
-    def _read(self, name: str) -> Blob:
-        return self.store.read(self.settings.datasets_container, name)
+class _Snapshot:
+    """One call of `DatasetBuilder.snapshot`."""
 
-    def _config(self, layout: Layout, report: DatasetReport) -> dict[str, Any]:
-        if layout.config is None:
+    def __init__(self, builder: DatasetBuilder, project: str, previous: LabelMap | None, changes: list[str] | None,
+                 cut: str, token: str, budget: float | None, want_report: bool, now: datetime) -> None:
+        self.store, self.settings, self.workers = builder.store, builder.settings, builder.workers
+        self.project, self.prefix, self.previous = project, f"{project.strip('/')}/", previous
+        self.changes, self.cut, self.token, self.want_report, self.now = changes, cut, token, want_report, now
+        self.deadline = None if budget is None else time.monotonic() + budget
+        self.worked = False
+        s = self.settings
+        self.limits = Limits(s.max_image_pixels, s.max_image_bytes, s.max_annotation_bytes)
+        self.catalogs = CatalogStore(self.store, s.manifests_container, self.project, persist=builder.persist)
+        self.report = DatasetReport(project, "", "")
+        self.quarantined = 0
+        self.rendered: dict[int, list[dict[str, Any]]] = {}
+        """Examples of the buckets checked in this call, kept for their shards (up to RENDERED_IN_MEMORY)."""
+
+    # -- the stages ---------------------------------------------------------------------------------------------
+
+    def run(self) -> DatasetBuild | SnapshotProgress:
+        self.store.ensure_container(self.settings.manifests_container)
+        catalog = self._catalog()
+        if not self._take_in_changes(catalog):
+            return self._pause(catalog, "listing the folder", catalog.listing["parts"], 0)
+        rules, roots, user_map = self._rules(catalog)
+        self.rules = rules
+        fingerprint = _digest([rules.class_source, rules.allowed, rules.validation_fraction, sorted(roots)])
+        todo = sorted(catalog.dirty | {b for b in range(catalog.buckets)
+                                       if catalog.summaries.get(b, {}).get("rules") != fingerprint})
+        for done, bucket in enumerate(todo):
+            if self._out_of_time():
+                return self._pause(catalog, "checking changed files", catalog.buckets - len(todo) + done,
+                                   catalog.buckets)
+            self._check_bucket(catalog, bucket, rules, roots, fingerprint)
+        label_map = self._label_map(catalog, user_map)
+        stale = [b for b in range(catalog.buckets) if self._shard_stale(catalog.summaries.get(b, {}), label_map)]
+        for done, bucket in enumerate(stale):
+            if self._out_of_time():
+                return self._pause(catalog, "writing manifest shards", catalog.buckets - len(stale) + done,
+                                   catalog.buckets)
+            self._write_shard(catalog, bucket, rules, roots, label_map)
+        catalog.cut, catalog.listing_token = max(self.cut, catalog.cut), ""
+        self.catalogs.save(catalog)
+        return self._finish(catalog, rules, roots, label_map)
+
+    def _catalog(self) -> Catalog:
+        fingerprint = _digest([self.limits.max_image_pixels, self.limits.max_image_bytes,
+                               self.limits.max_annotation_bytes, self.settings.datasets_container])
+        catalog = self.catalogs.load()
+        if catalog is None or catalog.fingerprint != fingerprint:
+            catalog = Catalog(self.project, fingerprint=fingerprint)
+            self.catalogs.fresh = True  # whatever bucket blobs lie there belong to no catalog: never read them
+        return catalog
+
+    def _take_in_changes(self, catalog: Catalog) -> bool:
+        """Bring the catalog up to the folder's current ETags, from the ledger's names or from a listing (taken
+        a page at a time across calls); False while the listing is not complete."""
+        relist_due = not catalog.listed_at or self.now - from_iso(catalog.listed_at) > timedelta(
+            hours=self.settings.snapshot_relist_hours)
+        many = self.changes is not None and len(self.changes) > max(1000, catalog.pairs // 4)
+        if self.changes is None or self.catalogs.fresh or relist_due or many:
+            if self.token and catalog.listing_token == self.token:
+                return True  # an earlier slice of this flush listed the folder already
+            listed = self._list_in_slices(catalog)
+            if listed is None:
+                return False
+            self._apply_listing(catalog, listed)
+            return True
+        infos = self._pool(lambda name: self.store.info(self.settings.datasets_container, name), self.changes)
+        for name, info in zip(self.changes, infos, strict=True):
+            self.catalogs.apply(catalog, name, info.etag if info else None)
+        n = catalog.pairs
+        if bucket_count(n) != catalog.buckets:
+            self.catalogs.rebucket(catalog, bucket_count(n))
+        # The index (which buckets are dirty) before the buckets: a crash in between leaves buckets marked dirty
+        # but unchanged, and their changes, still after the catalog's cut, are applied again by the next slice.
+        self.catalogs.save(catalog, index_first=True)
+        return True
+
+    def _list_in_slices(self, catalog: Catalog) -> dict[str, str] | None:
+        """The folder's blobs → ETags, listed a page (5,000) at a time; each page is kept as a part blob and the
+        next page's marker in the catalog, so a listing longer than the budget goes on in the next call. None
+        while it is not complete."""
+        progress = catalog.listing
+        if not progress or progress.get("token") != self.token:
+            progress = catalog.listing = {"token": self.token, "marker": None, "parts": 0, "done": False}
+        while not progress["done"]:
+            if self._out_of_time():
+                self.catalogs.save(catalog)
+                return None
+            page, marker = self.store.list_page(self.settings.datasets_container, self.prefix, progress["marker"],
+                                                LIST_PAGE)
+            self.catalogs.put_part(progress["parts"], {b.name: b.etag for b in page})
+            progress.update(marker=marker, parts=progress["parts"] + 1, done=marker is None)
+            self.catalogs.save(catalog)
+        listed: dict[str, str] = {}
+        for part in range(progress["parts"]):
+            listed.update(self.catalogs.part(part))
+        return listed
+
+    def _apply_listing(self, catalog: Catalog, listed: dict[str, str]) -> None:
+        keys = {pairing_key(n[len(self.prefix):]) for n in listed if role_of(n[len(self.prefix):]) == "pair"}
+        if bucket_count(len(keys)) != catalog.buckets:
+            if self.catalogs.fresh:
+                catalog.buckets = bucket_count(len(keys))
+            else:
+                self.catalogs.rebucket(catalog, bucket_count(len(keys)))
+        catalog.dirty = set(range(catalog.buckets))
+        self.catalogs.save(catalog)  # first say every bucket is to be redone, then change them
+        grouped: dict[int, dict[str, str]] = {}
+        for name, etag in listed.items():
+            grouped.setdefault(self.catalogs.bucket_index(catalog, name), {})[name] = etag
+        for bucket in range(catalog.buckets):
+            state, wanted = self.catalogs.bucket(catalog, bucket), grouped.get(bucket, {})
+            for name in set(state.names()) | set(wanted):
+                self.catalogs.apply(catalog, name, wanted.get(name))
+            catalog.summaries.setdefault(bucket, {})["pairs"] = len(state.pairs)
+            self.catalogs.changed.add(bucket)
+            self.catalogs.flush(catalog, bucket)
+        catalog.listed_at, catalog.listing_token, parts = iso(self.now), self.token, catalog.listing["parts"]
+        catalog.listing = None
+        self.catalogs.fresh = False
+        self.catalogs.save(catalog)
+        self.catalogs.drop_parts(parts)
+
+    def _rules(self, catalog: Catalog) -> tuple[Rules, set[str], LabelMap | None]:
+        """The project-wide inputs: layout (from its folders), dataset.json and the label map."""
+        kind = layout_kind(catalog.folders)
+        config = self._config(catalog)
+        user_map = self._user_label_map(catalog)
+        self.report.layout = kind
+        self.report.class_source = config.get("class_source", default_class_source(kind))
+        fraction = float(config.get("validation_fraction", self.settings.validation_fraction))
+        rules = Rules(self.report.class_source, tuple(user_map.names) if user_map else None, fraction, self.prefix)
+        return rules, voc_roots(catalog.folders), user_map
+
+    # -- one bucket ------------------------------------------------------------------------------------------
+
+    def _check_bucket(self, catalog: Catalog, bucket: int, rules: Rules, roots: set[str], fingerprint: str) -> None:
+        """Check the pairs whose files changed (downloads), then judge every pair; quarantine new rejections."""
+        state = self.catalogs.bucket(catalog, bucket)
+        plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+        todo = [key for key, plan in plans.items() if plan.what == "check" and not plan.cached(state.pairs[key])]
+        fetched: dict[str, Blob] = {}
+        for key, result in zip(todo, self._pool(lambda k: self._check(plans[k]), todo), strict=True):
+            if result is not None:
+                outcome, blobs = result
+                state.pairs[key]["outcome"], state.pairs[key]["checked"] = outcome, plans[key].used
+                fetched.update(blobs)
+        verdicts = self._verdicts(state, plans)
+        problems = {"quarantined": 0, "warnings": 0, "ignored": 0}
+        for verdict in verdicts:
+            for problem in verdict.rejected:
+                self._quarantine(state, problem, fetched)
+            problems["quarantined"] += len(verdict.rejected)
+            problems["warnings"] += len(verdict.warnings)
+            problems["ignored"] += len(verdict.ignored)
+        entries = [v.entry for v in verdicts if v.entry]
+        if sum(map(len, self.rendered.values())) + len(entries) <= RENDERED_IN_MEMORY:
+            self.rendered[bucket] = entries  # for its shard, later in this call
+        classes = sorted({o["name"] for e in entries for o in e["objects"]})
+        summary = catalog.summaries.setdefault(bucket, {})
+        summary.update(pairs=len(state.pairs), rules=fingerprint, classes=classes, problems=problems,
+                       shard_stale=True)
+        catalog.dirty.discard(bucket)
+        self.catalogs.changed.add(bucket)
+        self.catalogs.flush(catalog, bucket)
+
+    def _plan(self, members: dict[str, str], rules: Rules, roots: set[str]) -> _Plan:
+        """What a pair needs, with strays beside a VOC tree's JPEGImages/ left out."""
+        used = {n: e for n, e in members.items() if not is_stray(n[len(self.prefix):], roots)}
+        images = sorted(n for n in used if kind_of(n) == "image")
+        xmls = sorted(n for n in used if kind_of(n) == "annotation")
+        if not used:
+            what = "empty"
+        elif len(images) > 1 or len(xmls) > 1:
+            what = "ambiguous"
+        elif not images:
+            what = "orphan"
+        elif not xmls and rules.class_source == "filename":
+            what = "unlabelled"
+        else:
+            what = "check"
+        return _Plan(what, images, xmls, used)
+
+    def _check(self, plan: _Plan) -> tuple[Outcome, dict[str, Blob]] | None:
+        """Download and check one pair; None when it was deleted meanwhile (the next snapshot sees why)."""
+        container = self.settings.datasets_container
+        try:
+            image = self.store.read(container, plan.images[0])
+            annotation = self.store.read(container, plan.xmls[0]) if plan.xmls else None
+        except NotFound:
+            return None
+        blobs = {image.name: image} | ({annotation.name: annotation} if annotation else {})
+        return check_files(image, annotation, self.limits), blobs
+
+    def _verdicts(self, state: Bucket, plans: dict[str, _Plan]) -> list[Verdict]:
+        """Every pair and other file of a bucket under the rules (from cached outcomes only: no download)."""
+        verdicts = [Verdict(ignored=[Problem(n, "file", other_reason(n[len(self.prefix):]), "warning")])
+                    for n in state.others if role_of(n[len(self.prefix):]) == "other"]
+        for key, plan in plans.items():
+            pair = state.pairs[key]
+            strays = sorted(set(pair["members"]) - set(plan.used))
+            if strays:
+                verdicts.append(Verdict(ignored=[Problem(n, "file", STRAY_REASON, "warning") for n in strays]))
+            if plan.what == "ambiguous":
+                verdicts.append(apply_rules(ambiguous(plan.images + plan.xmls), self.rules))
+            elif plan.what == "orphan":
+                verdicts.append(apply_rules(orphan_annotation(plan.xmls[0]), self.rules))
+            elif plan.what == "unlabelled":
+                verdicts.append(Verdict(ignored=[Problem(plan.images[0], "annotation", "no annotation: the "
+                                                 "class-in-file-name layout needs boxes, so this image is not used",
+                                                 "warning")]))
+            elif plan.what == "check" and plan.cached(pair):
+                verdicts.append(apply_rules(pair["outcome"], self.rules))
+            elif plan.what == "check":
+                verdicts.append(Verdict(ignored=[Problem(plan.images[0], "file", "deleted while the dataset was "
+                                                         "read", "warning")]))
+        return verdicts
+
+    def _quarantine(self, state: Bucket, problem: Problem, fetched: dict[str, Blob]) -> None:
+        """Copy (never move) the file and its reason to the quarantine container, once per ETag and reason."""
+        etag = state.names().get(problem.file)
+        if state.quarantined.get(problem.file) == [etag, problem.field, problem.reason]:
+            return
+        try:
+            blob = fetched.get(problem.file) or self.store.read(self.settings.datasets_container, problem.file)
+        except NotFound:
+            return
+        self._copy_to_quarantine(blob, problem)
+        state.quarantined[problem.file] = [blob.etag, problem.field, problem.reason]
+
+    def _copy_to_quarantine(self, blob: Blob, problem: Problem) -> None:
+        container = self.settings.quarantine_container
+        self.store.ensure_container(container)
+        self.store.write(container, blob.name, blob.data)
+        reason = problem.to_dict() | {"source_container": self.settings.datasets_container, "etag": blob.etag,
+                                      "md5": hashlib.md5(blob.data).hexdigest(), "size": len(blob.data)}
+        self.store.write(container, blob.name + ".reason.json",
+                         json.dumps(reason, indent=1, sort_keys=True).encode(), content_type="application/json")
+        log.warning("file quarantined", extra={"project": self.project, "file": blob.name, "field": problem.field,
+                                                "reason": problem.reason,
+                                                "quarantine": posixpath.join(container, blob.name)})
+
+    def _shard_stale(self, summary: dict[str, Any], label_map: LabelMap) -> bool:
+        labels = {c: label_map.id_of(c) for c in summary.get("classes", [])}
+        return summary.get("shard_stale", True) or summary.get("labels") != labels
+
+    def _write_shard(self, catalog: Catalog, bucket: int, rules: Rules, roots: set[str],
+                     label_map: LabelMap) -> None:
+        if bucket in self.rendered:
+            entries = [labelled(e, label_map) for e in self.rendered.pop(bucket)]
+        else:
+            state = self.catalogs.bucket(catalog, bucket)
+            plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+            entries = [labelled(v.entry, label_map) for v in self._verdicts(state, plans) if v.entry]
+        summary = catalog.summaries.setdefault(bucket, {})
+        shard = Shard.of(entries) if entries else None
+        if shard is not None and (summary.get("shard") or {}).get("sha256") != shard.sha256:
+            self.store.write(self.settings.manifests_container, f"{self.project}/{shard.blob}", shard.data,
+                             content_type="application/x-ndjson")
+        summary.update(shard=shard.ref() if shard else None, shard_stale=False,
+                       labels={c: label_map.id_of(c) for c in summary.get("classes", [])})
+        self.catalogs.forget(bucket)
+
+    # -- project-wide inputs and the result --------------------------------------------------------------------
+
+    def _config(self, catalog: Catalog) -> dict[str, Any]:
+        name = f"{self.prefix}dataset.json"
+        if name not in catalog.specials:
             return {}
-        blob = self._read(layout.config.name)
+        try:
+            blob = self.store.read(self.settings.datasets_container, name)
+        except NotFound:
+            return {}
         try:
             config = json.loads(blob.data)
             if not isinstance(config, dict):
@@ -122,117 +431,110 @@ class DatasetBuilder:
             return config
         except (ValueError, Rejected) as exc:
             field, reason = (exc.field, exc.reason) if isinstance(exc, Rejected) else ("json", str(exc))
-            self._quarantine(blob, Problem(blob.name, field, reason + "; defaults used"), report.project, report)
+            self._global_quarantine(blob, Problem(blob.name, field, reason + "; defaults used"))
             return {}
 
-    def _user_label_map(self, layout: Layout, prefix: str, report: DatasetReport) -> LabelMap | None:
-        if not layout.label_maps:
+    def _user_label_map(self, catalog: Catalog) -> LabelMap | None:
+        maps = sorted((n for n in catalog.specials if role_of(n[len(self.prefix):]) == "label_map"),
+                      key=lambda n: (n.count("/"), n))
+        if not maps:
             return None
-        chosen, *others = sorted(layout.label_maps, key=lambda b: (b.name.count("/"), b.name))
+        chosen, *others = maps
         for other in others:
-            report.ignored.append(Problem(other.name, "file", f"only one label map is used: {chosen.name}", "warning"))
-        blob = self._read(chosen.name)
+            self.report.ignored.append(Problem(other, "file", f"only one label map is used: {chosen}", "warning"))
+        try:
+            blob = self.store.read(self.settings.datasets_container, chosen)
+        except NotFound:
+            return None
         try:
             return LabelMap.parse(blob.data.decode("utf-8"))
         except (Rejected, UnicodeDecodeError) as exc:
             field, reason = (exc.field, exc.reason) if isinstance(exc, Rejected) else ("encoding", str(exc))
-            self._quarantine(blob, Problem(blob.name, field, reason + "; classes taken from the annotations"),
-                             report.project, report)
+            self._global_quarantine(blob, Problem(blob.name, field, reason + "; classes taken from the annotations"))
             return None
 
-    @staticmethod
-    def _class_policy(class_source: str, user_map: LabelMap | None):
-        def class_of(name: str) -> str:
-            if user_map is not None and name not in user_map.names:
-                raise Rejected("name", f"class {name!r} is not in the label map ({', '.join(user_map.names)})")
-            return name
-        return class_of
+    def _global_quarantine(self, blob: Blob, problem: Problem) -> None:
+        self._copy_to_quarantine(blob, problem)
+        self.report.quarantined.append(problem)
+        self.quarantined += 1
 
-    def _check_pair(self, pair: Pairing, prefix: str, class_of, report: DatasetReport) -> _Outcome:
-        if len(pair.images) > 1 or len(pair.annotations) > 1:
-            names = ", ".join(b.name for b in pair.images + pair.annotations)
-            blobs = [self._read(b.name) for b in pair.images + pair.annotations]
-            return _Outcome(rejected=[(b, Problem(b.name, "file", f"ambiguous: these files share one name: {names}"))
-                                      for b in blobs])
-        image = pair.images[0] if pair.images else None
-        annotation = pair.annotations[0] if pair.annotations else None
-        if image is None:
-            blob = self._read(annotation.name)
-            return _Outcome(rejected=[(blob, Problem(blob.name, "filename", "no image found for this annotation "
-                                                     "(looked for the same name with .jpg, .jpeg or .png)"))])
-        if annotation is None and report.class_source == "filename":
-            return _Outcome(ignored=[Problem(image.name, "annotation", "no annotation: the class-in-file-name "
-                                             "layout needs boxes, so this image is not used", "warning")])
-        try:
-            image_blob = self._read(image.name)
-        except NotFound:
-            return _Outcome(ignored=[Problem(image.name, "file", "deleted while the dataset was read", "warning")])
-        annotation_blob = self._read(annotation.name) if annotation else None
-        return self._check_files(image_blob, annotation_blob, prefix, class_of, report)
-
-    def _check_files(self, image: Blob, annotation: Blob | None, prefix: str, class_of, report) -> _Outcome:
-        try:
-            facts = inspect_image(image.data, max_pixels=self.settings.max_image_pixels,
-                                  max_bytes=self.settings.max_image_bytes)
-        except Rejected as exc:
-            rejected = [(image, Problem(image.name, exc.field, exc.reason))]
-            if annotation:
-                rejected.append((annotation, Problem(annotation.name, "filename",
-                                                     f"its image {image.name} was rejected: {exc.reason}")))
-            return _Outcome(rejected=rejected)
-        if annotation is None:  # a background image: no objects
-            return _Outcome(entry=self._entry(image, facts, None, Record(facts.width, facts.height, ()), prefix))
-        relative = image.name[len(prefix):]
-        policy = (lambda _name: class_of(class_from_filename(relative))) if report.class_source == "filename" \
-            else class_of
-        try:
-            record = build_record(parse_voc(annotation.data, max_bytes=self.settings.max_annotation_bytes),
-                                  facts, policy)
-        except Rejected as exc:
-            return _Outcome(rejected=[
-                (annotation, Problem(annotation.name, exc.field, exc.reason)),
-                (image, Problem(image.name, "annotation", f"its annotation {annotation.name} was rejected: "
-                                                          f"[{exc.field}] {exc.reason}")),
-            ])
-        notes = [Problem(annotation.name, f, m, "warning") for f, m in record.notes]
-        return _Outcome(entry=self._entry(image, facts, annotation, record, prefix), warnings=notes)
-
-    @staticmethod
-    def _entry(image: Blob, facts: ImageFacts, annotation: Blob | None, record: Record, prefix: str) -> Entry:
-        def ref(blob: Blob) -> BlobRef:
-            return BlobRef(blob.name, blob.etag, hashlib.md5(blob.data).hexdigest(), len(blob.data))
-
-        return Entry(image.name[len(prefix):], ref(image), facts.format, ref(annotation) if annotation else None,
-                     record, facts.orientation)
-
-    def _label_map(self, previous: LabelMap | None, user: LabelMap | None, entries: list[Entry],
-                   report: DatasetReport) -> LabelMap:
-        label_map = previous or LabelMap()
+    def _label_map(self, catalog: Catalog, user: LabelMap | None) -> LabelMap:
+        """Ids never change: the previous label map's, then the label map file's, then new classes appended."""
+        label_map = self.previous or LabelMap()
         if user is not None:
             for item in user.items:
                 kept = label_map.id_of(item.name)
                 if kept is not None and kept != item.id:
-                    report.warnings.append(Problem("pascal_label_map.pbtxt", f"item {item.name!r}/id",
-                                                   f"keeps id {kept} from earlier dataset versions "
-                                                   f"(the file says {item.id}); ids never change", "warning"))
-            label_map = label_map.merged(user) if previous else user
-        seen = sorted({box.name for e in entries for box in e.record.boxes})
+                    self.report.warnings.append(Problem("pascal_label_map.pbtxt", f"item {item.name!r}/id",
+                                                        f"keeps id {kept} from earlier dataset versions "
+                                                        f"(the file says {item.id}); ids never change", "warning"))
+            label_map = label_map.merged(user) if self.previous else user
+        seen = sorted({c for s in catalog.summaries.values() for c in s.get("classes", [])})
         return label_map.extended(seen)
 
-    def _quarantine(self, blob: Blob, problem: Problem, project: str, report: DatasetReport) -> None:
-        """Copy (never move) the file and its reason to the quarantine container."""
-        container = self.settings.quarantine_container
-        self.store.ensure_container(container)
-        self.store.write(container, blob.name, blob.data)
-        reason = problem.to_dict() | {
-            "source_container": self.settings.datasets_container,
-            "etag": blob.etag,
-            "md5": hashlib.md5(blob.data).hexdigest(),
-            "size": len(blob.data),
-        }
-        self.store.write(container, blob.name + ".reason.json",
-                         json.dumps(reason, indent=1, sort_keys=True).encode(), content_type="application/json")
-        report.quarantined.append(problem)
-        log.warning("file quarantined", extra={"project": project, "file": blob.name, "field": problem.field,
-                                                "reason": problem.reason,
-                                                "quarantine": posixpath.join(container, blob.name)})
+    def _finish(self, catalog: Catalog, rules: Rules, roots: set[str], label_map: LabelMap) -> DatasetBuild:
+        shards = [catalog.summaries[b]["shard"] for b in range(catalog.buckets)
+                  if catalog.summaries.get(b, {}).get("shard")]
+        index = build_index(project=self.project, container=self.settings.datasets_container, prefix=self.prefix,
+                            label_map=label_map, validation_fraction=rules.validation_fraction, shards=shards)
+        self.quarantined += sum(s.get("problems", {}).get("quarantined", 0) for s in catalog.summaries.values())
+        if self.want_report:
+            for bucket in range(catalog.buckets):
+                state = self.catalogs.bucket(catalog, bucket)
+                plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+                for verdict in self._verdicts(state, plans):
+                    self.report.quarantined.extend(verdict.rejected)
+                    self.report.warnings.extend(verdict.warnings)
+                    self.report.ignored.extend(verdict.ignored)
+                self.catalogs.forget(bucket)
+        report = self.report
+        report.dataset_version, report.counts, report.label_map = (index["dataset_version"], index["counts"],
+                                                                   index["label_map"])
+        report.quarantined.sort(key=lambda p: p.file)
+        report.warnings.sort(key=lambda p: (p.file, p.field))
+        report.ignored.sort(key=lambda p: p.file)
+        log.info("dataset snapshot taken", extra={"project": self.project, "dataset_version":
+                                                  index["dataset_version"], "buckets": catalog.buckets,
+                                                  **index["counts"]})
+        return DatasetBuild(index, manifest_bytes(index), report, self.quarantined, self.store,
+                            self.settings.manifests_container)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _out_of_time(self) -> bool:
+        """Past the budget, after at least one step of this call (so every call makes progress)."""
+        late = self.worked and self.deadline is not None and time.monotonic() > self.deadline
+        self.worked = True
+        return late
+
+    def _pause(self, catalog: Catalog, stage: str, done: int, total: int) -> SnapshotProgress:
+        self.catalogs.save(catalog)
+        progress = SnapshotProgress(stage, done, total)
+        log.info("dataset snapshot paused: time budget used", extra={"project": self.project,
+                                                                     "progress": progress.describe()})
+        return progress
+
+    def _pool(self, fn: Any, items: list[Any]) -> list[Any]:
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(fn, items))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one pair needs: "check" (download unless cached), "ambiguous", "orphan" (no image), "unlabelled"
+    (file-name classes need boxes) or "empty" (only strays)."""
+
+    what: str
+    images: list[str]
+    xmls: list[str]
+    used: dict[str, str]
+    """The files the outcome is made from, with their ETags."""
+
+    def cached(self, pair: dict[str, Any]) -> bool:
+        return pair["outcome"] is not None and pair["checked"] == self.used
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]

@@ -130,6 +130,8 @@ class ProjectState(Row):
     manifest: str = ""
     manifest_label_map: str = ""
     quarantined: int = 0
+    snapshot_progress: str = ""
+    """Of a snapshot that takes more than one tick: how far it got."""
     job_name: str = ""
     active_job: str = ""
     run_id: str = ""
@@ -148,6 +150,12 @@ class ProjectState(Row):
     decision: str = ""
     decision_at: str = ""
     last_outcome: str = ""
+    labelled_until: str = ""
+    """Time of the last collected request an export for labelling has read."""
+    last_export: str = ""
+    """JSON: the last labelling export's summary."""
+    drift: str = ""
+    """JSON: the last drift watch (day, figures, warnings)."""
 
     def runs_on(self, moment: datetime) -> int:
         """Runs counted against the daily cap on `moment`'s UTC day (the counters roll over at midnight)."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import logs
 from shared.clock import from_iso, iso
+from shared.dataset.manifest import iter_entries, load_manifest
 from shared.pipeline.records import Records, ReleaseState
 from shared.ports import (
     BlobStore,
@@ -126,8 +128,11 @@ class Release:
         run = self.records.run(project, batch_id)
         if run is None or not run.manifest:
             raise KeyError(f"run {batch_id} has no manifest")
-        manifest = json.loads(self.blobs.read(self.settings.manifests_container, run.manifest).data)
-        image = next(i for i in manifest["images"] if i["split"] == "validation" and i["objects"])
+        container = self.settings.manifests_container
+        manifest = load_manifest(self.blobs.read(container, run.manifest).data)
+        folder = posixpath.dirname(run.manifest)
+        entries = iter_entries(manifest, lambda rel: self.blobs.read(container, f"{folder}/{rel}").data)
+        image = next(i for i in entries if i["split"] == "validation" and i["objects"])
         return image["image"]["name"], self.blobs.read(manifest["source"]["container"], image["image"]["name"]).data
 
     def _switch(self, row: ReleaseState, spec: DeploymentSpec, candidate: dict[str, Any], now: datetime) -> str:

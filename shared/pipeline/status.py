@@ -38,17 +38,35 @@ class ProjectStatus:
                        "reason": decision.reason, "batch_id": state.batch_id or None,
                        "active_job": state.active_job or None, "runs_today": state.runs_on(now),
                        "gpu_hours_today": state.gpu_hours_on(now), "attempt": state.attempt,
-                       "retry_after": state.retry_after or None, "last_failure": state.failure or None},
+                       "retry_after": state.retry_after or None, "last_failure": state.failure or None,
+                       "snapshot": state.snapshot_progress or None},
             "trained_dataset_version": state.trained_version or None,
             "champion_model": state.champion_model or None,
             "endpoint": self.release.status(project) if self.release else None,
+            "labelling": {"last_export": json.loads(state.last_export) if state.last_export else None,
+                          "collected_until": state.labelled_until or None},
+            "drift": _drift_view(state.drift),
             "runs": [run_view(r) for r in recent],
         }
 
-    def all(self) -> dict[str, Any]:
+    def all(self, after: str = "", limit: int = 50) -> dict[str, Any]:
+        """Projects in name order, `limit` at a time after the name `after`; `next` is where the next page starts
+        (each project costs a few storage reads: a thousand projects do not fit one request)."""
         settings = self.submit.settings
-        projects = [p for p in self.submit.blobs.top_level_folders(settings.datasets_container) if valid_project(p)]
-        return {"projects": [self.project(p, runs=5) for p in projects]}
+        projects = sorted(p for p in self.submit.blobs.top_level_folders(settings.datasets_container)
+                          if valid_project(p) and p > after)
+        page = projects[:limit]
+        return {"projects": [self.project(p, runs=5) for p in page],
+                "next": page[-1] if len(projects) > limit else None}
+
+
+def _drift_view(raw: str) -> dict[str, Any] | None:
+    """The last drift watch: the day, the changes and any warnings (the full figures are in the log line)."""
+    if not raw:
+        return None
+    drift = json.loads(raw)
+    return {k: drift.get(k) for k in ("day", "model_version", "changes", "warnings", "reason")} | {
+        "images": (drift.get("production") or {}).get("images")}
 
 
 def run_view(run: RunRecord) -> dict[str, Any]:

@@ -11,21 +11,24 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared import logs
 from shared.clock import day_of, iso
 from shared.dataset.label_map import LabelMap
-from shared.dataset.service import DatasetBuilder
+from shared.dataset.service import DatasetBuilder, SnapshotProgress
 from shared.debounce import Decision, Policy, decide
 from shared.ledger import Pending, valid_project
 from shared.pipeline.records import ProjectState, Records, RunStatus
 from shared.ports import BlobStore, PreconditionFailed, TableStore, TrainingBackend
 from shared.settings import Settings
-from shared.training import TrainingRequest, batch_id_for
+from shared.training import SHARD_CACHE, TrainingRequest, batch_id_for
 
 log = logging.getLogger(__name__)
+
+LEFT_FOR_NEXT_TICK = "left for the next tick: this tick used its TICK_BUDGET_SECONDS"
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -61,11 +64,26 @@ class SubmitTraining:
     # -- the tick -------------------------------------------------------------------------------------------
 
     def tick_all(self, now: datetime | None = None) -> list[TickOutcome]:
+        """Every project gets its decision; flush work (snapshots, submissions) stops once TICK_BUDGET_SECONDS
+        are used, and the projects after that flush on a later tick. The order turns by one project a minute, so
+        no project always comes last."""
         now = now or datetime.now(UTC)
-        return [self.tick(project, now) for project in self.blobs.top_level_folders(self.settings.datasets_container)
-                if valid_project(project)]
+        projects = sorted(p for p in self.blobs.top_level_folders(self.settings.datasets_container)
+                          if valid_project(p))
+        if not projects:
+            return []
+        turn = int(now.timestamp() // 60) % len(projects)
+        deadline = time.monotonic() + self.settings.tick_budget_seconds
+        outcomes: list[TickOutcome] = []
+        for project in projects[turn:] + projects[:turn]:
+            worked = any(o.decision.action not in ("wait", "hold") for o in outcomes)
+            outcomes.append(self.tick(project, now, can_flush=not worked or time.monotonic() < deadline))
+        left = [o.project for o in outcomes if o.note == LEFT_FOR_NEXT_TICK]
+        if left:
+            log.warning("tick budget used: flushes left for the next tick", extra={"projects": len(left)})
+        return outcomes
 
-    def tick(self, project: str, now: datetime | None = None) -> TickOutcome:
+    def tick(self, project: str, now: datetime | None = None, *, can_flush: bool = True) -> TickOutcome:
         now = now or datetime.now(UTC)
         with logs.correlation(project=project):
             state = self.records.project(project)
@@ -74,6 +92,9 @@ class SubmitTraining:
             outcome = TickOutcome(project, decision)
             if decision.action in ("wait", "hold"):
                 self._note_decision(state, decision, now)
+                return outcome
+            if not can_flush:
+                outcome.note = LEFT_FOR_NEXT_TICK
                 return outcome
             log.info("debounce decision", extra={"action": decision.action, "reason": decision.reason})
             try:
@@ -123,9 +144,18 @@ class SubmitTraining:
         return state
 
     def _snapshot(self, state: ProjectState, now: datetime) -> ProjectState:
+        """The dataset as of this flush, reading only what changed since the last snapshot; a large one takes
+        several ticks (SNAPSHOT_BUDGET_SECONDS each) and the flush stays claimed until it is done."""
         previous = LabelMap.from_list(json.loads(state.label_map)) if state.label_map else None
         builder = DatasetBuilder(self.blobs, self.settings)
-        build = builder.build(state.project, previous_label_map=previous)
+        since = builder.catalog_cut(state.project)
+        changes = None if since is None else self._changed_names(state.project, since)
+        build = builder.snapshot(state.project, previous_label_map=previous, changes=changes, cut=state.cut,
+                                 token=state.batch_id, budget=self.settings.snapshot_budget_seconds, now=now)
+        if isinstance(build, SnapshotProgress):
+            log.info("dataset snapshot continues next tick", extra={"progress": build.describe()})
+            return self._save(state, snapshot_progress=build.describe(),
+                              last_outcome=f"snapshot in progress: {build.describe()}")
         version = build.manifest["dataset_version"]
         if build.manifest["counts"]["images"] == 0 or version == state.trained_version:
             why = "no usable images" if build.manifest["counts"]["images"] == 0 else \
@@ -134,11 +164,16 @@ class SubmitTraining:
             log.info("flush skipped", extra={"reason": why, "dataset_version": version})
             return self._save(state, phase="idle", step="done", last_outcome=f"skipped: {why}")
         manifest_blob = builder.publish(build)
-        log.info("dataset snapshot taken", extra={"dataset_version": version, "manifest": manifest_blob,
-                                                  "quarantined": len(build.report.quarantined)})
+        log.info("dataset snapshot published", extra={"dataset_version": version, "manifest": manifest_blob,
+                                                      "quarantined": build.quarantined})
         return self._save(state, step="snapshotted", dataset_version=version, manifest=manifest_blob,
                           manifest_label_map=json.dumps(build.manifest["label_map"]),
-                          quarantined=len(build.report.quarantined))
+                          quarantined=build.quarantined, snapshot_progress="")
+
+    def _changed_names(self, project: str, since: str) -> list[str]:
+        """Blobs the ledger saw change after `since` (the catalog's cut): all a snapshot needs to look at."""
+        _, rows = self.pending(project, since)
+        return sorted({row["blob"] for row in rows})
 
     def _submit(self, state: ProjectState, now: datetime) -> ProjectState:
         """Record the job as active *before* starting it, so its completion always finds the project waiting."""
@@ -171,7 +206,14 @@ class SubmitTraining:
             base_model=self.settings.base_model, num_steps=self.settings.train_steps,
             batch_size=self.settings.train_batch_size, output_prefix=f"{state.project}/{state.batch_id}",
             label_map_changed=previous != current, champion_model=state.champion_model or None,
+            tfrecord_cache=self._shard_cache(state.project),
         )
+
+    def _shard_cache(self, project: str) -> str | None:
+        """The project's shard cache folder if a run has filled it (a mount of a missing folder fails the job)."""
+        folder = f"{project}/{SHARD_CACHE}/"
+        found, _ = self.blobs.list_page(self.settings.checkpoints_container, folder, size=1)
+        return folder.rstrip("/") if found else None
 
     def _cancel_active(self, state: ProjectState, now: datetime) -> ProjectState:
         if state.active_job and self.backend is not None:

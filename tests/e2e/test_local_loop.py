@@ -1,6 +1,7 @@
 """The README's main command, end to end on this machine: demo data → Azurite → events → debounce → real CPU
-training → gates → registry → approval → blue/green release → keyed detection requests on held-out images.
-Then nothing it started may still run or listen."""
+training → gates → registry → approval → blue/green release → keyed detection requests on held-out images →
+the labelling loop (collected requests → export → labels → the next run). Then nothing it started may still run
+or listen."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     result = subprocess.run(
         [sys.executable, "-m", "local_mode", "run", "--auto-approve", "--demo-images", "200", "--steps", "500",
-         "--check-images", "4", "--summary", str(summary)],
+         "--check-images", "4", "--labelling-demo", "--production-images", "40", "--summary", str(summary)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -51,6 +52,16 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
         assert confident, f"nothing found on a held-out image with {checked['truth']}"
         assert confident[0]["label"] in checked["truth"], checked
         assert {d["label"] for d in confident} <= set(SHAPES), checked
+
+    # the labelling loop: production requests collected → uncertain ones exported → labelled → next run
+    export = report["labelling_export"]  # the 40, and the release's smoke test and held-out checks before them
+    assert export["requests"] >= 40 and export["exported"] >= 1 and report["labelled"] >= 1, export
+    assert "[labelling] a person corrected the pre-annotations" in result.stdout
+    retrain = report["runs"][1]
+    assert retrain["metrics"]["dataset_counts"]["production"] == report["labelled"]  # every labelled one accepted
+    champion = retrain["metrics"]["champion"]
+    assert champion["validation_images"] == retrain["metrics"]["validation_images"] and "map_50" in champion
+    assert "champion on the same" in result.stdout
 
     stages = [s["stage"] for s in report["stages"]]
     assert any(s.startswith("blue/green release") for s in stages) and sum(

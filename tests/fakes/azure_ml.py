@@ -116,6 +116,7 @@ class AzureMLService:
                            "azureml-blobstore-00000000-0000-0000-0000-000000000000", default=True)
         self.add_datastore("manifests", self.ws.data_account, "manifests")
         self.add_datastore("models", self.ws.data_account, "models")
+        self.add_datastore("checkpoints", self.ws.data_account, "checkpoints")
         self.add_datastore("inferencedata", self.ws.data_account, "inference-data")
         return self
 

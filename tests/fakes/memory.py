@@ -39,6 +39,13 @@ class MemoryBlobStore:
                 data, etag = blobs[name]
                 yield BlobInfo(name, etag, len(data))
 
+    def list_page(self, container: str, prefix: str = "", marker: str | None = None,
+                  size: int = 5000) -> tuple[list[BlobInfo], str | None]:
+        blobs = dict(self.containers.get(container, {}))
+        names = sorted(n for n in blobs if n.startswith(prefix) and (marker is None or n > marker))
+        page = [BlobInfo(n, blobs[n][1], len(blobs[n][0])) for n in names[:size]]
+        return page, (page[-1].name if len(names) > size else None)
+
     def top_level_folders(self, container: str) -> list[str]:
         return sorted({n.split("/", 1)[0] for n in self.containers.get(container, {}) if "/" in n})
 
@@ -48,6 +55,10 @@ class MemoryBlobStore:
         except KeyError:
             raise NotFound(f"{container}/{name}") from None
         return Blob(name, data, etag)
+
+    def info(self, container: str, name: str) -> BlobInfo | None:
+        found = self.containers.get(container, {}).get(name)
+        return BlobInfo(name, found[1], len(found[0])) if found else None
 
     def write(self, container: str, name: str, data: bytes, *, content_type: str = "application/octet-stream",
               overwrite: bool = True) -> str:

@@ -40,6 +40,10 @@ MAX_PIXELS = int(os.environ.get("SCORE_MAX_PIXELS", str(16_000_000)))
 COLLECT_IMAGE_BYTES = 1024 * 1024
 """Images up to this size are kept whole in the collected inputs (for labelling); larger ones by hash only."""
 COLLECTIONS = ("model_inputs", "model_outputs")
+COLLECT_MIN_SCORE = float(os.environ.get("SCORE_COLLECT_MIN_SCORE", "0.1"))
+"""Collected outputs keep the model's detections down to this score, below any caller's threshold: the labelling
+loop measures uncertainty and draws pre-annotations from them."""
+COLLECT_MAX_CANDIDATES = 20
 COLLECT_SECONDS = float(os.environ.get("SCORE_COLLECT_SECONDS", "1"))
 COLLECT_MAX_ROWS, COLLECT_MAX_BYTES = 100, 4 * 1024 * 1024
 INTRA_OP_THREADS = int(os.environ.get("SCORE_INTRA_OP_THREADS", "1"))
@@ -166,9 +170,10 @@ def run(request) -> AMLResponse:
         log.warning(json.dumps({"message": "bad request", "error": str(exc), **_identity}))
         return _answer({"error": str(exc)}, 400)
     result = detect(image, **options)
+    candidates = result.pop("candidates")
     latency = (time.perf_counter() - started) * 1000
     result |= {"latency_ms": round(latency, 2), "request_id": _request_id(request)}
-    _collect(data, image, options, result)
+    _collect(data, image, options, result, candidates)
     log.info(json.dumps({"message": "scored", "latency_ms": round(latency, 2), "detections":
                          len(result["detections"]), "width": image.width, "height": image.height,
                          "request_id": result["request_id"], **_identity}))
@@ -232,24 +237,28 @@ def _detect(batch: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[str, Any]:
-    """Detections above `threshold`, best first, with label names and boxes in pixels and normalized."""
+    """Detections above `threshold`, best first, with label names and boxes in pixels and normalized; and under
+    `candidates` the ones down to COLLECT_MIN_SCORE, which only the data collector gets (the labelling loop's
+    pre-annotations and uncertainty need them)."""
     out = _detect(np.asarray(image, dtype=np.uint8)[np.newaxis])
     width, height = image.size
-    detections = []
+    floor, found = min(threshold, COLLECT_MIN_SCORE), []
     for box, cls, score in zip(out["detection_boxes"][0], out["detection_classes"][0], out["detection_scores"][0],
                                strict=True):
-        if score < threshold or len(detections) >= max_detections:
+        if score < floor or len(found) >= max(max_detections, COLLECT_MAX_CANDIDATES):
             continue
         ymin, xmin, ymax, xmax = (float(np.clip(v, 0.0, 1.0)) for v in box)
         class_id = int(cls)
-        detections.append({
+        found.append({
             "label": _labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": round(float(score), 4),
             "box": {"xmin": round(xmin * width, 1), "ymin": round(ymin * height, 1),
                     "xmax": round(xmax * width, 1), "ymax": round(ymax * height, 1)},
             "box_normalized": {"xmin": round(xmin, 4), "ymin": round(ymin, 4), "xmax": round(xmax, 4),
                                "ymax": round(ymax, 4)}})
     return {"model": {"name": _identity.get("model_name"), "version": _identity.get("model_version")},
-            "image": {"width": width, "height": height}, "threshold": threshold, "detections": detections}
+            "image": {"width": width, "height": height}, "threshold": threshold,
+            "detections": [d for d in found if d["score"] >= threshold][:max_detections],
+            "candidates": [d for d in found if d["score"] >= COLLECT_MIN_SCORE][:COLLECT_MAX_CANDIDATES]}
 
 
 def _request_id(request: Any) -> str:
@@ -259,7 +268,8 @@ def _request_id(request: Any) -> str:
     return getattr(g, "request_id", None) or request.headers.get("x-request-id") or str(uuid.uuid4())
 
 
-def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: dict[str, Any]) -> None:
+def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: dict[str, Any],
+             candidates: list[dict[str, Any]]) -> None:
     """One row per request in model_inputs and model_outputs, joined by request_id."""
     if _buffer is None:
         return
@@ -269,6 +279,7 @@ def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: d
          "width": image.width, "height": image.height, **options,
          "image_base64": base64.b64encode(data).decode() if len(data) <= COLLECT_IMAGE_BYTES else None},
         {"request_id": request_id, "detections": json.dumps(result["detections"]),
+         "candidates": json.dumps(candidates),
          "count": len(result["detections"]), "latency_ms": result["latency_ms"], **_identity})
 
 

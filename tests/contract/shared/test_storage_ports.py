@@ -34,15 +34,29 @@ def test_blobs_write_read_list_and_refuse_a_create_only_overwrite(stores, names)
     first = blobs.write(container, "p/a.jpg", b"one")
     second = blobs.write(container, "p/a.jpg", b"two")
     assert first != second and blobs.read(container, "p/a.jpg").data == b"two"
+    info = blobs.info(container, "p/a.jpg")
+    assert (info.etag, info.size) == (second, 3) and blobs.read(container, "p/a.jpg").etag == second
     with pytest.raises(PreconditionFailed):
         blobs.write(container, "p/a.jpg", b"three", overwrite=False)
     blobs.write(container, "q/b.xml", b"x", overwrite=False)
+    for name in ("q/c", "q/d", "q/e"):
+        blobs.write(container, name, b"y")
+    pages, marker = [], None
+    while True:
+        page, marker = blobs.list_page(container, "q/", marker, size=2)
+        pages.append([b.name for b in page])
+        if marker is None:
+            break
+    assert pages == [["q/b.xml", "q/c"], ["q/d", "q/e"]]
+    for name in ("q/c", "q/d", "q/e"):
+        blobs.delete(container, name)
     assert [(b.name, b.size) for b in blobs.list(container, "p/")] == [("p/a.jpg", 3)]
     assert blobs.top_level_folders(container) == ["p", "q"]
     blobs.delete(container, "p/a.jpg")
     blobs.delete(container, "p/a.jpg")  # gone already: no error
     with pytest.raises(NotFound):
         blobs.read(container, "p/a.jpg")
+    assert blobs.info(container, "p/a.jpg") is None and blobs.info(f"{container}-none", "x") is None
     assert list(blobs.list(f"{container}-none")) == [] and blobs.top_level_folders(f"{container}-none") == []
 
 

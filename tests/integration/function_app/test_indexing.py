@@ -10,6 +10,9 @@ EXPECTED = {
     "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
     "reports": ("httpTrigger", {"route": "reports/{project}/{batch_id}", "authLevel": "FUNCTION"}),
     "release_tick": ("timerTrigger", {"schedule": "%RELEASE_SCHEDULE%"}),
+    "labelling_tick": ("timerTrigger", {"schedule": "%LABELLING_SCHEDULE%"}),
+    "export_for_labelling": ("httpTrigger", {"route": "labelling/{project}/export", "authLevel": "FUNCTION"}),
+    "base_models": ("httpTrigger", {"route": "base-models", "authLevel": "FUNCTION"}),
     "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
 }
 

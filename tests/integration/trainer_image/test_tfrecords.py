@@ -1,7 +1,6 @@
 """TFRecords in the OD API's format, decoded by the OD API's own decoder; the shard cache on Azurite."""
 
 import io
-import json
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ def manifest_for(blob_store, settings, project, files):
     blob_store.ensure_container(settings.datasets_container)
     for name, data in files.items():
         blob_store.write(settings.datasets_container, f"{project}/{name}", data)
-    return DatasetBuilder(blob_store, settings).build(project).manifest
+    return DatasetBuilder(blob_store, settings).build(project)
 
 
 def decode(serialized: bytes) -> dict:
@@ -29,8 +28,7 @@ def decode(serialized: bytes) -> dict:
 
 
 def test_examples_round_trip_through_the_od_api_decoder(blob_store, settings):
-    manifest = manifest_for(blob_store, settings, "rt", vott_export(4, seed=1, size=96))
-    for entry in manifest["images"]:
+    for entry in manifest_for(blob_store, settings, "rt", vott_export(4, seed=1, size=96)).entries():
         data = blob_store.read(settings.datasets_container, entry["image"]["name"]).data
         decoded = decode(example_for(entry, data).SerializeToString())
         boxes = np.array([[o["bbox"][1] / 96, o["bbox"][0] / 96, o["bbox"][3] / 96, o["bbox"][2] / 96]
@@ -49,7 +47,7 @@ def test_exif_rotated_images_are_stored_upright(blob_store, settings):
     from local_mode.demo_data import voc_xml
     files = {"a.jpg": jpeg_bytes(stored, exif=exif.tobytes()),
              "a.xml": voc_xml("a.jpg", 50, 80, [shapes[0].__class__("circle", 5, 5, 20, 30)])}
-    (entry,) = manifest_for(blob_store, settings, "exif", files)["images"]
+    (entry,) = manifest_for(blob_store, settings, "exif", files).entries()
     assert (entry["width"], entry["height"], entry["image"]["orientation"]) == (50, 80, 6)
     decoded = decode(example_for(entry, files["a.jpg"]).SerializeToString())
     assert decoded[fields.InputDataFields.image].shape == (80, 50, 3)
@@ -61,12 +59,12 @@ def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings, 
     cache = ShardCache(blob_store, settings.manifests_container, "inc/tfrecord-cache")
     builder = ShardBuilder(blob_store.read, cache, shard_size=8)
     first = manifest_for(blob_store, settings, "inc", vott_export(30, seed=3))
-    full = builder.build(first, tmp_path / "a")
+    full = builder.build(first.manifest, first.entries, tmp_path / "a")
     assert (full.converted, full.reused) == (30, 0)
 
     grown = manifest_for(blob_store, settings, "inc", vott_export(3, seed=4, start=100))
-    assert len(grown["images"]) == 33
-    again = builder.build(grown, tmp_path / "b")
+    assert grown.manifest["counts"]["images"] == 33
+    again = builder.build(grown.manifest, grown.entries, tmp_path / "b")
     assert (again.converted, again.reused) == (3, 30)
     records = sum(1 for split in again.files.values() for path in split for _ in tf.data.TFRecordDataset(path))
     assert records == 33
@@ -75,19 +73,46 @@ def test_a_retrain_converts_only_new_or_relabelled_images(blob_store, settings, 
 def test_reused_shards_are_read_in_place_from_a_local_cache_folder(blob_store, settings, tmp_path):
     cache = ShardCache(blob_store, settings.manifests_container, "loc/tfrecord-cache", tmp_path / "cache")
     builder = ShardBuilder(blob_store.read, cache, shard_size=8)
-    builder.build(manifest_for(blob_store, settings, "loc", vott_export(20, seed=6)), tmp_path / "a")
+    first = manifest_for(blob_store, settings, "loc", vott_export(20, seed=6))
+    builder.build(first.manifest, first.entries, tmp_path / "a")
     grown = manifest_for(blob_store, settings, "loc", vott_export(2, seed=7, start=50))
-    again = builder.build(grown, tmp_path / "b")
+    again = builder.build(grown.manifest, grown.entries, tmp_path / "b")
     reused = [p for split in again.files.values() for p in split if p.startswith(str(tmp_path / "cache"))]
     assert len(reused) == again.shards_reused > 0
     assert sum(1 for split in again.files.values() for path in split for _ in tf.data.TFRecordDataset(path)) == 22
 
 
+def test_a_read_only_mounted_cache_is_read_in_place_and_never_written(blob_store, settings, tmp_path):
+    """Azure ML mounts the project's cache read-only: reused shards come from the mount, new ones go to Blob."""
+    writer = ShardBuilder(blob_store.read, ShardCache(blob_store, settings.manifests_container, "ro/tfrecord-cache"),
+                          shard_size=8)
+    first = manifest_for(blob_store, settings, "ro", vott_export(20, seed=16))
+    writer.build(first.manifest, first.entries, tmp_path / "a")
+    mount = tmp_path / "mount"  # what the job sees: the cache folder's blobs as files, not writable
+    mount.mkdir()
+    for info in blob_store.list(settings.manifests_container, "ro/tfrecord-cache/"):
+        (mount / info.name.rsplit("/", 1)[1]).write_bytes(blob_store.read(settings.manifests_container, info.name).data)
+    before = sorted(mount.iterdir())
+    mount.chmod(0o555)
+    try:
+        mounted = ShardCache(blob_store, settings.manifests_container, "ro/tfrecord-cache", mount,
+                             local_read_only=True)
+        grown = manifest_for(blob_store, settings, "ro", vott_export(2, seed=17, start=50))
+        again = ShardBuilder(blob_store.read, mounted, shard_size=8).build(grown.manifest, grown.entries,
+                                                                           tmp_path / "b")
+    finally:
+        mount.chmod(0o755)
+    reused = [p for split in again.files.values() for p in split if p.startswith(str(mount))]
+    assert len(reused) == again.shards_reused > 0 and again.converted == 2
+    assert sorted(mount.iterdir()) == before  # nothing written into the mount
+    assert len(list(blob_store.list(settings.manifests_container, "ro/tfrecord-cache/"))) == len(before) + \
+        again.shards_written
+
+
 def test_a_blob_changed_since_the_manifest_is_refused(blob_store, settings, tmp_path):
-    manifest = manifest_for(blob_store, settings, "chg", vott_export(2, seed=5))
-    name = manifest["images"][0]["image"]["name"]
+    build = manifest_for(blob_store, settings, "chg", vott_export(2, seed=5))
+    name = next(build.entries())["image"]["name"]
     blob_store.write(settings.datasets_container, name, jpeg_bytes(make_scene(__import__("random").Random(9))[0]))
     builder = ShardBuilder(blob_store.read, ShardCache(None, "", ""))
     with pytest.raises(IntegrityError, match=f"{name}: content changed since the manifest was taken"):
-        builder.build(manifest, tmp_path)
-    assert json.dumps(manifest)  # the manifest itself is untouched
+        builder.build(build.manifest, build.entries, tmp_path)

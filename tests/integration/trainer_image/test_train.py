@@ -102,6 +102,17 @@ def test_metrics_json_has_coco_map_overall_and_per_class(run):
     assert metrics["dataset_version"] == run["manifest"]["dataset_version"]
     assert metrics["validation_images"] == run["manifest"]["counts"]["validation"]
     assert "DetectionBoxes_Precision/mAP" in metrics["coco"]
+    counts = run["manifest"]["counts"]
+    assert metrics["dataset_counts"] == {"images": 24, "train": counts["train"], "validation": counts["validation"],
+                                         "production": 0}
+
+
+def test_the_drift_baseline_profiles_every_validation_image(run):
+    """What the drift watch compares production with: the model on its own validation images."""
+    baseline = json.loads((run["package"] / "baseline.json").read_text())
+    assert baseline["images"] == run["manifest"]["counts"]["validation"] and baseline["threshold"] == 0.5
+    assert 0 <= baseline["no_detection_share"] <= 1 and 0 <= baseline["mean_top_score"] <= 1
+    assert set(baseline["class_share"]) <= {"circle", "square", "triangle"}
 
 
 def test_the_package_holds_the_model_label_map_and_final_config(run):
@@ -146,7 +157,8 @@ def retrain(run, azurite_connection_string, tmp_path_factory):
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output[-4000:]
     return {name: json.loads(store.read(models, f"shapes/b2/model/{name}").data)
-            for name in ("metrics.json", "training.json")}
+            for name in ("metrics.json", "training.json")} | {
+        "package": download_folder(store, models, "shapes/b2/model", tmp_path_factory.mktemp("retrained"))}
 
 
 def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_images(retrain, run):
@@ -159,6 +171,23 @@ def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_im
     assert champion["map"] == pytest.approx(first["map"], abs=1e-6)  # same model, same images: same score
     assert champion["dataset_version"] == retrain["metrics.json"]["dataset_version"]
     assert champion["validation_images"] == retrain["metrics.json"]["validation_images"]
+
+
+def test_a_warm_start_from_the_champion_restores_its_box_predictor_too(retrain, run):
+    """Seen in the weights, not the config: the retrained box predictor is the champion's, moved a little (the
+    OD API's `detection` restore keeps only the feature extractor and starts the heads afresh; the same classes
+    warrant `full`, at a tenth of the learning rate so the model starts where the champion ended)."""
+    import tensorflow as tf
+
+    assert retrain["training.json"]["warm_start"]["restores"] == "full"
+    champion = tf.train.load_checkpoint(str(run["package"] / "checkpoint" / "ckpt-0"))
+    retrained = tf.train.load_checkpoint(str(retrain["package"] / "checkpoint" / "ckpt-0"))
+    heads = [n for n in champion.get_variable_to_shape_map() if "_box_predictor" in n and "OPTIMIZER" not in n
+             and n.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE")]
+    assert len(heads) >= 2, sorted(champion.get_variable_to_shape_map())[:20]
+    for name in heads:
+        before, after = champion.get_tensor(name), retrained.get_tensor(name)
+        assert np.linalg.norm(after - before) < 0.3 * np.linalg.norm(before), name
 
 
 def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_connection_string):

@@ -97,7 +97,7 @@ def test_the_data_account_has_every_container_and_table_the_code_uses():
     text = (INFRA / "app" / "storage-data.bicep").read_text()
     s = Settings()
     containers = {s.datasets_container, s.quarantine_container, s.manifests_container, s.checkpoints_container,
-                  s.models_container, s.inference_data_container, "eventgrid-deadletters"}
+                  s.models_container, s.inference_data_container, s.labelling_container, "eventgrid-deadletters"}
     assert set(string_list(text, "containers")) == containers
     tables = {s.ledger_table, s.state_table, s.runs_table, s.releases_table}
     assert set(string_list(text, "tables")) == tables

@@ -56,7 +56,7 @@ def test_a_project_can_have_its_own_thresholds():
 
 @pytest.mark.parametrize("overrides, message", [
     ("{not json", "not valid JSON"),
-    ('{"cars": {"min_mAP": 0.8}}', "unknown gate(s) ['min_mAP']"),
+    ('{"cars": {"min_mAP": 0.8}}', "unknown field(s) ['min_mAP']"),
     ('{"cars": 0.8}', "must be an object"),
 ])
 def test_bad_overrides_name_the_problem(overrides, message):

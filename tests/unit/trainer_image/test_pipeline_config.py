@@ -44,6 +44,16 @@ def test_named_fields_are_overridden_and_read_back(tmp_path):
     assert again["eval_config"].include_metrics_per_category
 
 
+def test_a_warm_start_from_the_champion_restores_everything_at_a_tenth_of_the_rate(tmp_path):
+    configs, _ = configure(read_base_config(SAMPLE), plan(fine_tune_checkpoint="/champion/ckpt-0",
+                                                          fine_tune_checkpoint_type="full", learning_rate_scale=0.1))
+    again = read_base_config(write(configs, tmp_path))
+    assert again["train_config"].fine_tune_checkpoint_type == "full"
+    schedule = again["train_config"].optimizer.adam_optimizer.learning_rate.cosine_decay_learning_rate
+    assert schedule.learning_rate_base == pytest.approx(0.0008)  # 0.004 x (16 / 8) x 0.1
+    assert schedule.warmup_learning_rate == pytest.approx(0.00008)
+
+
 def test_unreadable_base_configs_are_refused_with_the_reason(tmp_path):
     with pytest.raises(BaseModelError, match=r"has no pipeline\.config"):
         read_base_config(tmp_path / "pipeline.config")

@@ -31,15 +31,16 @@ def test_the_job_azure_ml_receives_has_resolved_environment_and_compute(azure):
     assert props["computeId"] == f"{azure.ws.id}/computes/gpu-cluster"
     assert props["jobType"] == "Command" and props["experimentName"] == "tfod-shapes"
     assert props["inputs"] == {
-        "manifest": {"jobInputType": "uri_file",
-                     "uri": "azureml://datastores/manifests/paths/shapes/ab12cd34ef56ab78.json"},
+        "manifests": {"jobInputType": "uri_folder", "mode": "ReadOnlyMount",
+                      "uri": "azureml://datastores/manifests/paths/shapes"},
         "base_model": {"jobInputType": "uri_folder", "mode": "ReadOnlyMount",
                        "uri": "azureml://datastores/models/paths/base-models/ssd_mobilenet_v2_128"}}
     assert props["outputs"] == {"model": {
         "jobOutputType": "uri_folder", "mode": "ReadWriteMount",
         "uri": "azureml://datastores/models/paths/shapes/shapes-20261125-101500-123456/model"}}
     assert props["command"] == (
-        "python -m trainer_image.train --manifest ${{inputs.manifest}} --base-model ${{inputs.base_model}} "
+        "python -m trainer_image.train --manifest ${{inputs.manifests}}/ab12cd34ef56ab78.json "
+        "--base-model ${{inputs.base_model}} "
         "--model-dir ${{outputs.model}} --checkpoint-url checkpoints/shapes/shapes-20261125-101500-123456 "
         "--num-steps 2000 --batch-size 16 --strategy default")
     assert props["tags"] == {"tfod-retrain": "1", "project": "shapes", "batch_id": "shapes-20261125-101500-123456",
@@ -125,3 +126,15 @@ def test_asking_azure_ml_about_a_silent_run(azure):
     failed = adapter.status(run.job_name)
     assert (failed.status, failed.reason) == ("Failed", "Azure ML reports the job Failed")
     assert adapter.status("tfod-never-submitted").status == "Lost"
+
+
+def test_a_shard_cache_left_by_earlier_runs_is_mounted_and_read_in_place(azure):
+    """A project's first run has no cache folder (a mount of a missing path fails the job): no input then."""
+    cached = training(azure).submit(replace(REQUEST, batch_id="c-1", tfrecord_cache="shapes/tfrecord-cache"))
+    props = azure.ml.job(cached.job_name)["properties"]
+    assert props["inputs"]["tfrecord_cache"] == {"jobInputType": "uri_folder", "mode": "ReadOnlyMount",
+                                                 "uri": "azureml://datastores/checkpoints/paths/shapes/tfrecord-cache"}
+    assert props["command"].endswith("--tfrecord-cache-dir ${{inputs.tfrecord_cache}} --tfrecord-cache-mounted")
+    assert props["status"] == "Queued", props.get("error")  # the cluster may read the checkpoints datastore
+    first = azure.ml.job(training(azure).submit(replace(REQUEST, batch_id="c-0")).job_name)["properties"]
+    assert "tfrecord_cache" not in first["inputs"] and "--tfrecord-cache" not in first["command"]

@@ -3,7 +3,6 @@ registered from its output, endpoint, two deployments, smoke tests, traffic, ret
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import replace
 
@@ -12,6 +11,8 @@ import pytest
 from shared.adapters.azureml_endpoint import AzureMLEndpoints
 from shared.adapters.azureml_registry import AzureMLRegistry
 from shared.adapters.azureml_training import AzureMLTraining
+from shared.dataset.label_map import LabelMap
+from shared.dataset.manifest import build_manifest, manifest_bytes
 from shared.pipeline.release import Release
 from shared.ports import DeploymentSpec
 from shared.registry import ModelCandidate
@@ -30,9 +31,15 @@ def test_two_versions_go_live_one_after_the_other_through_the_sdk(azure, setting
     for table in (settings.runs_table, settings.state_table):
         table_store.ensure_table(table)
     blob_store.write(settings.datasets_container, "shapes/a.jpg", b"\xff\xd8 jpeg bytes")
-    blob_store.write(settings.manifests_container, "shapes/m.json", json.dumps({
-        "source": {"container": settings.datasets_container},
-        "images": [{"split": "validation", "objects": [{"name": "x"}], "image": {"name": "shapes/a.jpg"}}]}).encode())
+    index, shards = build_manifest(
+        project="shapes", container=settings.datasets_container, prefix="shapes/", label_map=LabelMap(),
+        validation_fraction=1.0, entries=[{"image": {"name": "shapes/a.jpg", "etag": "e", "md5": "m", "size": 1},
+                                           "annotation": None, "width": 1, "height": 1, "split": "validation",
+                                           "objects": [{"name": "x", "label": 1, "bbox": [0, 0, 1, 1],
+                                                        "difficult": False, "truncated": False}]}])
+    blob_store.write(settings.manifests_container, "shapes/m.json", manifest_bytes(index))
+    for shard in shards:
+        blob_store.write(settings.manifests_container, f"shapes/{shard.blob}", shard.data)
 
     ml = azure.ml_client()
     training, registry = AzureMLTraining(ml, settings), AzureMLRegistry(ml)

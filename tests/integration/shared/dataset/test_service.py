@@ -35,7 +35,8 @@ def test_vott_export_becomes_a_manifest(blob_store, settings):
     assert manifest["counts"]["images"] == 30
     assert manifest["counts"]["train"] + manifest["counts"]["validation"] == 30
     assert [i["name"] for i in manifest["label_map"]] == ["circle", "square", "triangle"]
-    first = manifest["images"][0]
+    assert manifest == build.manifest
+    first = next(e for e in build.entries() if e["image"]["name"].endswith("/img_00000.jpg"))
     xml = files["Annotations/img_00000.xml"].decode()
     for obj in first["objects"]:
         assert f"<name>{obj['name']}</name>" in xml
@@ -149,8 +150,8 @@ def test_rerun_is_byte_identical_and_new_images_keep_their_split(blob_store, set
 
     upload(blob_store, settings, "shapes", vott_export(20, seed=8, start=40))
     grown = builder.build("shapes", previous_label_map=LabelMap.from_list(first.manifest["label_map"]))
-    before = {i["image"]["name"]: i["split"] for i in first.manifest["images"]}
-    after = {i["image"]["name"]: i["split"] for i in grown.manifest["images"]}
+    before = {i["image"]["name"]: i["split"] for i in first.entries()}
+    after = {i["image"]["name"]: i["split"] for i in grown.entries()}
     assert len(after) == 60
     assert {name: after[name] for name in before} == before
     assert grown.manifest["dataset_version"] != first.manifest["dataset_version"]

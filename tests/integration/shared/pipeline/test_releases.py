@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from local_mode.demo_data import SHAPES, jpeg_bytes, make_scene, vott_export
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared.blob_folders import download_folder, upload_folder
+from shared.pipeline.labelling import CollectedData
 from shared.registry import ModelCandidate
 from shared.training import model_folder
 
@@ -183,6 +185,23 @@ def test_inputs_and_outputs_are_collected_to_blob(stack):
     (_, outputs), = collected(stack, "model_outputs", {"labelling-check-1"}).values()
     assert base64.b64decode(inputs["image_base64"]) == sent and inputs["width"] == 128
     assert outputs["model_version"] and outputs["count"] == len(json.loads(outputs["detections"]))
+    # below the caller's threshold, down to the collection floor: what the labelling loop measures doubt with
+    candidates, answered = json.loads(outputs["candidates"]), json.loads(outputs["detections"])
+    assert candidates[:len(answered)] == answered and all(c["score"] >= 0.1 for c in candidates)
+
+
+def test_the_labelling_export_reads_the_rows_the_collector_stored(stack):
+    uri, key = scoring(stack)
+    sent = image(seed=4321)
+    answer = score_with_id(uri, key, sent, "export-check-1")
+    collected(stack, "model_outputs", {"export-check-1"})
+    endpoint = stack["loop"].endpoints.describe(PROJECT)["name"]
+    now = datetime.now(UTC)
+    rows = CollectedData(stack["loop"].blobs, stack["settings"]).read(endpoint, now - timedelta(hours=1), now)
+    sample = next(s for s in rows.samples() if s.request_id == "export-check-1")
+    assert sample.image == sent and sample.model_version == answer["model"]["version"] and not rows.problems
+    assert [d.label for d in sample.detections][:len(answer["detections"])] == [
+        d["label"] for d in answer["detections"]]
 
 
 def test_collection_sends_many_requests_in_one_record(stack):

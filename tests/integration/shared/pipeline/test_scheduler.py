@@ -8,11 +8,18 @@ import random
 import threading
 
 from local_mode.demo_data import vott_export
+from shared.dataset.manifest import iter_entries, load_manifest
 from tests.integration.conftest import trainer_command
 
 
 def manifest_of(core, state) -> dict:
-    return json.loads(core.blobs.read(core.settings.manifests_container, state["manifest"]).data)
+    return load_manifest(core.blobs.read(core.settings.manifests_container, state["manifest"]).data)
+
+
+def entries_of(core, state) -> list[dict]:
+    folder = state["manifest"].rpartition("/")[0]
+    return list(iter_entries(manifest_of(core, state), lambda rel: core.blobs.read(
+        core.settings.manifests_container, f"{folder}/{rel}").data))
 
 
 def jobs_claimed(core, project) -> list[str]:
@@ -60,7 +67,7 @@ def test_events_for_blobs_deleted_since_and_delete_events(core):
     core.blobs.delete(core.settings.datasets_container, gone)  # deleted after its BlobCreated was delivered
     core.tick("del", after_seconds=61)
     state = core.state("del")
-    names = [i["image"]["name"] for i in manifest_of(core, state)["images"]]
+    names = [i["image"]["name"] for i in entries_of(core, state)]
     assert gone not in names and len(names) == 5
     core.backend.join(state["active_job"], timeout=60)
     assert core.source.poll() == 1  # the BlobDeleted event

@@ -10,7 +10,8 @@ import pytest
 
 from local_mode.demo_data import vott_export
 from shared.pipeline.records import RunStatus
-from shared.pipeline.submit import SubmitTraining
+from shared.pipeline.status import ProjectStatus
+from shared.pipeline.submit import LEFT_FOR_NEXT_TICK, SubmitTraining
 
 
 def test_a_burst_waits_for_quiet_then_trains_once_on_all_of_it(pipeline):
@@ -204,3 +205,56 @@ def test_many_instances_at_once_flush_once(pipeline):
         t.join()
     assert len(pipeline.training.jobs) == 1 and len(pipeline.records.runs("crowd")) == 1
     assert pipeline.state("crowd").runs_today == 1
+
+
+def test_a_snapshot_larger_than_its_budget_goes_on_tick_after_tick_and_submits_once(pipeline, monkeypatch):
+    from shared.dataset import manifest
+
+    monkeypatch.setattr(manifest, "BUCKET_TARGET", 4)  # 30 images over 8 buckets
+    pipeline.rewire(snapshot_budget_seconds=0)  # one bucket a tick
+    pipeline.upload("big", vott_export(30, seed=14, size=64))
+    first = pipeline.submit.tick("big", pipeline.later(61))
+    assert first.decision.action == "flush" and first.job_name is None
+    assert first.note.startswith("snapshot in progress: checking changed files: 0 of 8 buckets done")
+    assert pipeline.status("big")["window"]["snapshot"].startswith("checking changed files")
+    ticks = [first]
+    while ticks[-1].job_name is None:
+        ticks.append(pipeline.submit.tick("big", pipeline.later(60)))
+        assert len(ticks) < 30 and ticks[-1].decision.action == "resume"
+    assert len(ticks) > 8 and pipeline.training.submissions == [ticks[-1].job_name]
+    assert {t.batch_id for t in ticks} == {first.batch_id}  # one flush, carried across the ticks
+    request = pipeline.training.jobs[ticks[-1].job_name]
+    assert json.loads(pipeline.blobs.read(pipeline.settings.manifests_container, request.manifest_blob).data)[
+        "counts"]["images"] == 30
+    assert pipeline.status("big")["window"]["snapshot"] is None
+
+
+def test_a_tick_out_of_time_leaves_further_flushes_for_later_ticks_in_turn(pipeline):
+    pipeline.rewire(tick_budget_seconds=0)  # room for one flush a tick
+    for project in ("a", "b", "c"):
+        pipeline.upload(project, vott_export(2, seed=15, size=64))
+    first = pipeline.submit.tick_all(pipeline.later(61))
+    flushed = [o.project for o in first if o.job_name]
+    assert len(flushed) == 1 and sum(o.note == LEFT_FOR_NEXT_TICK for o in first) == 2
+    later = [o.project for _ in range(2) for o in pipeline.submit.tick_all(pipeline.later(60)) if o.job_name]
+    assert sorted(flushed + later) == ["a", "b", "c"] and len(pipeline.training.jobs) == 3
+
+
+def test_the_status_of_all_projects_comes_a_page_at_a_time(pipeline):
+    for project in ("p1", "p2", "p3"):
+        pipeline.upload(project, vott_export(1, seed=16, size=64))
+    view = ProjectStatus(SubmitTraining(pipeline.blobs, pipeline.tables, None, pipeline.settings))
+    page = view.all(limit=2)
+    assert [p["project"] for p in page["projects"]] == ["p1", "p2"] and page["next"] == "p2"
+    rest = view.all(after=page["next"], limit=2)
+    assert [p["project"] for p in rest["projects"]] == ["p3"] and rest["next"] is None
+
+
+def test_the_shard_cache_is_handed_to_the_job_once_a_run_has_filled_it(pipeline):
+    first = pipeline.training.jobs[pipeline.train("birds")]
+    assert first.tfrecord_cache is None  # nothing to mount yet: a mount of a missing folder fails the job
+    pipeline.write_metrics(first.job_name, map=0.5, map_50=0.7)
+    pipeline.end(first.job_name)
+    pipeline.blobs.write(pipeline.settings.checkpoints_container, "birds/tfrecord-cache/index.json", b"{}")
+    second = pipeline.training.jobs[pipeline.train("birds", seed=2, start=10)]
+    assert second.tfrecord_cache == "birds/tfrecord-cache"

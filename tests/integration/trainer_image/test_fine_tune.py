@@ -1,0 +1,111 @@
+"""A base model the way people bring one: a TF2 model-zoo archive. Here the archive is made from a real short run
+on three classes, exported in the zoo's layout, imported with the base-model use case, then fine-tuned into a
+dataset of two classes — checked in the weights (the feature extractor comes from the archive) and in the loss
+(lower than the same pipeline from scratch after the same steps)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from local_mode.demo_data import vott_export
+from shared.adapters.azure_storage import AzureBlobStore
+from shared.blob_folders import download_folder
+from shared.dataset.service import DatasetBuilder
+from shared.pipeline.base_models import BaseModels
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
+BASE_STEPS, STEPS = 150, 40
+
+pytestmark = pytest.mark.azurite
+
+
+def zoo_archive(package: Path, name: str) -> bytes:
+    """The package in the TF2 Detection Model Zoo's layout: <name>/{pipeline.config, checkpoint/, saved_model/}."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for part in ("pipeline.config", "checkpoint", "saved_model"):
+            tar.add(package / part, arcname=f"{name}/{part}")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def runs(azurite_connection_string, tmp_path_factory):
+    suffix = uuid.uuid4().hex[:6]
+    settings = Settings(storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
+                        manifests_container=f"mf{suffix}", models_container=f"md{suffix}")
+    store = AzureBlobStore.from_settings(settings)
+    store.ensure_container(settings.datasets_container)
+    store.write(settings.models_container, "base-models/ssd/pipeline.config", BASE_CONFIG.read_bytes())
+    env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
+    work = tmp_path_factory.mktemp("fine-tune")
+
+    def train(project: str, files: dict[str, bytes], base: str, steps: int) -> Path:
+        for name, data in files.items():
+            store.write(settings.datasets_container, f"{project}/{name}", data)
+        builder = DatasetBuilder(store, settings, persist=False)
+        manifest = builder.publish(builder.build(project))
+        out = subprocess.run([sys.executable, "-m", "trainer_image.train",
+                              "--manifest", f"blob://{settings.manifests_container}/{manifest}",
+                              "--base-model", f"blob://{settings.models_container}/{base}",
+                              "--model-dir", str(work / project), "--checkpoint-url", f"ck{suffix}/{project}",
+                              "--num-steps", str(steps), "--batch-size", "8"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert out.returncode == 0, out.stderr[-4000:]
+        return work / project
+
+    base = train("three", vott_export(60, seed=3), "base-models/ssd", BASE_STEPS)
+    added = BaseModels(store, settings).add(zoo_archive(base, "shapes_base"), "/archives/shapes_base.tar.gz")
+    two = vott_export(48, seed=8, classes=("circle", "square"))
+    fine = train("two-fine", two, added["base_model_setting"], STEPS)
+    scratch = train("two-scratch", two, "base-models/ssd", STEPS)
+    imported = download_folder(store, settings.models_container, added["base_model_setting"], work / "imported")
+    return {"added": added, "base": imported, "fine": fine, "scratch": scratch}
+
+
+def kernels(checkpoint: Path, part: str) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(checkpoint / "checkpoint" / "ckpt-0"))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if part in n and "OPTIMIZER" not in n and n.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE")}
+
+
+def test_the_archive_is_imported_with_what_it_is(runs):
+    added = runs["added"]
+    assert added["added"]
+    assert (added["architecture"], added["input_size"], added["num_classes"]) == ("ssd", "128x128", 3)
+    assert {"pipeline.config", "checkpoint/ckpt-0.index"} <= set(added["files"])
+
+
+def test_fine_tuning_restores_the_feature_extractor_into_a_model_of_other_classes(runs):
+    training = json.loads((runs["fine"] / "training.json").read_text())
+    assert training["warm_start"]["from"] == "base_model" and training["warm_start"]["restores"] == "detection"
+    assert "num_classes: 2" in (runs["fine"] / "pipeline.config").read_text()
+    base = kernels(runs["base"], "_feature_extractor")
+    fine, scratch = kernels(runs["fine"], "_feature_extractor"), kernels(runs["scratch"], "_feature_extractor")
+    assert len(base) > 10 and set(base) == set(fine) == set(scratch)
+
+    def moved(other: dict[str, np.ndarray]) -> float:
+        return float(np.median([np.linalg.norm(other[n] - base[n]) / np.linalg.norm(base[n]) for n in base]))
+
+    # fresh weights sit ~1.4 (√2) norms away from any trained ones; restored ones move a fraction of that in 40 steps
+    assert moved(scratch) > 1.0 and moved(fine) < 0.5 * moved(scratch), (moved(fine), moved(scratch))
+
+
+def test_fine_tuned_from_the_archive_ends_with_a_lower_loss_than_from_scratch(runs):
+    def last_loss(package: Path) -> float:
+        return json.loads((package / "report.json").read_text())["loss"][-1][1]
+
+    assert last_loss(runs["fine"]) < last_loss(runs["scratch"]), (last_loss(runs["fine"]), last_loss(runs["scratch"]))
