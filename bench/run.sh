@@ -17,6 +17,9 @@ echo
 echo "## Scoring under garbage senders (issue: reliability)"
 .venv/bin/python -m bench.hostile_load
 echo
+echo "## Base models and scale-out (issue: base models)"
+.venv/bin/python -m bench.scale_out
+echo
 echo "## The labelling loop (issue: labelling loop)"
 .venv/bin/python -m bench.labelling_loop
 echo

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class LocalEndpoints:
         self.key = settings.local_endpoint_key or secrets.token_urlsafe(24)
         self._gateway: Gateway | None = None
         self._slots: dict[tuple[str, str], _Slot] = {}
+        self._starting = threading.RLock()
+        """An approval starts its release while the release timer may be advancing it: one start per slot."""
         self.started: list[int] = []
         """Every inference server process this object started (checked by the end-to-end test)."""
 
@@ -54,11 +57,12 @@ class LocalEndpoints:
     def provision(self, spec: DeploymentSpec, slot: str) -> str:
         name = endpoint_name(self.settings, spec.project)
         self.gateway.routes.setdefault(name, {})
-        current = self._slots.get((spec.project, slot))
-        if current is None or current.spec != spec:
-            if current is not None:
-                self.remove(spec.project, slot)
-            current = self._start(name, spec, slot)
+        with self._starting:
+            current = self._slots.get((spec.project, slot))
+            if current is None or current.spec != spec:
+                if current is not None:
+                    self.remove(spec.project, slot)
+                current = self._start(name, spec, slot)
         if (code := current.process.poll()) is not None:
             return f"failed: the inference server exited with code {code}: {_tail(current.log_path)}"
         try:
@@ -110,7 +114,8 @@ class LocalEndpoints:
         name = endpoint_name(self.settings, project)
         self.gateway.routes.get(name, {}).pop(slot, None)
         self.gateway.traffic.get(name, {}).pop(slot, None)
-        current = self._slots.pop((project, slot), None)
+        with self._starting:
+            current = self._slots.pop((project, slot), None)
         if current is not None:
             _stop(current.process)
             current.sink.close()

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
 BASE_STEPS, STEPS = 150, 40
 
-pytestmark = pytest.mark.azurite
+pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
 
 
 def zoo_archive(package: Path, name: str) -> bytes:

@@ -25,7 +25,7 @@ from shared.settings import Settings
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
 
-pytestmark = pytest.mark.azurite
+pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
 
 
 def free_ports(count: int) -> list[int]:
