@@ -3,6 +3,7 @@ validation images (true boxes green, predicted boxes red with label and score) a
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -29,10 +30,16 @@ def _examples(records: list[str], limit: int):
         yield parsed["image/filename"].numpy().decode(), parsed["image/encoded"].numpy(), boxes, names
 
 
+@functools.cache
+def _detector(saved_model: str):
+    """The exported model's serving signature, loaded once for the grid and the drift profile."""
+    return tf.saved_model.load(saved_model).signatures["serving_default"]
+
+
 def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str], *, limit: int = 12,
                     threshold: float = 0.5) -> tuple[bytes, list[dict]]:
     """A JPEG grid of up to `limit` validation images, and per image what was true and what was predicted."""
-    detect = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    detect = _detector(str(saved_model))
     tiles, rows = [], []
     for name, encoded, truth, names in _examples(records, limit):
         image = Image.open(io.BytesIO(encoded)).convert("RGB")
@@ -65,7 +72,7 @@ def validation_profile(saved_model: Path, records: list[str], labels: dict[int, 
                        threshold: float = DRIFT_THRESHOLD) -> dict:
     """The drift profile of the exported model on the validation images (up to `limit`), computed as the drift
     watch computes it on production: the baseline production is compared with."""
-    detect = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    detect = _detector(str(saved_model))
 
     def observations():
         for _, encoded, _, _ in _examples(records, limit):

@@ -354,8 +354,6 @@ def main(argv: list[str] | None = None) -> int:
                 run(args, work)
             return 0
         except (ManifestError, ValueError, FileNotFoundError, RuntimeError) as exc:
-            if _lost_peer(exc):
-                return _peer_lost(exc)
             log.error("training failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             print(f"trainer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             _say_why(args.model_dir, f"trainer failed: {type(exc).__name__}: {exc}")

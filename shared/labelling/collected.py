@@ -80,6 +80,16 @@ class CollectedRows:
                     target[str(row["request_id"])] = row
                     self.times.setdefault(str(row["request_id"]), when)
 
+    def detections_of(self, version: str) -> Iterator[tuple[Detection, ...]]:
+        """What the model version saw in each of its requests, from model_outputs alone (the drift watch)."""
+        for request_id, output in self.outputs.items():
+            if str(output.get("model_version", "")) != version:
+                continue
+            try:
+                yield _detections(output)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.problems.append(f"request {request_id}: {exc}")
+
     def samples(self) -> Iterator[Sample]:
         """Requests seen in both collections (an input whose output is not stored yet waits for the next export)."""
         for request_id, row in self.inputs.items():
@@ -94,12 +104,16 @@ class CollectedRows:
 
 def _sample(request_id: str, when: str, row: dict[str, Any], output: dict[str, Any]) -> Sample:
     encoded = row.get("image_base64")
-    detections = output.get("candidates") or output.get("detections") or "[]"
-    parsed = json.loads(detections) if isinstance(detections, str) else detections
     return Sample(request_id=request_id, time=when, image_sha256=str(row["image_sha256"]),
                   image_bytes=int(row.get("image_bytes") or 0), width=int(row["width"]), height=int(row["height"]),
-                  image_base64=str(encoded) if encoded else None,
-                  detections=tuple(_detection(d) for d in parsed), model_version=str(output.get("model_version", "")))
+                  image_base64=str(encoded) if encoded else None, detections=_detections(output),
+                  model_version=str(output.get("model_version", "")))
+
+
+def _detections(output: dict[str, Any]) -> tuple[Detection, ...]:
+    """The model's detections of one request, down to the collection floor (`candidates`; older rows: the answer)."""
+    raw = output.get("candidates") or output.get("detections") or "[]"
+    return tuple(_detection(d) for d in (json.loads(raw) if isinstance(raw, str) else raw))
 
 
 def _detection(raw: dict[str, Any]) -> Detection:

@@ -39,12 +39,13 @@ class CollectedData:
     def __init__(self, blobs: BlobStore, settings: Settings) -> None:
         self.blobs, self.container = blobs, settings.inference_data_container
 
-    def read(self, endpoint: str, start: datetime, end: datetime, after: str = "") -> CollectedRows:
+    def read(self, endpoint: str, start: datetime, end: datetime, after: str = "",
+             collections: tuple[str, ...] = (INPUTS, OUTPUTS)) -> CollectedRows:
         """Rows collected in the hours from `start` to `end` (inclusive), later than `after`; files are fetched
         a few at a time (Blob latency, not bandwidth, bounds one at a time)."""
         rows, first, last = CollectedRows(), f"{start:%Y/%m/%d/%H}", f"{end:%Y/%m/%d/%H}"
         wanted = [(info.name, collection) for day in _days(start, end) for slot in SLOTS
-                  for collection in (INPUTS, OUTPUTS)
+                  for collection in collections
                   for info in self.blobs.list(self.container, f"{endpoint}/{slot}/{collection}/{day:%Y/%m/%d}/")
                   if first <= "/".join(info.name.split("/")[3:7]) <= last]
         with ThreadPoolExecutor(READERS) as pool:
@@ -132,13 +133,17 @@ class Labelling:
         self._notify(project, export_id, written, result)
         return result
 
-    def _labels(self, release: ReleaseState) -> list[str]:
+    def _model_file(self, release: ReleaseState, name: str) -> bytes | None:
+        """A file the trainer packaged with the live model (None when that model has none)."""
         try:
-            text = self.blobs.read(self.settings.models_container,
-                                   f"{release.live_model_folder.rstrip('/')}/label_map.pbtxt").data.decode()
+            return self.blobs.read(self.settings.models_container,
+                                   f"{release.live_model_folder.rstrip('/')}/{name}").data
         except NotFound:
-            return []
-        return LabelMap.parse(text).names
+            return None
+
+    def _labels(self, release: ReleaseState) -> list[str]:
+        text = self._model_file(release, "label_map.pbtxt")
+        return LabelMap.parse(text.decode()).names if text else []
 
     def _notify(self, project: str, export_id: str, images: int, result: dict[str, Any]) -> None:
         if self.notifier is None:
@@ -184,8 +189,10 @@ class Labelling:
                 log.info("drift not watched", extra=result)
                 return result
             start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-            rows = self.collected.read(endpoint_name(self.settings, project), start, start + timedelta(hours=23))
-            today = profile(_observations(rows, release.live_model_version), baseline.threshold)
+            rows = self.collected.read(endpoint_name(self.settings, project), start, start + timedelta(hours=23),
+                                       collections=(OUTPUTS,))  # what the model saw is enough: no images read
+            today = profile(([(d.label, d.score) for d in found] for found in
+                             rows.detections_of(release.live_model_version)), baseline.threshold)
             changes, warnings = compare(baseline, today, self._limits())
             result |= {"production": today.to_dict(), "validation": baseline.to_dict(), "changes": changes,
                        "warnings": warnings, "checked_at": iso(now or datetime.now(UTC))}
@@ -202,12 +209,8 @@ class Labelling:
                            s.drift_max_class_mix_change, s.drift_min_images)
 
     def _baseline(self, release: ReleaseState) -> Profile | None:
-        try:
-            raw = self.blobs.read(self.settings.models_container,
-                                  f"{release.live_model_folder.rstrip('/')}/{BASELINE_FILE}").data
-        except NotFound:
-            return None
-        return Profile.from_dict(json.loads(raw))
+        raw = self._model_file(release, BASELINE_FILE)
+        return Profile.from_dict(json.loads(raw)) if raw else None
 
     def daily(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The timer: each live project's export, and its drift watch for yesterday (UTC)."""
@@ -221,9 +224,3 @@ class Labelling:
             except Exception:  # one project's trouble must not stop the others'
                 log.exception("labelling failed", extra={"project": release.project})
         return results
-
-
-def _observations(rows: CollectedRows, version: str) -> Iterator[list[tuple[str, float]]]:
-    for sample in rows.samples():
-        if sample.model_version == version:
-            yield [(d.label, d.score) for d in sample.detections]
