@@ -49,8 +49,8 @@ class BaseModels:
                                              "base_model_setting": f"{FOLDER}/{name}"}
         self.blobs.write(self.container, folder + BASE_JSON, json.dumps(description, indent=1).encode(),
                          content_type="application/json")  # last: its presence marks the upload complete
-        log.info("base model added", extra={k: description[k] for k in ("name", "sha256", "architecture",
-                                                                          "input_size", "num_classes")})
+        logged = ("sha256", "architecture", "input_size", "num_classes")
+        log.info("base model added", extra={"base_model": name} | {k: description[k] for k in logged})
         return description | {"added": True}
 
     def list(self) -> list[dict[str, Any]]:

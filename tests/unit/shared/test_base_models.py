@@ -3,6 +3,7 @@ the use case that unpacks a good one into the models container once."""
 
 import io
 import json
+import logging
 import tarfile
 
 import pytest
@@ -92,11 +93,14 @@ def test_what_is_not_a_trainable_zoo_model_is_refused_with_the_reason(files, mes
         describe("x", "x.tar.gz", b"", files)
 
 
-def test_adding_uploads_once_and_lists_it_and_a_second_archive_under_the_same_name_is_refused():
+def test_adding_uploads_once_and_lists_it_and_a_second_archive_under_the_same_name_is_refused(caplog):
+    caplog.set_level(logging.INFO, logger="shared.pipeline.base_models")
     blobs, settings = MemoryBlobStore(), Settings()
     models = BaseModels(blobs, settings)
     added = models.add(zoo(), "https://example/ssd_mobilenet_v2_320x320_coco17_tpu-8.tar.gz")
     assert added["added"] and added["name"] == "ssd_mobilenet_v2_320x320_coco17_tpu-8"
+    [logged] = [r for r in caplog.records if r.getMessage() == "base model added"]
+    assert (logged.base_model, logged.num_classes) == ("ssd_mobilenet_v2_320x320_coco17_tpu-8", 90)
     assert added["base_model_setting"] == "base-models/ssd_mobilenet_v2_320x320_coco17_tpu-8"
     folder = "base-models/ssd_mobilenet_v2_320x320_coco17_tpu-8/"
     assert blobs.read(settings.models_container, folder + "checkpoint/ckpt-0.index").data == b"index"
