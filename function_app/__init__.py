@@ -16,6 +16,7 @@ from function_app import (
     datasets,
     debounce_timer,
     labelling,
+    monitoring,
     release_timer,
     reports,
     run_events,
@@ -24,7 +25,8 @@ from function_app import (
 
 app = func.FunctionApp()
 for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp,
-                  release_timer.bp, reports.bp, labelling.bp, base_models.bp):
+                  release_timer.bp, reports.bp, labelling.bp, base_models.bp,
+                  monitoring.bp):
     app.register_functions(blueprint)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shared import logs
@@ -12,6 +13,7 @@ from shared.adapters.chat_webhook import WebhookNotifier
 from shared.adapters.storage_registry import StorageRegistry
 from shared.pipeline.approve import Approve
 from shared.pipeline.complete_run import CompleteRun
+from shared.pipeline.dead_letters import DeadLetters
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.labelling import Labelling
 from shared.pipeline.reconcile import Reconciler
@@ -72,7 +74,7 @@ class Services:
 
     def project_status(self) -> ProjectStatus:
         """Reads only: never builds the Azure ML client."""
-        return ProjectStatus(self.submit(can_submit=False), self.release())
+        return ProjectStatus(self.submit(can_submit=False), self.release(), _timeline_query())
 
     def release(self) -> Release:
         return Release(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
@@ -97,8 +99,20 @@ class Services:
     def labelling(self) -> Labelling:
         return Labelling(self.tables, self.blobs, self.settings, self.notifier())
 
+    def dead_letters(self) -> DeadLetters:
+        from shared.adapters.event_grid import envelope
+
+        return DeadLetters(self.blobs, self.ingest(), self.settings, envelope)
+
     def reconcile(self) -> Reconciler:
         return Reconciler(self.tables, self.settings, self.backend(), self.complete_run())
+
+
+@functools.cache
+def _timeline_query() -> str | None:
+    """The batch-timeline query deployed with the app (.funcignore keeps infra/monitoring/)."""
+    path = Path(__file__).resolve().parent.parent / "infra" / "monitoring" / "queries" / "batch-timeline.kql"
+    return path.read_text() if path.is_file() else None
 
 
 def _training_backend(settings: Settings) -> TrainingBackend:

@@ -120,6 +120,7 @@ module function 'app/function.bicep' = {
     hostStorageName: hostStorage.outputs.name
     deploymentContainer: hostStorage.outputs.deploymentContainer
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
     dataBlobEndpoint: data.outputs.blobEndpoint
     dataTableEndpoint: data.outputs.tableEndpoint
     dataAccountId: data.outputs.id
@@ -185,6 +186,8 @@ output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_EVENTGRID_BLOB_TOPIC string = topic.outputs.name
 output AZURE_EVENTGRID_ML_TOPIC string = topic.outputs.mlTopicName
 output AZURE_APPLICATION_INSIGHTS string = monitoring.outputs.applicationInsightsName
+output AZURE_LOG_ANALYTICS_WORKSPACE string = monitoring.outputs.logAnalyticsName
+output AZURE_MONITORING_WORKBOOK string = monitoring.outputs.workbookId
 output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
 output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment
 output AZURE_ENDPOINT_NAME_PREFIX string = function.outputs.endpointNamePrefix

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from local_mode import demo_data, labelling_demo
 from local_mode.approval_click import decide_through_page
@@ -22,7 +23,7 @@ from local_mode.azurite import REPO_ROOT, Azurite, DataFolderBusy
 from local_mode.event_source import LOCAL_STORAGE_TOPIC
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
-from shared import logs
+from shared import log_timeline, logs
 from shared.adapters.archive_download import fetch
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.child_processes import watch_children
@@ -37,6 +38,7 @@ from shared.settings import Settings
 from shared.training import model_folder
 
 log = logging.getLogger("local_mode")
+LOG_FILE = REPO_ROOT / ".local" / "logs" / "local-mode.jsonl"
 
 
 def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, project: str) -> int:
@@ -452,6 +454,48 @@ class StageClock:
         return "[local] stage timings:\n" + "\n".join(rows) + f"\n  {time.monotonic() - self.started:7.1f} s  total"
 
 
+def show_logs(args: argparse.Namespace) -> int:
+    """A batch's timeline from the log file alone; with --json, stdout holds only the JSON document."""
+    path = Path(args.log_file)
+    if not path.is_file():
+        _say(f"[logs] {path}: no log file (local mode writes it while `run` or `serve` runs)")
+        return 2
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        lines = list(log_timeline.parse(handle))
+        known = log_timeline.batches(lines, args.project)
+        batch = args.batch or (known[-1][1] if known else None)
+        if batch is None:
+            _say(f"[logs] {path}: no batch of {args.project or 'any project'} yet (no `flush claimed` line)")
+            return 1
+        story = log_timeline.timeline(lines, batch)
+        if not story:
+            _say(f"[logs] {path}: no line of batch {batch}")
+            return 1
+        if args.json:
+            print(json.dumps({"batch_id": batch, "project": story[0].get("project"), "lines": story}, indent=1))
+            return 0
+        print(f"batch {batch}", flush=True)
+        for line in story:
+            print(log_timeline.render(line), flush=True)
+        return _follow(handle, lines, batch, len(story)) if args.follow else 0
+
+
+def _follow(handle: Any, lines: list[dict], batch: str, shown: int) -> int:
+    """New lines of the batch as local mode writes them (the run's end, the approval, the release)."""
+    try:
+        while True:
+            fresh = list(log_timeline.parse(handle.readlines()))
+            if fresh:
+                lines.extend(fresh)
+                story = log_timeline.timeline(lines, batch)
+                for line in story[shown:]:
+                    print(log_timeline.render(line), flush=True)
+                shown = len(story)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -486,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="the demo's release gate on mAP@0.5")
     run_p.add_argument("--port", type=int, default=0, help="port of the local functions host (0: any free)")
     run_p.add_argument("--summary", help="write stage timings, metrics and detections to this JSON file")
+    run_p.add_argument("--log-file", default=str(LOG_FILE), help="JSON log lines of the service (INFO and up), "
+                       "read by `python -m local_mode logs`")
     serve_p = sub.add_parser("serve", help="run the local twin of the service, empty, until Ctrl-C")
     serve_p.add_argument("--steps", type=int, default=600, help="training steps of each local run")
     serve_p.add_argument("--batch-size", type=int, default=8)
@@ -497,6 +543,14 @@ def main(argv: list[str] | None = None) -> int:
                          help="Azurite's data folder with --keep-data (one local mode at a time)")
     serve_p.add_argument("--interval", type=float, default=2.0, help="seconds between two timer ticks")
     serve_p.add_argument("--json", action="store_true", help="print the addresses and keys as one JSON line")
+    serve_p.add_argument("--log-file", default=str(LOG_FILE), help="JSON log lines of the service (INFO and up)")
+    logs_p = sub.add_parser("logs", help="one batch's timeline from local mode's log file (the latest batch of "
+                            "--project unless --batch names one)")
+    logs_p.add_argument("--project", help="the project (default: the latest batch of any project)")
+    logs_p.add_argument("--batch", help="a batch id (see `flush claimed` lines, or the status route)")
+    logs_p.add_argument("--follow", action="store_true", help="keep printing the batch's new lines until Ctrl-C")
+    logs_p.add_argument("--log-file", default=str(LOG_FILE), help="the log file `run` or `serve` wrote")
+    logs_p.add_argument("--json", action="store_true", help="print the timeline as one JSON document")
     smoke_p = sub.add_parser("smoke", help="post-deployment smoke test: a tiny dataset through the whole service")
     smoke_p.add_argument("--azure", action="store_true", help="test the deployment of azd's current environment "
                          "(AZURE_* outputs in the environment; your Azure credential)")
@@ -534,7 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--project", required=True)
     val.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"),
+                   file=args.log_file if args.command in ("run", "serve") else None)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
     if args.command in ("run", "serve"):
         watch_children()  # trainers, inference servers and Azurite die with this process, even on SIGKILL
@@ -545,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "smoke":
         return smoke(args)
+    if args.command == "logs":
+        return show_logs(args)
     settings = Settings.from_env()
     if args.command == "base-model":
         return base_model(settings, args)

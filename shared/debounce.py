@@ -33,6 +33,9 @@ class Policy:
 class Decision:
     action: Action
     reason: str
+    hold: str = ""
+    """Why a hold holds, as a stable word for logs and alerts: gave_up, retry_later, run_active, daily_runs,
+    daily_gpu_hours."""
 
 
 def _seconds(later: datetime, earlier_iso: str) -> float:
@@ -58,20 +61,20 @@ def decide(now: datetime, pending: Pending, state: ProjectState, policy: Policy)
            "upload settled" if quiet else "maximum wait reached")
     if state.given_up_at and pending.last <= state.given_up_at:  # type: ignore[operator]
         return Decision("hold", f"gave up after {state.attempt - 1} attempts ({state.failure}); these changes "
-                                "train with the next upload")
+                                "train with the next upload", "gave_up")
     if state.retry_after and _seconds(now, state.retry_after) < 0:
         return Decision("hold", f"the last run failed ({state.failure}): attempt {state.attempt} of "
-                                f"{policy.max_run_attempts} starts after {state.retry_after}")
+                                f"{policy.max_run_attempts} starts after {state.retry_after}", "retry_later")
     runs_today, gpu_hours = state.runs_on(now), state.gpu_hours_on(now)
     if state.phase == "submitted":
         if policy.cancel_running_on_new_data:
             return Decision("cancel_and_flush", f"{why}; cancelling run {state.active_job} for newer data")
         return Decision("hold", f"{why}, but run {state.active_job} is still active: "
-                                "these changes train when it ends")
+                                "these changes train when it ends", "run_active")
     if runs_today >= policy.max_runs_per_day:
         return Decision("hold", f"{why}, but the daily cap of {policy.max_runs_per_day} runs is reached "
-                                f"({runs_today} today)")
+                                f"({runs_today} today)", "daily_runs")
     if gpu_hours >= policy.max_gpu_hours_per_day:
         return Decision("hold", f"{why}, but the daily cap of {policy.max_gpu_hours_per_day:g} GPU hours is "
-                                f"reached ({gpu_hours:.1f} today)")
+                                f"reached ({gpu_hours:.1f} today)", "daily_gpu_hours")
     return Decision("flush", f"{why}: {pending.changes} changes, {pending.images} new images")

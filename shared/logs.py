@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import json
@@ -9,6 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 _context: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar("log_context", default=())
@@ -47,17 +49,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class RecentLines(logging.Handler):
+    """Keeps the last lines written (JSON), so a failing process can say what it was doing when it failed."""
+
+    def __init__(self, size: int = 20) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self._lines: collections.deque[str] = collections.deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._lines.append(self.format(record)[:1000])
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+
 NOISY = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3", "azure.ai.ml")
 
 
-def configure(level: str = "INFO", stream: Any = None) -> None:
+def configure(level: str = "INFO", stream: Any = None, file: str | Path | None = None) -> None:
     """For processes this project owns (command lines, the trainer, local mode): the root logger writes JSON lines
-    to stderr, and only there."""
+    to stderr at `level`, and with `file` every INFO line and above to that file too (local mode's log file, the
+    twin of the function app's Application Insights traces)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.setLevel(level.upper())
+    handlers: list[logging.Handler] = [handler]
+    if file is not None:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        kept = logging.FileHandler(file, encoding="utf-8")
+        kept.setFormatter(JsonFormatter())
+        kept.setLevel(logging.INFO)
+        handlers.append(kept)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    _levels(level)
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
+    _levels(min(level.upper(), "INFO", key=logging.getLevelName) if file is not None else level)
 
 
 def attach(level: str = "INFO") -> None:

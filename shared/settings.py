@@ -44,6 +44,16 @@ class Settings:
     manifests_container: str = _setting(
         "MANIFESTS_CONTAINER", "manifests", "Container of dataset manifests (an index per dataset version, its "
         "JSON Lines shards) and each project's catalog of checked files.")
+    log_analytics_workspace_id: str | None = _setting(
+        "LOG_ANALYTICS_WORKSPACE_ID", None, "Resource id of the Log Analytics workspace behind Application Insights: "
+        "the status route links each project's latest batch to its timeline query there (empty: no link).")
+    dead_letter_container: str = _setting(
+        "DEAD_LETTER_CONTAINER", "eventgrid-deadletters", "Container Event Grid writes the events it gave up on to; "
+        "the dead-letter timer reports each file once, replays upload events into the ledger and keeps the file "
+        "under reported/.")
+    dead_letter_schedule: str = _setting(
+        "DEAD_LETTER_SCHEDULE", "0 */5 * * * *", "NCRONTAB schedule of the dead-letter timer (read by the Functions "
+        "host through %DEAD_LETTER_SCHEDULE%).")
     # Dataset checks.
     validation_fraction: float = _setting(
         "VALIDATION_FRACTION", 0.2, "Share of images held out for evaluation (stable per image name).")

@@ -332,11 +332,13 @@ def _log_to_mlflow(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
                        "batch_size": summary["batch_size"], "warm_start": summary["warm_start"]["from"]})
 
 
-def _say_why(model_dir: str, reason: str) -> None:
+def _say_why(model_dir: str, reason: str, last_lines: list[str]) -> None:
     """failure.json in the model folder: the completion handler then knows the code failed (no retry), not the
-    machine. Best effort: if even this write fails, the run is treated as an infrastructure failure."""
+    machine, and logs the trainer's last lines with the run's end. Best effort: if even this write fails, the run
+    is treated as an infrastructure failure."""
     try:
-        locations.write_file(model_dir, FAILURE_FILE, json.dumps({"error": reason}).encode())
+        locations.write_file(model_dir, FAILURE_FILE,
+                             json.dumps({"error": reason, "last_lines": last_lines}).encode())
     except Exception:
         log.exception("could not write failure.json")
 
@@ -344,6 +346,8 @@ def _say_why(model_dir: str, reason: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure("INFO")
+    recent = logs.RecentLines()
+    logging.getLogger().addHandler(recent)
     import os
 
     with logs.correlation(run_id=os.environ.get("TRAINING_JOB_NAME") or os.environ.get("AZUREML_RUN_ID")):
@@ -356,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ManifestError, ValueError, FileNotFoundError, RuntimeError) as exc:
             log.error("training failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             print(f"trainer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            _say_why(args.model_dir, f"trainer failed: {type(exc).__name__}: {exc}")
+            _say_why(args.model_dir, f"trainer failed: {type(exc).__name__}: {exc}", recent.lines())
             return 1
         except Exception as exc:
             if _lost_peer(exc):

@@ -9,6 +9,7 @@ param identityClientId string
 param hostStorageName string
 param deploymentContainer string
 param applicationInsightsConnectionString string
+param logAnalyticsId string
 param dataBlobEndpoint string
 param dataTableEndpoint string
 param dataAccountId string
@@ -100,6 +101,9 @@ var appSettings = union({
   INFERENCE_DATA_CONTAINER: 'inference-data'
   DEPLOYMENT_TIMEOUT_MINUTES: '45'
   LABELLING_CONTAINER: 'to-label'
+  LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsId
+  DEAD_LETTER_CONTAINER: 'eventgrid-deadletters'
+  DEAD_LETTER_SCHEDULE: '0 */5 * * * *'
   LABELLING_SCHEDULE: '0 0 4 * * *'
   LABELLING_LOOKBACK_DAYS: '7'
   LABELLING_MAX_IMAGES: '200'

@@ -193,6 +193,7 @@ class Approve:
         except PreconditionFailed:
             return Answer(409, {"error": "someone decided on this model version at the same moment"})
         log.info("approval decided", extra={"model_name": claim.model, "model_version": claim.version,
+                                            "project": row.get("project"), "batch_id": row.get("batch_id"),
                                             "state": state, "approver": approver.name,
                                             "approver_verified": approver.verified})
         if row.get("project") and row.get("batch_id"):

@@ -54,12 +54,13 @@ class CompleteRun:
                 return RunUpdate("duplicate", project, batch_id, run.status)
             if status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
                 self.records.record_run(project, batch_id, now, status=status, run_id=event.run_id)
+                log.info("run status", extra={"status": status})
                 return RunUpdate("progress", project, batch_id, status)
             hours = _gpu_hours(run, event.properties, now, self.settings)
             reason = str(event.properties.get("error") or event.properties.get("failure_reason") or "")
-            failure = ""
+            failure, last_lines = "", []
             if status is RunStatus.FAILED:
-                failure, reason = self._failure(project, batch_id, reason)
+                failure, reason, last_lines = self._failure(project, batch_id, reason)
             gates: dict[str, Any] = {}
             if status is RunStatus.COMPLETED:
                 metrics = self._metrics(project, batch_id)
@@ -71,18 +72,23 @@ class CompleteRun:
             self.records.record_run(project, batch_id, now, status=status, run_id=event.run_id, ended_at=iso(now),
                                     gpu_hours=hours, reason=reason or None, failure=failure or None, **gates)
             self._release(project, event, run, hours, failure, reason, now)
-            (log.info if status is RunStatus.COMPLETED else log.error)(
-                "training run ended", extra={"status": status, "reason": reason, "gpu_hours": hours})
+            ended = {"status": status, "reason": reason, "gpu_hours": hours, "failure": failure}
+            if status is RunStatus.COMPLETED:
+                log.info("training run ended", extra=ended)
+            else:
+                log.error("training run ended", extra=ended | {"trainer_last_lines": last_lines})
             return RunUpdate("ended", project, batch_id, status)
 
-    def _failure(self, project: str, batch_id: str, reason: str) -> tuple[str, str]:
-        """("code", the trainer's own words) when it left failure.json; ("infrastructure", what was seen) else."""
+    def _failure(self, project: str, batch_id: str, reason: str) -> tuple[str, str, list[str]]:
+        """("code", the trainer's own words, its last log lines) when it left failure.json; ("infrastructure", what
+        was seen, []) else."""
         try:
             said = json.loads(self.blobs.read(self.settings.models_container,
                                               f"{model_folder(project, batch_id)}/{FAILURE_FILE}").data)
-            return "code", str(said["error"])
-        except (NotFound, ValueError, KeyError, TypeError):
-            return "infrastructure", reason or "the run failed without an error of the trainer's own"
+            lines = said.get("last_lines")
+            return "code", str(said["error"]), [str(line) for line in lines] if isinstance(lines, list) else []
+        except (NotFound, ValueError, KeyError, TypeError, AttributeError):
+            return "infrastructure", reason or "the run failed without an error of the trainer's own", []
 
     def _metrics(self, project: str, batch_id: str) -> dict[str, Any] | None:
         """The run's metrics.json (None when the run left none)."""
@@ -105,8 +111,10 @@ class CompleteRun:
         if metrics is None:
             metrics = {"error": f"{s.models_container}/{model_folder(project, batch_id)}/metrics.json not found"}
         decision = evaluate_gates(metrics, policy)
-        (log.info if decision.passed else log.warning)(
-            "release gates " + ("passed" if decision.passed else "failed"), extra=decision.to_dict())
+        if decision.passed:
+            log.info("release gates passed", extra=decision.to_dict())
+        else:
+            log.warning("release gates failed", extra=decision.to_dict())
         return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
                 "map": metrics.get("map"), "map_50": metrics.get("map_50")}
 

@@ -56,8 +56,19 @@ class Ingestor:
                 rows.append(row)
         if rows:
             self._write(rows, result)
+            self._log_uploads(rows)
         log.info("blob events ingested", extra=result.to_dict() | {"events": len(envelopes)})
         return result
+
+    @staticmethod
+    def _log_uploads(rows: list[dict]) -> None:
+        """One line per project and delivery: what a person asking "did my upload arrive?" searches for."""
+        for project in sorted({row["PartitionKey"] for row in rows}):
+            mine = [row for row in rows if row["PartitionKey"] == project]
+            with logs.correlation(project=project):
+                log.info("uploads recorded", extra={
+                    "files": len(mine), "deleted": sum(row["kind"] == "deleted" for row in mine),
+                    "first_blob": mine[0]["blob"][:300], "last_event_time": max(row["event_time"] for row in mine)})
 
     def _row(self, env: Envelope, result: IngestResult) -> dict | None:
         expected = self.settings.expected_blob_topic

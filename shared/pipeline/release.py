@@ -58,7 +58,8 @@ class Release:
             else:
                 row.phase, row.candidate, row.reason, outcome = "requested", candidate, "", "requested"
             if self._save(row):
-                log.info(f"release {outcome}", extra={"project": spec.project, "model_version": spec.model_version})
+                log.info("release queued" if outcome == "queued" else "release requested",
+                         extra={"project": spec.project, "model_version": spec.model_version, "batch_id": batch_id})
                 return outcome
         raise RuntimeError(f"could not queue the release of {spec.project}: its row kept changing")
 

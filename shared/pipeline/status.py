@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import monitoring_links
 from shared.debounce import decide
 from shared.ledger import valid_project
 from shared.pipeline.records import RunRecord
@@ -21,8 +22,11 @@ RUN_FIELDS = ("status", "job_name", "run_id", "dataset_version", "manifest", "cl
 class ProjectStatus:
     """Reads only: the submit use case's view of the window (what the timer would decide now) and the release's."""
 
-    def __init__(self, submit: SubmitTraining, release: Release | None = None) -> None:
+    def __init__(self, submit: SubmitTraining, release: Release | None = None,
+                 timeline_query: str | None = None) -> None:
         self.submit, self.release = submit, release
+        self.timeline_query = timeline_query
+        """infra/monitoring/queries/batch-timeline.kql, for the link to the latest batch's story."""
 
     def project(self, project: str, *, runs: int = 20, now: datetime | None = None) -> dict[str, Any]:
         now = now or datetime.now(UTC)
@@ -46,6 +50,9 @@ class ProjectStatus:
             "labelling": {"last_export": json.loads(state.last_export) if state.last_export else None,
                           "collected_until": state.labelled_until or None},
             "drift": _drift_view(state.drift),
+            "timeline": monitoring_links.timeline(state.batch_id or (recent[0].batch_id if recent else None),
+                                                  self.submit.settings.log_analytics_workspace_id,
+                                                  self.timeline_query),
             "runs": [run_view(r) for r in recent],
         }
 

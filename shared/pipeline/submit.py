@@ -96,16 +96,17 @@ class SubmitTraining:
             if not can_flush:
                 outcome.note = LEFT_FOR_NEXT_TICK
                 return outcome
-            log.info("debounce decision", extra={"action": decision.action, "reason": decision.reason})
             try:
                 if decision.action == "cancel_and_flush":
                     state = self._cancel_active(state, now)
-                if decision.action != "resume":
-                    state = self._claim(state, pending, now)
+                if decision.action == "resume":
+                    _log_decision(decision, state.batch_id)
+                else:
+                    state = self._claim(state, pending, decision, now)
                 state = self._finish_flush(state, now)
             except PreconditionFailed:
                 outcome.note = "another instance is handling this flush"
-                log.info(outcome.note)
+                log.info("flush taken by another instance")
                 return outcome
             outcome.batch_id = state.batch_id or None
             outcome.job_name = state.job_name if state.step in ("submitting", "submitted") and state.job_name else None
@@ -121,18 +122,20 @@ class SubmitTraining:
         if state.decision == headline and state.action == decision.action:
             return
         if decision.action == "hold":
-            log.warning("training held", extra={"reason": decision.reason})
+            log.warning("training held", extra={"reason": decision.reason, "hold": decision.hold})
         with contextlib.suppress(PreconditionFailed):  # someone else updated the row: their view is as good
             self._save(state, action=decision.action, decision=headline, decision_at=iso(now))
 
-    def _claim(self, state: ProjectState, pending: Pending, now: datetime) -> ProjectState:
+    def _claim(self, state: ProjectState, pending: Pending, decision: Decision, now: datetime) -> ProjectState:
         claimed_at = iso(now)
         batch_id = batch_id_for(state.project, claimed_at)
+        _log_decision(decision, batch_id)
         state = self._save(state, phase="flushing", step="claimed", batch_id=batch_id, claimed_at=claimed_at,
                            claimed_from=state.cut, cut=pending.last or "", changes=pending.changes,
                            new_images=pending.images, action="flush", decision="flushing", decision_at=claimed_at,
                            attempt=state.attempt if state.retry_after else 1, retry_after="", given_up_at="")
-        log.info("flush claimed", extra={"batch_id": batch_id, "cut": pending.last})
+        log.info("flush claimed", extra={"batch_id": batch_id, "cut": pending.last, "changes": pending.changes,
+                                         "new_images": pending.images})
         return state
 
     def _finish_flush(self, state: ProjectState, now: datetime) -> ProjectState:
@@ -225,3 +228,8 @@ class SubmitTraining:
     def _record_run(self, state: ProjectState, now: datetime, **fields: object) -> None:
         self.records.record_run(state.project, state.batch_id, now, defaults={
             "claimed_at": state.claimed_at, "changes": state.changes, "new_images": state.new_images}, **fields)
+
+
+def _log_decision(decision: Decision, batch_id: str) -> None:
+    """The line that opens a batch's story (the batch id it is about to claim, or the one it resumes)."""
+    log.info("debounce decision", extra={"action": decision.action, "reason": decision.reason, "batch_id": batch_id})

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from local_mode.demo_data import SHAPES
+from shared import log_contract, log_timeline
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,11 +34,12 @@ def listening(port: int) -> bool:
 
 
 def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
-    summary = tmp_path / "summary.json"
+    summary, log_file = tmp_path / "summary.json", tmp_path / "local-mode.jsonl"
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     result = subprocess.run(
         [sys.executable, "-m", "local_mode", "run", "--auto-approve", "--demo-images", "200", "--steps", "500",
-         "--check-images", "4", "--labelling-demo", "--production-images", "40", "--summary", str(summary)],
+         "--check-images", "4", "--labelling-demo", "--production-images", "40", "--summary", str(summary),
+         "--log-file", str(log_file)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -63,6 +65,8 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     assert champion["validation_images"] == retrain["metrics"]["validation_images"] and "map_50" in champion
     assert "champion on the same" in result.stdout
 
+    assert_the_first_batch_story_is_in_the_log(log_file, run["batch_id"], run["model_version"], env)
+
     stages = [s["stage"] for s in report["stages"]]
     assert any(s.startswith("blue/green release") for s in stages) and sum(
         s["seconds"] for s in report["stages"]) < 15 * 60
@@ -77,13 +81,48 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
 
 
 
+STORY = ["uploads recorded", "debounce decision", "flush claimed", "dataset snapshot published", "training submitted",
+         "release gates passed", "model registered", "approval requested", "training run ended", "approval decided",
+         "release requested", "deployment started", "smoke test passed", "release live"]
+"""A released batch's steps in the order they happen (the approval request is sent before the run's end is
+logged: both in the run's completion)."""
+
+
+def assert_the_first_batch_story_is_in_the_log(log_file: Path, batch: str, version: str, env: dict) -> None:
+    """`python -m local_mode logs` rebuilds the batch from the log lines alone; every line keeps the contract."""
+    lines = list(log_timeline.parse(log_file.read_text().splitlines()))
+    broken = [f"{line['message']!r} lacks {sorted(set(need) - set(line))}" for line in lines
+              if line["message"] in log_contract.BY_MESSAGE and line["level"] in {
+                  e.level for e in log_contract.BY_MESSAGE[line["message"]]}
+              for need in [log_contract.required(line["message"], line["level"])] if set(need) - set(line)]
+    assert broken == [], broken[:10]
+    shown = subprocess.run([sys.executable, "-m", "local_mode", "logs", "--log-file", str(log_file), "--batch", batch,
+                            "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    story = json.loads(shown.stdout)  # --json: stdout holds only the document
+    messages = [line["message"] for line in story["lines"]]
+    firsts = list(dict.fromkeys(m for m in messages if m in STORY))
+    assert firsts == sorted(firsts, key=STORY.index), messages
+    assert set(STORY) <= set(messages), set(STORY) - set(messages)
+    uploads = sum(line["files"] for line in story["lines"] if line["message"] == "uploads recorded")
+    [claimed] = [line for line in story["lines"] if line["message"] == "flush claimed"]
+    assert uploads == claimed["changes"], (uploads, claimed)  # the uploads it shows are the ones the batch took
+    [decided] = [line for line in story["lines"] if line["message"] == "approval decided"]
+    assert (decided["state"], decided["model_version"]) == ("approved", version)
+    assert {line.get("batch_id") for line in story["lines"] if line["message"] != "uploads recorded"} == {batch}
+    human = subprocess.run([sys.executable, "-m", "local_mode", "logs", "--log-file", str(log_file), "--project",
+                            "demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert human.returncode == 0 and human.stdout.startswith("batch demo-"), human.stdout[:500] + human.stderr[-500:]
+
+
 def test_a_terminated_main_command_stops_everything_it_started(tmp_path):
     """`kill` (SIGTERM) takes the same way out as Ctrl-C: trainer, Azurite and HTTP servers are stopped."""
     summary = tmp_path / "summary.json"
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     command = subprocess.Popen(
         [sys.executable, "-m", "local_mode", "run", "--demo-images", "40", "--steps", "2000", "--summary",
-         str(summary)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         str(summary), "--log-file", str(tmp_path / "log.jsonl")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in command.stdout:
         seen.append(line)
@@ -104,7 +143,7 @@ def test_serve_keeps_serving_after_a_run_fails_its_gates(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     command = subprocess.Popen(
         [sys.executable, "-m", "local_mode", "run", "--serve", "--auto-approve", "--demo-images", "24", "--steps", "10",
-         "--gate-min-map-50", "0.99", "--quiet-seconds", "1"],
+         "--gate-min-map-50", "0.99", "--quiet-seconds", "1", "--log-file", str(tmp_path / "log.jsonl")],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in command.stdout:

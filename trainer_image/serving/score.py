@@ -30,7 +30,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from shared import safe_json  # the serving image has shared/ on its PYTHONPATH
 
-log = logging.getLogger("score")
+log = logging.getLogger("azmlinfsrv.score")
+"""A child of the inference server's logger: with Application Insights on, the server's handler sends these lines to
+the workspace's AppTraces (its own logger and `azmlinfsrv.print` are the only ones it forwards)."""
 
 DEFAULT_THRESHOLD = float(os.environ.get("SCORE_THRESHOLD", "0.3"))
 DEFAULT_MAX_DETECTIONS = int(os.environ.get("SCORE_MAX_DETECTIONS", "20"))
@@ -167,14 +169,19 @@ def run(request) -> AMLResponse:
         data, options = parse_request(request.get_data(), request.headers.get("Content-Type", ""), request.args)
         image = decode_image(data)
     except BadRequest as exc:
-        log.warning(json.dumps({"message": "bad request", "error": str(exc), **_identity}))
+        log.warning(json.dumps({"message": "bad request", "status": 400, "error": str(exc), **_identity}))
         return _answer({"error": str(exc)}, 400)
-    result = detect(image, **options)
+    try:
+        result = detect(image, **options)
+    except Exception as exc:  # the request fails, the worker goes on; the line counts as a 5xx
+        log.error(json.dumps({"message": "scoring failed", "status": 500, "error": f"{type(exc).__name__}: {exc}"[:500],
+                              "latency_ms": round((time.perf_counter() - started) * 1000, 2), **_identity}))
+        return _answer({"error": "the model failed on this image"}, 500)
     candidates = result.pop("candidates")
     latency = (time.perf_counter() - started) * 1000
     result |= {"latency_ms": round(latency, 2), "request_id": _request_id(request)}
     _collect(data, image, options, result, candidates)
-    log.info(json.dumps({"message": "scored", "latency_ms": round(latency, 2), "detections":
+    log.info(json.dumps({"message": "scored", "status": 200, "latency_ms": round(latency, 2), "detections":
                          len(result["detections"]), "width": image.width, "height": image.height,
                          "request_id": result["request_id"], **_identity}))
     return _answer(result, 200)

@@ -13,6 +13,8 @@ EXPECTED = {
     "labelling_tick": ("timerTrigger", {"schedule": "%LABELLING_SCHEDULE%"}),
     "export_for_labelling": ("httpTrigger", {"route": "labelling/{project}/export", "authLevel": "FUNCTION"}),
     "base_models": ("httpTrigger", {"route": "base-models", "authLevel": "FUNCTION"}),
+    "dead_letter_tick": ("timerTrigger", {"schedule": "%DEAD_LETTER_SCHEDULE%"}),
+    "relay_alert": ("httpTrigger", {"route": "alerts", "authLevel": "FUNCTION"}),
     "validate_dataset": ("httpTrigger", {"route": "datasets/{project}/validate", "authLevel": "FUNCTION"}),
 }
 

@@ -1,10 +1,14 @@
 """The status endpoint, called as the host calls it, on a storage account where nothing was written yet."""
 
+import base64
+import gzip
 import uuid
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
 from function_app import bootstrap
+from shared.pipeline.records import ProjectState, Records
 from tests.function_host import handler, http_request, json_body
 
 pytestmark = pytest.mark.azurite
@@ -27,6 +31,7 @@ def test_status_answers_before_the_first_upload_was_processed(fresh):
     assert one.status_code == 200, one.get_body()
     body = json_body(one)
     assert body["window"]["phase"] == "idle" and body["runs"] == [] and body["pending"]["changes"] == 0
+    assert body["timeline"] is None  # no batch yet
     every = handler("status")(http_request("GET", "/api/status"))
     assert every.status_code == 200 and [p["project"] for p in json_body(every)["projects"]] == ["birds"]
 
@@ -56,3 +61,21 @@ def test_status_answers_503_within_its_limit_while_storage_is_stalled(settings):
             bootstrap.use(None)
     assert answer.status_code == 503 and "storage did not answer within 2 s" in json_body(answer)["error"]
     assert took < 5
+
+
+WORKSPACE = ("/subscriptions/s/resourceGroups/rg-x/providers/Microsoft.OperationalInsights/workspaces/log-x")
+
+
+def test_status_links_the_latest_batch_to_its_timeline_query(fresh, table_store):
+    bootstrap.use(bootstrap.Services(fresh.with_overrides(log_analytics_workspace_id=WORKSPACE),
+                                     bootstrap.services().blobs, table_store))
+    Records(table_store, fresh).save_project(ProjectState(project="birds", phase="submitted",
+                                                          batch_id="birds-20261126-070000-000000"))
+    body = json_body(handler("status")(http_request("GET", "/api/status/birds", route_params={"project": "birds"})))
+    timeline = body["timeline"]
+    assert timeline["local_command"] == "python -m local_mode logs --batch birds-20261126-070000-000000"
+    link = urlsplit(timeline["logs_link"])
+    assert link.netloc == "portal.azure.com" and quote(WORKSPACE, safe="") in link.fragment
+    packed = unquote(link.fragment.split("/q/")[1].split("/")[0])
+    query = gzip.decompress(base64.b64decode(packed)).decode()
+    assert 'let BatchId = "birds-20261126-070000-000000";' in query and "RetrainEvents" in query

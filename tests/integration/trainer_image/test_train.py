@@ -203,6 +203,8 @@ def test_a_base_model_without_a_config_fails_with_one_clear_line(run, azurite_co
     said = json.loads(AzureBlobStore.from_settings(Settings(storage_connection_string=azurite_connection_string))
                       .read(container, f"{folder}/failure.json").data)
     assert said["error"].startswith("trainer failed: BaseModelError:")  # the run is not retried
+    last = [json.loads(line) for line in said["last_lines"]]  # what it was doing, for the run's end line
+    assert last[-1]["message"] == "training failed" and "BaseModelError" in last[-1]["error"]
 
 
 def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_scores(run, tmp_path):

@@ -3,6 +3,7 @@ failure the trainer reports itself is not, and a run whose end was never deliver
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,9 +42,10 @@ def test_a_killed_trainer_gives_its_changes_back_and_the_batch_trains_on_the_nex
     assert core.state("lost")["attempt"] == 1 and core.state("lost")["runs_today"] == 1
 
 
-def test_a_failure_the_trainer_reports_itself_is_not_retried(core):
+def test_a_failure_the_trainer_reports_itself_is_not_retried(core, caplog):
     import sys
 
+    caplog.set_level(logging.INFO, logger="shared")
     core.configure(local_trainer_command=f"{sys.executable} -m trainer_image.train", base_model="base-models/none")
     core.upload("broken", vott_export(3, seed=54))
     core.source.poll()
@@ -51,6 +53,9 @@ def test_a_failure_the_trainer_reports_itself_is_not_retried(core):
     core.backend.join(outcome.job_name, timeout=120)
     (run,) = core.runs("broken")
     assert run["status"] == "Failed" and run["failure"] == "code" and run["reason"].startswith("trainer failed:")
+    [ended] = [r for r in caplog.records if r.getMessage() == "training run ended"]
+    assert ended.levelname == "ERROR" and ended.failure == "code"
+    assert '"message": "training failed"' in ended.trainer_last_lines[-1]  # the trainer's own last words
     state = core.state("broken")
     assert state["attempt"] == 1 and not state.get("retry_after")
     assert core.tick("broken", after_seconds=3600).decision.action == "wait"  # its changes were consumed
