@@ -11,7 +11,7 @@ echo
 echo "## TFRecords and training speed (issue: trainer)"
 .venv/bin/python -m bench.tfrecords_build
 echo
-echo "## Serving: local endpoint vs. in-process (issue: release path)"
+echo "## Serving: the endpoint with and without dynamic batching vs. the plain server and in-process (issue: serving)"
 .venv/bin/python -m bench.serving
 echo
 echo "## Scoring under garbage senders (issue: reliability)"

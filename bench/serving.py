@@ -1,12 +1,16 @@
-"""Benchmark: detection served through the local endpoint vs. the same SavedModel called in-process.
+"""Benchmark: the project's endpoint, with and without dynamic batching, against the plain inference server a
+user would deploy by hand, and the same SavedModel called in-process.
 
-Side by side in one run, on the same 128x128 JPEGs and a model exported by the trainer:
-  * in-process: score.py's own decode + detect functions, called directly (no HTTP, no server);
-  * served: HTTP POST with the API key to the local endpoint's gateway → azureml-inference-server-http → score.py,
-    with data collection to Azurite on (as deployed).
-Each way: 500 requests from 4 client threads (after a warm-up), in turns with the other way (see `interleaved`);
-p50/p99 latency and requests/s. Both ways run score.py's TensorFlow settings (one thread per op).
-Targets (issue: release path): served p50 ≤ 1.15x in-process p50; served p99 ≤ 1.5x served p50.
+Side by side in one run, on the same 128x128 JPEGs and a model exported by the trainer, at 1, 4 and 16 clients:
+  * in-process: score.py's own decode + detect functions, called directly (no HTTP, no server, no batching);
+  * plain server: azureml-inference-server-http with bench/minimal_score.py (decode, model, JSON; TensorFlow's
+    default threading), called directly;
+  * project, batching off: the API key → gateway → azureml-inference-server-http → score.py path with data
+    collection to Azurite (as deployed), SCORE_MAX_BATCH=1;
+  * project, batching on: the same with SCORE_MAX_BATCH / SCORE_BATCH_WAIT_MS (the deployed defaults unless given).
+Each client count: the ways take turns (see `interleaved`); p50/p99 latency and requests/s of each.
+Targets (issue: serving): at 16 clients, batching on ≥ 1.5x the plain server's requests/s with p50 no worse; at 4
+clients, p99 ≤ 1.2x and p50 ≤ 1.1x the plain server's; at 1 client, batching adds ≤ 1 ms to p50 (vs batching off).
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ def _summary(ordered: list[float], wall: float) -> dict[str, float]:
 
 def in_process(model_dir: Path) -> Callable[[bytes], None]:
     os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    os.environ["SCORE_MAX_BATCH"] = "1"  # the bare model, one call per image
     sys.path.insert(0, str(REPO_ROOT / "trainer_image" / "serving"))
     import score
 
@@ -130,45 +135,101 @@ def served(uri: str, key: str) -> Callable[[bytes], None]:
     return call
 
 
+def plain_server(model_dir: Path, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+    """azmlinfsrv with the minimal score.py, on a free port; its scoring URI once it answers."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
+                        "GUNICORN_CMD_ARGS": f"--threads {threads}"}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "local_mode.inference_server", "--entry_script",
+                                    str(REPO_ROOT / "bench" / "minimal_score.py"), "--model_dir", str(model_dir),
+                                    "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}/score"
+    for _ in range(240):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/")
+            if connection.getresponse().status == 200:
+                return process, uri
+        except OSError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"the plain server did not start: {log.read_text()[-2000:]}")
+
+
+def project_endpoint(store: AzureBlobStore, settings: Settings, folder: str, work: Path) -> tuple[LocalEndpoints, str]:
+    endpoints = LocalEndpoints(store, settings, work)
+    spec = DeploymentSpec("bench", "tfod-bench", "1", folder)
+    while (state := endpoints.provision(spec, "blue")) == "provisioning":
+        time.sleep(0.5)
+    assert state == "ready", state
+    endpoints.route("bench", {"blue": 100})
+    return endpoints, endpoints.describe("bench")["scoring_uri"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=400, help="per way and client count")
+    parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=10, help="turns each way takes, alternating")
+    parser.add_argument("--rounds", type=int, default=4, help="turns each way takes, alternating")
+    parser.add_argument("--threads", type=int, help="gunicorn threads of every server (default: SERVING_THREADS)")
+    parser.add_argument("--max-batch", type=int, help="SCORE_MAX_BATCH of the batching endpoint")
+    parser.add_argument("--wait-ms", type=float, help="SCORE_BATCH_WAIT_MS of the batching endpoint")
     args = parser.parse_args()
     rng = random.Random(7)
     images = [jpeg_bytes(make_scene(rng, 128, 2)[0]) for _ in range(50)]
     with Azurite() as azurite, tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(storage_connection_string=azurite.connection_string, endpoint_name_prefix="bench",
-                            local_serving_workers=int(os.environ.get("LOCAL_SERVING_WORKERS", "1")))
-        store = AzureBlobStore.from_settings(settings)
-        print(f"training a {args.steps}-step model with the trainer ...", flush=True)
-        folder = train_model(store, settings, args.steps)
-        local = download_folder(store, settings.models_container, folder, Path(scratch) / "model")
-        endpoints = LocalEndpoints(store, settings, Path(scratch) / "endpoints")
+        base = Settings(storage_connection_string=azurite.connection_string, endpoint_name_prefix="bench",
+                        local_serving_workers=int(os.environ.get("LOCAL_SERVING_WORKERS", "1")))
+        threads = args.threads or base.serving_threads
+        on = base.with_overrides(serving_threads=threads, serving_max_batch=args.max_batch or base.serving_max_batch,
+                                 serving_batch_wait_ms=args.wait_ms if args.wait_ms is not None
+                                 else base.serving_batch_wait_ms)
+        off = base.with_overrides(serving_threads=threads, serving_max_batch=1)
+        store = AzureBlobStore.from_settings(base)
+        print(f"training a {args.steps}-step model with the trainer ...", file=sys.stderr, flush=True)
+        folder = train_model(store, base, args.steps)
+        local = download_folder(store, base.models_container, folder, Path(scratch) / "model")
+        started: list = []
         try:
-            spec = DeploymentSpec("bench", "tfod-bench", "1", folder)
-            while (state := endpoints.provision(spec, "blue")) == "provisioning":
-                time.sleep(0.5)
-            assert state == "ready", state
-            endpoints.route("bench", {"blue": 100})
-            uri = endpoints.describe("bench")["scoring_uri"]
-            direct, remote = in_process(local), served(uri, endpoints.key)
-            for call in (direct, remote):
-                hammer(call, images, 40, args.clients)  # warm-up
-            rows = interleaved({"in-process (score.py functions)": direct,
-                                "served (key → gateway → azmlinfsrv)": remote}, images, args.requests,
-                               args.clients, args.rounds)
+            plain, plain_uri = plain_server(local, threads, Path(scratch) / "plain.log")
+            started.append(plain)
+            off_endpoints, off_uri = project_endpoint(store, off, folder, Path(scratch) / "off")
+            started.append(off_endpoints)
+            on_endpoints, on_uri = project_endpoint(store, on, folder, Path(scratch) / "on")
+            started.append(on_endpoints)
+            ways = {"in-process (score.py functions)": in_process(local),
+                    "plain server (minimal score.py)": served(plain_uri, ""),
+                    "project, batching off": served(off_uri, off_endpoints.key),
+                    "project, batching on": served(on_uri, on_endpoints.key)}
+            for call in ways.values():
+                hammer(call, images, 40, 4)  # warm-up
+            table = {clients: interleaved(ways, images, args.requests, clients, args.rounds)
+                     for clients in (int(c) for c in args.clients.split(","))}
         finally:
-            endpoints.close()
-    base, srv = rows["in-process (score.py functions)"], rows["served (key → gateway → azmlinfsrv)"]
-    print(f"{args.requests} requests from {args.clients} clients, {settings.local_serving_workers} server worker(s)")
-    print("| way | p50 ms | p99 ms | requests/s |\n| --- | --- | --- | --- |")
-    for name, row in rows.items():
-        print(f"| {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rps']:.0f} |")
-    print(f"served p50 / in-process p50 = {srv['p50_ms'] / base['p50_ms']:.2f}x (target ≤ 1.15x); "
-          f"served p99 / served p50 = {srv['p99_ms'] / srv['p50_ms']:.2f}x (target ≤ 1.5x)")
+            for thing in started:
+                thing.kill() if isinstance(thing, subprocess.Popen) else thing.close()
+    print(f"{args.requests} requests per way and client count; {base.local_serving_workers} server worker(s) with "
+          f"{threads} threads; batching on: SCORE_MAX_BATCH={on.serving_max_batch}, "
+          f"SCORE_BATCH_WAIT_MS={on.serving_batch_wait_ms:g}")
+    print("| clients | way | p50 ms | p99 ms | requests/s |\n| --- | --- | --- | --- | --- |")
+    for clients, rows in table.items():
+        for name, row in rows.items():
+            print(f"| {clients} | {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rps']:.0f} |")
+    for clients, rows in table.items():
+        plain_row, batched, unbatched = (rows["plain server (minimal score.py)"], rows["project, batching on"],
+                                         rows["project, batching off"])
+        print(f"{clients} clients: batching on / plain server: requests/s {batched['rps'] / plain_row['rps']:.2f}x, "
+              f"p50 {batched['p50_ms'] / plain_row['p50_ms']:.2f}x, p99 {batched['p99_ms'] / plain_row['p99_ms']:.2f}x;"
+              f" batching on - off p50: {batched['p50_ms'] - unbatched['p50_ms']:+.2f} ms; served p50 / in-process "
+              f"p50 {batched['p50_ms'] / rows['in-process (score.py functions)']['p50_ms']:.2f}x")
 
 
 if __name__ == "__main__":

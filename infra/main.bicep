@@ -46,6 +46,20 @@ param approverAuthSecretName string = 'approver-auth-secret'
 @description('Settings of the retraining service (debounce, budget, training); see README "Settings".')
 param serviceSettings object = {}
 
+@description('Serve on a provisioned AKS cluster (Azure ML Kubernetes compute) instead of managed online endpoints.')
+param kubernetesServing bool = false
+
+@description('Largest GPU serving pool of that cluster (it scales from 0).')
+@minValue(1)
+param kubernetesGpuMaxNodes int = 1
+
+// With kubernetesServing the function app deploys to the cluster (explicit serviceSettings still win).
+var kubernetesSettings = kubernetesServing ? {
+  ENDPOINT_KIND: 'kubernetes'
+  KUBERNETES_COMPUTE: 'aks-serving'
+  SERVING_INSTANCE_TYPE: 'cpu'
+} : {}
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, application: 'tfod-retrain' }
 
@@ -108,6 +122,19 @@ module ml 'app/ml-workspace.bicep' = {
   }
 }
 
+module aks 'app/aks.bicep' = if (kubernetesServing) {
+  scope: rg
+  name: 'aks'
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    workspaceName: ml.outputs.workspaceName
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    gpuMaxNodes: kubernetesGpuMaxNodes
+  }
+}
+
 module function 'app/function.bicep' = {
   scope: rg
   name: 'function'
@@ -132,7 +159,7 @@ module function 'app/function.bicep' = {
     servingEnvironment: ml.outputs.servingEnvironment
     endpointIdentityId: identities.outputs.endpointId
     endpointIdentityClientId: identities.outputs.endpointClientId
-    serviceSettings: serviceSettings
+    serviceSettings: union(kubernetesSettings, serviceSettings)
     approverAuthClientId: approverAuthClientId
     approverAuthSecretUri: empty(approverAuthClientId) ? '' : '${vault.outputs.uri}secrets/${approverAuthSecretName}'
   }
@@ -169,6 +196,7 @@ module rbac 'app/rbac.bicep' = {
     topicPrincipalId: topic.outputs.principalId
     principalId: principalId
     principalType: principalType
+    aksKubeletPrincipalId: kubernetesServing ? aks.outputs.kubeletPrincipalId : ''
   }
 }
 
@@ -191,3 +219,4 @@ output AZURE_MONITORING_WORKBOOK string = monitoring.outputs.workbookId
 output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
 output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment
 output AZURE_ENDPOINT_NAME_PREFIX string = function.outputs.endpointNamePrefix
+output AZURE_KUBERNETES_COMPUTE string = kubernetesServing ? 'aks-serving' : ''

@@ -204,6 +204,11 @@ EVENTS: tuple[LogEvent, ...] = (
        "a request refused with 400 and why"),
     _e("scoring failed", "ERROR", "endpoint", "model_version", "model_name deployment status error latency_ms",
        "the model raised on a request: answered 500, the worker goes on"),
+    _e("model takes one image a call: requests are not batched", "WARNING", "endpoint", "model_version",
+       "model_name deployment", "a model exported with the OD API's batch-1 signature (before this service "
+       "exported an open batch dimension)"),
+    _e("TensorFlow threads already set: SCORE_*_OP_THREADS not applied", "WARNING", "endpoint", "", "",
+       "score.py loaded into a process where TensorFlow already runs (in-process use, not a deployment)"),
     _e("no data collector configured: inputs and outputs are not collected", "INFO", "endpoint", "", "",
        "collection off"),
     _e("azureml-ai-monitoring missing: inputs and outputs are not collected", "WARNING", "endpoint", "", "",

@@ -13,3 +13,9 @@ def endpoint_name(settings: Settings, project: str) -> str:
     """`<prefix>-<project>` when that fits Azure's rule (3 to 32 lowercase letters, digits and hyphens, starting
     with a letter); otherwise cleaned and cut, with a hash of the full name so long projects never share one."""
     return azure_name(f"{settings.endpoint_name_prefix}-{project}", ENDPOINT)
+
+
+def scoring_environment(settings: Settings) -> dict[str, str]:
+    """What score.py reads in every deployment, managed, Kubernetes or local: its batching."""
+    return {"SCORE_MAX_BATCH": str(settings.serving_max_batch),
+            "SCORE_BATCH_WAIT_MS": f"{settings.serving_batch_wait_ms:g}"}

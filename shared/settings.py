@@ -179,10 +179,16 @@ class Settings:
         "type of each Kubernetes deployment, as defined on the attached cluster (empty: `defaultinstancetype`, the "
         "one Azure ML's Kubernetes extension creates).")
     serving_instance_count: int = _setting("SERVING_INSTANCE_COUNT", 1, "Instances per deployment.")
-    serving_threads: int = _setting("SERVING_THREADS", 4, "Requests one inference server worker scores at once "
-                                    "(gunicorn threads; one model in memory serves them all; TensorFlow runs one "
-                                    "thread per op, so concurrent requests use the cores). On Azure also the "
-                                    "deployment's max concurrent requests per instance.")
+    serving_threads: int = _setting("SERVING_THREADS", 16, "Requests one inference server worker takes at once "
+                                    "(gunicorn threads; one model in memory serves them all; the requests inside "
+                                    "share model calls, see SERVING_MAX_BATCH). On Azure also the deployment's max "
+                                    "concurrent requests per instance.")
+    serving_max_batch: int = _setting("SERVING_MAX_BATCH", 8, "Most concurrent requests of one worker that score.py "
+                                      "runs as one model call (dynamic batching; 1: off). Deployed as the "
+                                      "deployment's SCORE_MAX_BATCH.")
+    serving_batch_wait_ms: float = _setting("SERVING_BATCH_WAIT_MS", 5.0, "Longest a request waits for the "
+                                            "others already inside its worker to join its batch (a lone request "
+                                            "never waits). Deployed as SCORE_BATCH_WAIT_MS.")
     endpoint_identity_id: str | None = _setting("ENDPOINT_IDENTITY_ID", None, "Resource id of the user-assigned "
                                                 "identity the endpoints run as (empty: system-assigned).")
     endpoint_identity_client_id: str | None = _setting("ENDPOINT_IDENTITY_CLIENT_ID", None, "Client id of that "

@@ -18,6 +18,8 @@ param principalId string
 @description('Kind of that principal: User (azd up from a shell) or ServicePrincipal (a pipeline).')
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
+@description('Object id of the AKS cluster\'s kubelet identity when serving on Kubernetes (empty: no cluster).')
+param aksKubeletPrincipalId string = ''
 
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -39,6 +41,7 @@ var principals = {
   workspace: workspacePrincipalId
   blobTopic: topicPrincipalId
   deployer: principalId
+  aksKubelet: aksKubeletPrincipalId
 }
 
 var principalTypes = {
@@ -48,6 +51,7 @@ var principalTypes = {
   workspace: 'ServicePrincipal'
   blobTopic: 'ServicePrincipal'
   deployer: principalType
+  aksKubelet: 'ServicePrincipal'
 }
 
 var deployerGrants = empty(principalId) ? [] : [
@@ -87,10 +91,12 @@ var workspaceGrants = concat([
   { principal: 'deployer', role: 'azureMLDataScientist' }
 ])
 
-var registryGrants = [
+var registryGrants = concat([
   { principal: 'compute', role: 'acrPull' }
   { principal: 'endpoint', role: 'acrPull' }
-]
+], empty(aksKubeletPrincipalId) ? [] : [
+  { principal: 'aksKubelet', role: 'acrPull' }
+])
 
 var keyVaultGrants = [
   { principal: 'function', role: 'keyVaultSecretsUser' }

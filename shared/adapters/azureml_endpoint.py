@@ -32,7 +32,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.adapters.scoring import score_on_slot
 from shared.ports import DeploymentSpec
-from shared.serving import endpoint_name
+from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
 SERVING_CODE = Path(__file__).resolve().parents[2] / "trainer_image" / "serving"
@@ -88,7 +88,8 @@ class AzureMLEndpoints:
             "data_collector": DataCollector(collections=collections, sampling_rate=1.0),
             "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
                                       "DEPLOYMENT_NAME": slot,
-                                      "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}"},
+                                      "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
+                                      **scoring_environment(self.settings)},
             "request_settings": OnlineRequestSettings(
                 request_timeout_ms=10_000, max_concurrent_requests_per_instance=self.settings.serving_threads),
             "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),

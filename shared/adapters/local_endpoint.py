@@ -21,7 +21,7 @@ from shared.adapters.local_gateway import CollectorSink, Gateway
 from shared.adapters.scoring import score_on_slot
 from shared.blob_folders import download_folder
 from shared.ports import BlobStore, DeploymentSpec
-from shared.serving import endpoint_name
+from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ class LocalEndpoints:
             "MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version, "DEPLOYMENT_NAME": slot,
             "AZUREML_MDC_ENABLED": "true", "AZUREML_MDC_HOST": "127.0.0.1", "AZUREML_MDC_PORT": str(sink.port),
             "AML_APP_ROOT": str(SCORE_SCRIPT.parent), "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}"}
+            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}", **scoring_environment(self.settings)}
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / "server.log"
         with log_path.open("wb") as out:

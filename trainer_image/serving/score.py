@@ -28,7 +28,8 @@ from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shared import safe_json  # the serving image has shared/ on its PYTHONPATH
+from shared import safe_json  # the serving image has shared/ and trainer_image/ on its PYTHONPATH
+from trainer_image.serving.batching import Batcher
 
 log = logging.getLogger("azmlinfsrv.score")
 """A child of the inference server's logger: with Application Insights on, the server's handler sends these lines to
@@ -53,11 +54,20 @@ INTER_OP_THREADS = int(os.environ.get("SCORE_INTER_OP_THREADS", "0"))
 """Small detectors gain nothing from splitting one op over cores (measured: 3x the requests/s with 1 thread per op
 on 2 cores); concurrent requests use the cores instead. 0 lets TensorFlow choose."""
 FORMATS = ("JPEG", "PNG")
+MAX_BATCH = int(os.environ.get("SCORE_MAX_BATCH", "8"))
+"""Most requests of one worker scored in one model call (1: no batching)."""
+BATCH_WAIT_MS = float(os.environ.get("SCORE_BATCH_WAIT_MS", "5"))
+"""How long the first request of a batch waits for the others inside the worker (a lone caller never waits)."""
+BATCH_CALLS = int(os.environ.get("SCORE_BATCH_CALLS", "0")) or min(os.cpu_count() or 1, 4)
+"""Batches run at once (0: one per core, up to 4): each op runs on one thread, so one call uses one core."""
 
 _model: Any = None
 _labels: dict[int, str] = {}
 _identity: dict[str, str] = {}
 _buffer: CollectionBuffer | None = None
+_batcher: Batcher | None = None
+_input_size: tuple[int, int] | None = None
+"""(height, width) of the model's fixed_shape_resizer: images of other sizes are brought to it to share a batch."""
 
 
 class BadRequest(ValueError):
@@ -69,8 +79,11 @@ def init() -> None:
     global _model, _labels, _identity
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+    except RuntimeError:  # TensorFlow already runs in this process (score.py used in-process): its threads stand
+        log.warning(json.dumps({"message": "TensorFlow threads already set: SCORE_*_OP_THREADS not applied"}))
     root = Path(os.environ["AZUREML_MODEL_DIR"])
     saved = next((p.parent for p in sorted(root.rglob("saved_model.pb"))), None)
     if saved is None:
@@ -81,9 +94,39 @@ def init() -> None:
     _identity = {"model_name": os.environ.get("MODEL_NAME", ""), "model_version": os.environ.get("MODEL_VERSION", ""),
                  "deployment": os.environ.get("DEPLOYMENT_NAME", "")}
     _detect(np.zeros((1, 64, 64, 3), dtype=np.uint8))
+    _start_batching(package / "pipeline.config")
     _open_collectors()
     log.info(json.dumps({"message": "model loaded", "saved_model": str(saved), "classes": len(_labels),
                          **_identity}))
+
+
+def _start_batching(config: Path) -> None:
+    """The in-worker batcher, with the model's own input size when its resizer is a fixed shape."""
+    global _batcher, _input_size
+    if MAX_BATCH <= 1:
+        return
+    if _model.structured_input_signature[1]["input_tensor"].shape[0] == 1:  # exported before batching existed
+        log.warning(json.dumps({"message": "model takes one image a call: requests are not batched",
+                                **_identity}))
+        return
+    _input_size = fixed_input_size(config.read_text()) if config.is_file() else None
+    _batcher = Batcher(_run_batch, MAX_BATCH, BATCH_WAIT_MS / 1000, BATCH_CALLS)
+    if _input_size:  # the batched graph's first call is slow: not on a caller's time
+        _detect(np.zeros((min(MAX_BATCH, 2), *_input_size, 3), dtype=np.uint8))
+
+
+def fixed_input_size(pipeline_config: str) -> tuple[int, int] | None:
+    """(height, width) of a fixed_shape_resizer; None for any other resizer (keep-aspect-ratio cannot be
+    reproduced outside the graph exactly: only images of one size share a batch then)."""
+    from google.protobuf import text_format
+    from object_detection.protos import pipeline_pb2
+
+    config = text_format.Parse(pipeline_config, pipeline_pb2.TrainEvalPipelineConfig())
+    arch = config.model.WhichOneof("model")
+    resizer = getattr(config.model, arch).image_resizer if arch else None
+    if resizer is None or resizer.WhichOneof("image_resizer_oneof") != "fixed_shape_resizer":
+        return None
+    return resizer.fixed_shape_resizer.height, resizer.fixed_shape_resizer.width
 
 
 def read_label_map(path: Path) -> dict[int, str]:
@@ -165,6 +208,16 @@ def run(request) -> AMLResponse:
     started = time.perf_counter()
     if request.method != "POST":
         return _answer({"error": "POST an image (raw bytes, or JSON with base64 'image')"}, 405)
+    if _batcher is None:
+        return _score(request, started)
+    _batcher.entering()  # others scoring now wait for this one (up to the bound) to share their model call
+    try:
+        return _score(request, started)
+    finally:
+        _batcher.leaving()
+
+
+def _score(request: Any, started: float) -> AMLResponse:
     try:
         data, options = parse_request(request.get_data(), request.headers.get("Content-Type", ""), request.args)
         image = decode_image(data)
@@ -243,14 +296,51 @@ def _detect(batch: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in _model(input_tensor=tf.constant(batch)).items()}
 
 
+OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores")
+
+
+def _infer(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """One image's boxes, classes and scores: through the batcher when it runs, else a call of its own."""
+    if _batcher is not None:
+        return _batcher.submit(pixels)
+    out = _detect(pixels[np.newaxis])
+    return {k: out[k][0] for k in OUTPUTS}
+
+
+def _run_batch(images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """One model call per input shape; with a fixed-shape model, images of other sizes are first resized to its
+    input the way its own resizer does (bilinear), so that a batch of mixed sizes is one call. Normalized boxes
+    are relative to the image either way: pixel boxes stay those of the original size."""
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1 and _input_size is not None:
+        images = [_to_input_size(image) for image in images]
+    results: list[dict[str, np.ndarray] | None] = [None] * len(images)
+    for shape in dict.fromkeys(image.shape for image in images):
+        indexes = [i for i, image in enumerate(images) if image.shape == shape]
+        out = _detect(np.stack([images[i] for i in indexes]))
+        for row, i in enumerate(indexes):
+            results[i] = {k: out[k][row] for k in OUTPUTS}
+    return results  # type: ignore[return-value]
+
+
+def _to_input_size(image: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    height, width = _input_size  # type: ignore[misc]
+    if image.shape[:2] == (height, width):
+        return image
+    resized = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear")
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
+
+
 def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[str, Any]:
     """Detections above `threshold`, best first, with label names and boxes in pixels and normalized; and under
     `candidates` the ones down to COLLECT_MIN_SCORE, which only the data collector gets (the labelling loop's
     pre-annotations and uncertainty need them)."""
-    out = _detect(np.asarray(image, dtype=np.uint8)[np.newaxis])
+    out = _infer(np.asarray(image, dtype=np.uint8))
     width, height = image.size
     floor, found = min(threshold, COLLECT_MIN_SCORE), []
-    for box, cls, score in zip(out["detection_boxes"][0], out["detection_classes"][0], out["detection_scores"][0],
+    for box, cls, score in zip(out["detection_boxes"], out["detection_classes"], out["detection_scores"],
                                strict=True):
         if score < floor or len(found) >= max(max_detections, COLLECT_MAX_CANDIDATES):
             continue

@@ -234,3 +234,101 @@ def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_sc
     across = tile[TILE // 4 - 3: TILE // 4 + 4, TILE // 2].sum(axis=-1)  # a column through the box's top edge
     assert (across < 150).sum() >= 2, f"no dark edge: the green box vanishes on the green object ({across})"
     assert all(p["score"] >= 0.99 for row in rows for p in row["predicted"])
+
+
+@pytest.fixture(scope="module")
+def scoring(run):
+    """score.py in this process on the trained package, with its batcher (8 requests, 50 ms bound)."""
+    os.environ["AZUREML_MODEL_DIR"] = str(run["package"])
+    from trainer_image.serving import score
+
+    saved = score.MAX_BATCH, score.BATCH_WAIT_MS
+    score.MAX_BATCH, score.BATCH_WAIT_MS = 8, 50
+    score.init()
+    yield score
+    score.MAX_BATCH, score.BATCH_WAIT_MS = saved
+    score._batcher = None
+
+
+def together(score, images, options) -> list[dict]:
+    """Requests scored at once by as many threads, as the inference server's threads would."""
+    import threading
+
+    answers: list = [None] * len(images)
+    arrived = threading.Barrier(len(images))
+
+    def one(i: int) -> None:
+        score._batcher.entering()
+        try:
+            arrived.wait(10)
+            answers[i] = score.detect(images[i], **options[i])
+        finally:
+            score._batcher.leaving()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
+def alone(score, monkeypatch, images, options) -> list[dict]:
+    with monkeypatch.context() as patch:
+        patch.setattr(score, "_batcher", None)
+        return [score.detect(image, **option) for image, option in zip(images, options, strict=True)]
+
+
+def scenes(sizes: list[tuple[int, int]]) -> list:
+    import random
+
+    from PIL import Image
+
+    from local_mode.demo_data import make_scene
+
+    rng = random.Random(11)
+    return [Image.fromarray(np.asarray(make_scene(rng, 128, 2)[0])).resize(size) for size in sizes]
+
+
+def same_detections(a: dict, b: dict, tolerance: float) -> None:
+    assert a["image"] == b["image"]
+    for kind in ("detections", "candidates"):
+        strong = [(x, y) for x, y in zip(a[kind], b[kind], strict=False) if min(x["score"], y["score"]) > 0.2]
+        for x, y in strong:
+            assert x["label"] == y["label"] and abs(x["score"] - y["score"]) <= tolerance, (x, y)
+            for edge in ("xmin", "ymin", "xmax", "ymax"):
+                assert abs(x["box_normalized"][edge] - y["box_normalized"][edge]) <= tolerance, (x, y)
+                size = a["image"]["width"] if edge[0] == "x" else a["image"]["height"]
+                assert abs(x["box"][edge] - x["box_normalized"][edge] * size) <= 0.1, x  # pixels of the original
+
+
+def test_batched_answers_are_the_detections_of_single_calls(scoring, monkeypatch):
+    images = scenes([(128, 128)] * 6)
+    options = [{"threshold": 0.1, "max_detections": 20}] * 6
+    scoring._batcher.batches.clear()
+    batched = together(scoring, images, options)
+    assert max(scoring._batcher.batches) > 1, scoring._batcher.batches  # they did share model calls
+    for got, expected in zip(batched, alone(scoring, monkeypatch, images, options), strict=True):
+        same_detections(got, expected, 1e-3)
+        assert len(got["detections"]) == len(expected["detections"])
+
+
+def test_images_of_other_sizes_share_a_batch_brought_to_the_model_input(scoring, monkeypatch):
+    assert scoring._input_size == (128, 128)  # from the exported pipeline.config's fixed_shape_resizer
+    images = scenes([(128, 128), (96, 160), (200, 120), (64, 64)])
+    options = [{"threshold": 0.1, "max_detections": 20}] * 4
+    scoring._batcher.batches.clear()
+    batched = together(scoring, images, options)
+    assert max(scoring._batcher.batches) > 1
+    for got, expected in zip(batched, alone(scoring, monkeypatch, images, options), strict=True):
+        same_detections(got, expected, 0.03)  # the resize rounds to whole pixel values outside the graph
+
+
+def test_options_apply_per_request_inside_one_batch(scoring):
+    images = scenes([(128, 128)] * 3)
+    options = [{"threshold": 0.0, "max_detections": 3}, {"threshold": 0.9999, "max_detections": 20},
+               {"threshold": 0.0, "max_detections": 1}]
+    first, strict, one = together(scoring, images, options)
+    assert len(first["detections"]) == 3 and len(one["detections"]) == 1
+    assert all(d["score"] >= 0.9999 for d in strict["detections"])
+    assert [a["threshold"] for a in (first, strict, one)] == [0.0, 0.9999, 0.0]

@@ -4,6 +4,8 @@ keys, traffic and deletion, as the release timer drives them tick by tick."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -43,12 +45,39 @@ def provision_until_settled(azure: FakeAzure, adapter: AzureMLEndpoints, spec: D
     return seen
 
 
-@pytest.fixture
-def ready(azure) -> AzureMLEndpoints:
+def provisioned_cluster() -> tuple[str, list[str], dict[str, str]]:
+    """The Kubernetes compute infra/app/aks.bicep attaches (its name and instance types) and the settings
+    main.bicep gives the function app with it."""
+    infra = Path(__file__).resolve().parents[4] / "infra"
+    aks, main = (infra / "app" / "aks.bicep").read_text(), (infra / "main.bicep").read_text()
+    name = re.search(r"var computeName = '([^']+)'", aks).group(1)
+    types = re.findall(r"(\w+): \w+Instance\b", re.search(r"instanceTypes: .*", aks).group(0))
+    block = re.search(r"var kubernetesSettings = kubernetesServing \? \{\n(.*?)\n\}", main, re.S).group(1)
+    settings = dict(re.findall(r"^  (\w+): '([^']*)'$", block, re.M))
+    return name, sorted(set(types)), settings
+
+
+KINDS = {"managed": {}, "kubernetes": {
+    "endpoint_kind": "kubernetes", "kubernetes_compute": provisioned_cluster()[2]["KUBERNETES_COMPUTE"],
+    "serving_instance_type": provisioned_cluster()[2]["SERVING_INSTANCE_TYPE"]}}
+
+
+@pytest.fixture(params=list(KINDS))
+def ready(azure, request) -> AzureMLEndpoints:
+    """Provisioned on a managed endpoint, and on the Kubernetes compute the AKS Bicep attaches."""
+    if request.param == "kubernetes":
+        name, instance_types, _ = provisioned_cluster()
+        azure.ml.add_kubernetes_compute(name, tuple(instance_types))
     register_model(azure)
-    adapter = endpoints(azure)
+    adapter = endpoints(azure, **KINDS[request.param])
     assert provision_until_settled(azure, adapter) == ["provisioning", "provisioning", "ready"]
     return adapter
+
+
+def test_the_provisioned_cluster_and_the_settings_it_gives_agree():
+    name, instance_types, settings = provisioned_cluster()
+    assert settings == {"ENDPOINT_KIND": "kubernetes", "KUBERNETES_COMPUTE": name, "SERVING_INSTANCE_TYPE": "cpu"}
+    assert instance_types == ["cpu", "gpu"]
 
 
 def test_the_endpoint_azure_receives_is_keyed_and_runs_as_the_endpoint_identity(azure, ready):
@@ -68,11 +97,13 @@ def test_the_deployment_azure_receives_has_every_name_resolved_and_its_code_uplo
     uploaded = azure.blobs.accounts[azure.ws.storage_account]
     assert any(name.endswith("/score.py") for blobs in uploaded.values() for name in blobs), code["codeUri"]
     assert props["codeConfiguration"]["scoringScript"] == "score.py"
-    assert (props["instanceType"], props["endpointComputeType"]) == ("Standard_DS3_v2", "Managed")
+    assert (props["instanceType"], props["endpointComputeType"]) in (("Standard_DS3_v2", "Managed"),
+                                                                     ("cpu", "Kubernetes"))
     assert props["appInsightsEnabled"] is True
     assert props["environmentVariables"] == {"MODEL_NAME": "tfod-shapes", "MODEL_VERSION": "1",
-                                             "DEPLOYMENT_NAME": "blue", "GUNICORN_CMD_ARGS": "--threads 4"}
-    assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 4
+                                             "DEPLOYMENT_NAME": "blue", "GUNICORN_CMD_ARGS": "--threads 16",
+                                             "SCORE_MAX_BATCH": "8", "SCORE_BATCH_WAIT_MS": "5"}
+    assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 16
     collections = props["dataCollector"]["collections"]
     assert set(collections) == {"model_inputs", "model_outputs"}
     for name, collection in collections.items():

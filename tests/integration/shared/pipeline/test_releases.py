@@ -155,6 +155,28 @@ def test_bad_option_gets_400(stack):
     assert status == 400 and "'threshold' must be between" in answer["error"]
 
 
+def test_concurrent_requests_batched_in_the_worker_each_get_their_own_answer(stack):
+    """The endpoint batches by default (SERVING_MAX_BATCH): 8 requests at once, two of them bad images and each
+    with its own options — a bad one fails alone with its reason, every good one gets the answer it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    uri, key = scoring(stack)
+    headers = {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"}
+    bodies = [(f"?threshold=0&max_detections={1 + i % 3}", image(seed=200 + i)) for i in range(6)]
+    bodies += [("", b"not an image"), ("?threshold=0", image(seed=300)[:300])]  # the second: a cut JPEG
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: post(uri + b[0], b[1], headers), bodies))
+    for (query, body), (status, answer) in zip(bodies[:6], answers[:6], strict=True):
+        assert status == 200, answer
+        assert len(answer["detections"]) == int(query.rsplit("=", 1)[1])  # its own max_detections
+        alone = post(uri + query, body, headers)[1]
+        assert [d["label"] for d in answer["detections"]] == [d["label"] for d in alone["detections"]]
+        for got, expected in zip(answer["detections"], alone["detections"], strict=True):
+            assert got["score"] == pytest.approx(expected["score"], abs=1e-3)
+    assert [status for status, _ in answers[6:]] == [400, 400]
+    assert "not a JPEG or PNG" in answers[6][1]["error"] and "cannot be decoded" in answers[7][1]["error"]
+
+
 def score_with_id(uri: str, key: str, body: bytes, request_id: str) -> dict:
     request = urllib.request.Request(uri, data=body, method="POST", headers={
         "Content-Type": "image/jpeg", "Authorization": f"Bearer {key}", "x-request-id": request_id})
