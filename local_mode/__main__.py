@@ -39,6 +39,8 @@ from shared.training import model_folder
 
 log = logging.getLogger("local_mode")
 LOG_FILE = REPO_ROOT / ".local" / "logs" / "local-mode.jsonl"
+DOCUMENT = sys.stdout
+"""Where a command's JSON document goes: stdout, which holds nothing else with --json (progress goes to stderr)."""
 
 
 def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, project: str) -> int:
@@ -54,13 +56,13 @@ def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, proje
     return count
 
 
-def validate(settings: Settings, project: str, *, as_json: bool) -> int:
+def validate(settings: Settings, project: str, *, as_json: bool, out: Any = None) -> int:
     store = AzureBlobStore.from_settings(settings)
     builder = DatasetBuilder(store, settings, persist=False)
     build = builder.build(project)
     if build.manifest["counts"]["images"]:
         builder.publish(build)
-    print(json.dumps(build.report.to_dict(), indent=1) if as_json else build.report.render())
+    print(json.dumps(build.report.to_dict(), indent=1) if as_json else build.report.render(), file=out or sys.stdout)
     return 0 if build.manifest["counts"]["images"] else 1
 
 
@@ -273,7 +275,7 @@ def _drop_first_batch(settings: Settings, args: argparse.Namespace, scratch: Pat
         print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
     count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
     print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
-    code = validate(settings, args.project, as_json=args.json)
+    code = validate(settings, args.project, as_json=args.json, out=DOCUMENT)
     clock.lap("make and upload the dataset, validate it")
     return code if args.validate_only or code else None
 
@@ -591,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"),
                    file=args.log_file if args.command in ("run", "serve") else None)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
+    if args.command == "run" and args.json:
+        sys.stdout = sys.stderr  # the progress lines; the report goes to DOCUMENT
     if args.command in ("run", "serve"):
         watch_children()  # trainers, inference servers and Azurite die with this process, even on SIGKILL
         try:

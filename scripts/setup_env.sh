@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11) and tools/node_modules (Azurite) from the registries; a no-op when nothing changed.
+# Creates .venv (Python 3.11) and tools/node_modules (Azurite, the Kusto language service) from the registries; a
+# no-op when nothing changed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
