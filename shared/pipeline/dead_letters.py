@@ -45,7 +45,10 @@ class DeadLetters:
         """Read up to `limit` new dead-letter files; one warning line per file, then the file moves to reported/."""
         container, total = self.settings.dead_letter_container, DeadLetterReport()
         self.blobs.ensure_container(container)
-        names = [info.name for info in self.blobs.list(container) if not info.name.startswith(REPORTED)]
+        names = []  # one folder per subscription; reported/ grows for ever and is never listed again
+        for folder in self.blobs.top_level_folders(container):
+            if f"{folder}/" != REPORTED and len(names) < limit:
+                names += [info.name for info in self.blobs.list(container, f"{folder}/")]
         for name in names[:limit]:
             try:
                 data = self.blobs.read(container, name).data
