@@ -24,9 +24,7 @@ def alert_notice(payload: Any) -> ApprovalNotice:
     essentials = data.get("essentials") if isinstance(data, dict) else None
     if not isinstance(essentials, dict) or not isinstance(essentials.get("alertRule"), str):
         raise AlertSchemaError("data.essentials.alertRule: missing or not a string")
-    context = data.get("alertContext") if isinstance(data.get("alertContext"), dict) else {}
-    conditions = (context.get("condition") or {}).get("allOf") or [{}] if isinstance(context, dict) else [{}]
-    first = conditions[0] if isinstance(conditions, list) and conditions and isinstance(conditions[0], dict) else {}
+    first = _first_condition(data.get("alertContext"))
     state = str(essentials.get("monitorCondition", "Fired"))
     facts = [("Severity", str(essentials.get("severity", ""))), ("State", state),
              ("Fired", str(essentials.get("firedDateTime", "")))]
@@ -37,3 +35,10 @@ def alert_notice(payload: Any) -> ApprovalNotice:
     title = f"{'Resolved' if state == 'Resolved' else 'Alert'}: {essentials['alertRule']}"
     return ApprovalNotice(title=title, summary=str(essentials.get("description") or essentials["alertRule"]),
                           facts=facts, link=str(link), action="Open the log rows")
+
+
+def _first_condition(context: Any) -> dict[str, Any]:
+    """alertContext.condition.allOf[0] of a log or metric alert (what was seen, the link to its rows), or {}."""
+    condition = context.get("condition") if isinstance(context, dict) else None
+    conditions = condition.get("allOf") if isinstance(condition, dict) else None
+    return conditions[0] if isinstance(conditions, list) and conditions and isinstance(conditions[0], dict) else {}

@@ -40,13 +40,13 @@ def _literal_keys(node: ast.AST | None) -> set[str] | None:
     return None
 
 
-def log_calls(path: Path) -> list[LogCall]:
+def log_calls(path: Path, root: Path = ROOT) -> list[LogCall]:
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LEVELS
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in ("log", "logger") and node.args):
             continue
-        where, level, first = f"{path.relative_to(ROOT)}:{node.lineno}", LEVELS[node.func.attr], node.args[0]
+        where, level, first = f"{path.relative_to(root)}:{node.lineno}", LEVELS[node.func.attr], node.args[0]
         extra = next((k.value for k in node.keywords if k.arg == "extra"), None)
         if isinstance(first, ast.Call) and getattr(first.func, "attr", "") == "dumps" and isinstance(
                 first.args[0], ast.Dict):  # score.py writes its JSON itself
@@ -101,16 +101,7 @@ def test_the_check_sees_an_uncontracted_and_a_dynamic_message(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text('log.info("made up", extra={"a": 1})\nlog.info(f"release {x}")\n'
                       'log.warning("training held", extra={"reason": r})\n')
-    calls = [LogCall(c.where.split(":")[-1], c.message, c.level, c.keys) for c in log_calls_relative(sample)]
+    calls = log_calls(sample, root=tmp_path)
     assert [(c.message, c.keys) for c in calls] == [("made up", {"a"}), (None, set()), ("training held", {"reason"})]
     held = next(e for e in log_contract.EVENTS if e.message == "training held")
     assert set(held.fields) - calls[2].keys == {"hold"}
-
-
-def log_calls_relative(path: Path) -> list[LogCall]:
-    global ROOT
-    saved, ROOT = ROOT, path.parent
-    try:
-        return log_calls(path)
-    finally:
-        ROOT = saved
