@@ -28,15 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import report, say
 from local_mode import demo_data, labelling_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "lab"
 BASE_CONFIG = ROOT / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
 
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def named_for(split: str, stem: str, folder: str = "") -> str:
@@ -150,9 +148,9 @@ def selection_value(bench: Bench, args: argparse.Namespace) -> dict:
     rng = random.Random(11)
     held_out = [(demo_data.jpeg_bytes(i), s) for i, s in (demo_data.make_scene(rng, 128, 3) for _ in range(100))]
     validation = as_voc(held_out, "validation", lambda d: "hard-" + hashlib.sha256(d).hexdigest()[:8], "hard/")
-    _say(f"[labelling] champion: {args.base_images} demo images, {args.steps} steps")
+    say(f"[labelling] champion: {args.base_images} demo images, {args.steps} steps")
     champion = bench.train("champion", base | validation, args.steps)
-    _say(f"[labelling] champion mAP@0.5 {champion['metrics']['map_50']:.3f} ({champion['seconds']} s)")
+    say(f"[labelling] champion mAP@0.5 {champion['metrics']['map_50']:.3f} ({champion['seconds']} s)")
     production = labelling_demo.production_images(args.production, seed=99)
     rows = score_through_score_py(champion["model_dir"], production)
     # the champion's package goes where a release would have put it; its collected rows where the collector would
@@ -182,7 +180,7 @@ def selection_value(bench: Bench, args: argparse.Namespace) -> dict:
                           "champion_map_50_same_images": metrics["champion"]["map_50"],
                           "gain_map_50": round(metrics["map_50"] - metrics["champion"]["map_50"], 4),
                           "validation_images": metrics["validation_images"], "seconds": run["seconds"]}
-        _say(f"[labelling] retrain with {len(images)} {label} production images: {results[label]}")
+        say(f"[labelling] retrain with {len(images)} {label} production images: {results[label]}")
     results["uncertain_gain_over_random_map_50"] = round(results["uncertain"]["gain_map_50"] -
                                                          results["random"]["gain_map_50"], 4)
     return results
@@ -238,13 +236,10 @@ def main() -> None:
         figures = {}
         if args.rows:
             figures["export_cost"] = export_cost(bench, args.rows)
-            _say(f"[labelling] export of {args.rows} collected rows: {figures['export_cost']}")
+            say(f"[labelling] export of {args.rows} collected rows: {figures['export_cost']}")
         if args.production:
             figures["selection_value"] = selection_value(bench, args)
-    text = json.dumps(figures, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text)
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -12,32 +12,20 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
-from local_mode.demo_data import vott_export
+from bench import report, say
+from local_mode.demo_data import vott_export, zoo_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_CONFIG = ROOT / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
 
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def zoo_archive(package: Path, name: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for part in ("pipeline.config", "checkpoint", "saved_model"):
-            tar.add(package / part, arcname=f"{name}/{part}")
-    return buffer.getvalue()
 
 
 class Trainer:
@@ -117,7 +105,7 @@ def main() -> None:
 
     with Azurite() as azurite, tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(azurite.connection_string, Path(scratch))
-        _say(f"[scale-out] base run: three shapes, {args.base_steps} steps")
+        say(f"[scale-out] base run: three shapes, {args.base_steps} steps")
         three = trainer.dataset("three", vott_export(60, seed=3))
         trainer.train("base", three, "base-models/ssd", args.base_steps)
         added = BaseModels(trainer.store, trainer.settings).add(zoo_archive(Path(scratch) / "base", "shapes_base"),
@@ -125,17 +113,14 @@ def main() -> None:
         two = trainer.dataset("two", vott_export(64, seed=8, classes=("circle", "square")))
         fine = trainer.train("fine", two, added["base_model_setting"], args.steps)
         scratch_run = trainer.train("scratch", two, "base-models/ssd", args.steps)
-        _say(f"[scale-out] fine-tuned {fine}; from scratch {scratch_run}")
+        say(f"[scale-out] fine-tuned {fine}; from scratch {scratch_run}")
         one = trainer.train("one", two, "base-models/ssd", args.speed_steps)
         pair = trainer.pair("pair", two, args.speed_steps)
-        _say(f"[scale-out] one process {one}; two workers {pair}")
+        say(f"[scale-out] one process {one}; two workers {pair}")
     figures = {"fine_tuned": fine, "from_scratch": scratch_run,
                "one_process": one, "two_workers": pair,
                "two_over_one_steps_per_second": round(pair["steps_per_second"] / one["steps_per_second"], 2)}
-    text = json.dumps(figures, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text)
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import report, say
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _peak_mb() -> float:
@@ -147,15 +145,15 @@ def child(env: dict[str, str], *args: str) -> dict:
 
 def scenario(store, env: dict[str, str], container: str, project: str, kind: str, count: int,
              work: Path, relist: bool) -> dict:
-    _say(f"[snapshot] {count} {kind} images: generating and uploading")
+    say(f"[snapshot] {count} {kind} images: generating and uploading")
     upload(store, container, project, kind, 0, count)
     full = child(env, "snapshot", project)
-    _say(f"[snapshot] from scratch: {full}")
+    say(f"[snapshot] from scratch: {full}")
     added = upload(store, container, project, kind, 10_000_000, max(count // 100, 1))
     changes = work / f"{project}-changes.json"
     changes.write_text(json.dumps(sorted(added)))
     incremental = child(env, "snapshot", project, "--changes", str(changes))
-    _say(f"[snapshot] +1% from the ledger's names: {incremental}")
+    say(f"[snapshot] +1% from the ledger's names: {incremental}")
     figures = {"images": count, "full": full, "plus_1pct": incremental,
                "plus_1pct_share_of_full": round(incremental["seconds"] / full["seconds"], 3)}
     if relist:  # another +1%, whose events the snapshot is not told of: the daily listing finds them
@@ -163,7 +161,7 @@ def scenario(store, env: dict[str, str], container: str, project: str, kind: str
         nothing = work / f"{project}-none.json"
         nothing.write_text("[]")
         relisted = child(env, "snapshot", project, "--changes", str(nothing), "--relist")
-        _say(f"[snapshot] +1% through the daily full listing: {relisted}")
+        say(f"[snapshot] +1% through the daily full listing: {relisted}")
         figures["plus_1pct_by_listing"] = relisted
         figures["plus_1pct_by_listing_share_of_full"] = round(relisted["seconds"] / full["seconds"], 3)
     return figures
@@ -198,7 +196,7 @@ def manifests(work: Path, counts: list[int]) -> dict:
         del entries
         streamed = child({}, "trainer-pass", str(folder / "index.json"))
         whole = child({}, "trainer-pass", str(folder / "single.json"), "--single-document")
-        _say(f"[manifest] {count} entries: streamed {streamed}, one document {whole}")
+        say(f"[manifest] {count} entries: streamed {streamed}, one document {whole}")
         results[count] = {"streamed": streamed, "one_document": whole, "shards": len(shards)}
     return results
 
@@ -224,7 +222,7 @@ def run(voc: int, small: list[int], entries: list[int]) -> dict:
     figures["small_in_memory"] = {}
     for n in small:
         figures["small_in_memory"][n] = child({}, "memory", str(n))
-        _say(f"[snapshot] {n} small images, in-memory store: {figures['small_in_memory'][n]}")
+        say(f"[snapshot] {n} small images, in-memory store: {figures['small_in_memory'][n]}")
     if len(small) >= 2:
         a, b = small[0], small[-1]
         fa, fb = figures["small"][a]["full"], figures["small"][b]["full"]
@@ -266,10 +264,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     figures = run(args.voc, args.small, args.entries)
-    text = json.dumps(figures, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text)
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -111,3 +112,13 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def zoo_archive(package: Path, name: str) -> bytes:
+    """A trained package in the TF2 Detection Model Zoo's layout, as a .tar.gz:
+    <name>/{pipeline.config, checkpoint/, saved_model/} (what `base-model add` imports)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for part in ("pipeline.config", "checkpoint", "saved_model"):
+            tar.add(package / part, arcname=f"{name}/{part}")
+    return buffer.getvalue()

@@ -5,19 +5,17 @@ dataset of two classes — checked in the weights (the feature extractor comes f
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from local_mode.demo_data import vott_export
+from local_mode.demo_data import vott_export, zoo_archive
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.blob_folders import download_folder
 from shared.dataset.service import DatasetBuilder
@@ -29,15 +27,6 @@ BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / 
 BASE_STEPS, STEPS = 150, 40
 
 pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
-
-
-def zoo_archive(package: Path, name: str) -> bytes:
-    """The package in the TF2 Detection Model Zoo's layout: <name>/{pipeline.config, checkpoint/, saved_model/}."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for part in ("pipeline.config", "checkpoint", "saved_model"):
-            tar.add(package / part, arcname=f"{name}/{part}")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
