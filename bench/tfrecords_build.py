@@ -3,8 +3,12 @@
 Side by side in one run, on the same Pascal VOC data in one Azurite:
   * baseline: download every blob sequentially, then build one TFRecord file in a single process with the OD
     API's own `create_pascal_tf_record.dict_to_tf_example`;
-  * this trainer's manifest → TFRecords stage (parallel fetch overlapping encoding, shards, shard cache);
-  * the same stage for a retrain with 10% new images (the cache reuses every unchanged shard);
+  * this trainer's manifest → TFRecords stage (parallel fetch overlapping encoding, shards, shard cache) — these
+    two best of two, alternating;
+  * the same stage for a retrain with 10% new images (the cache reuses every unchanged shard), three ways: the
+    reused shards read from local mode's cache folder, from a read-only folder holding the cache as Azure ML's
+    `ro_mount` input shows it to the job, and downloaded from Blob (no folder); each way starts from the cache the
+    full build left, so each converts the same new images;
   * training steps/s: the trainer's loop (checkpoint mirroring + progress logging) vs. the OD API's
     `model_lib_v2.train_loop` called directly on the same config and records.
 """
@@ -72,12 +76,27 @@ def baseline(store, container: str, names: list[str], work: Path, label_map: dic
     return time.perf_counter() - started
 
 
-def ours(store, build, work: Path, cache_container: str, cache_dir: Path | None = None) -> tuple[float, dict]:
+CACHE_PREFIX = f"{PROJECT}/tfrecord-cache"
+
+
+def ours(store, build, work: Path, cache_container: str, cache_dir: Path | None = None,
+         mounted: bool = False, prefix: str = CACHE_PREFIX) -> tuple[float, dict]:
     from trainer_image.tfrecords import ShardBuilder, ShardCache
 
-    builder = ShardBuilder(store.read, ShardCache(store, cache_container, f"{PROJECT}/tfrecord-cache", cache_dir))
+    builder = ShardBuilder(store.read, ShardCache(store, cache_container, prefix, cache_dir, local_read_only=mounted))
     stats = builder.build(build.manifest, build.entries, work)
     return stats.seconds, stats.to_dict()
+
+
+def mounted_copy(store, container: str, folder: Path) -> Path:
+    """The shard cache as Azure ML's read-only mount shows it to a job: the blob folder's files, not writable."""
+    folder.mkdir(parents=True)
+    for item in store.list(container, CACHE_PREFIX + "/"):
+        path = folder / item.name.removeprefix(CACHE_PREFIX + "/")
+        path.write_bytes(store.read(container, item.name).data)
+        path.chmod(0o444)
+    folder.chmod(0o555)
+    return folder
 
 
 def training_speed(store, build, steps: int) -> dict:
@@ -115,7 +134,7 @@ def training_speed(store, build, steps: int) -> dict:
                     args = argparse.Namespace(num_steps=steps, checkpoint_every=every, sync_interval=10.0,
                                               strategy="default", batch_size=8,
                                               checkpoint_url=f"checkpoints/bench/{kind}{attempt}")
-                    train._train(args, config, model_dir)
+                    train._train(args, config, model_dir, train._strategy("default", 300.0))
                 results[kind].append(time.perf_counter() - started)
     return {kind: min(times) for kind, times in results.items()} | {"steps": steps}
 
@@ -141,17 +160,27 @@ def run(images: int, steps: int) -> dict:
         builder.publish(first)
         label_map = {i["name"]: i["id"] for i in first.manifest["label_map"]}
         figures = {"images": images, "mbytes": round(sum(len(v) for v in files.values()) / 1e6, 1)}
-        figures["baseline_s"] = baseline(store, settings.datasets_container, sorted(files), work / "baseline",
-                                         label_map)
+        # best of two, alternating (baseline, full, full, baseline): a passing hiccup of the machine or of Azurite
+        # falls on one try, not on the ratio; the second full build starts from an empty cache of its own
+        baselines = [baseline(store, settings.datasets_container, sorted(files), work / "baseline", label_map)]
         figures["full_s"], figures["full"] = ours(store, first, work / "full", "checkpoints", work / "cache")
+        again, _ = ours(store, first, work / "full-again", "checkpoints", work / "cache-again",
+                        prefix=f"{PROJECT}/tfrecord-cache-again")
+        baselines.append(baseline(store, settings.datasets_container, sorted(files), work / "baseline-again",
+                                  label_map))
+        figures["full_tries_s"], figures["baseline_tries_s"] = [figures["full_s"], again], baselines
+        figures["full_s"], figures["baseline_s"] = min(figures["full_tries_s"]), min(baselines)
+        mount = mounted_copy(store, "checkpoints", work / "mount")
 
         extra = voc_images(images // 10, start=images, seed=1)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: store.write(settings.datasets_container, *item), extra.items()))
         second = builder.build(PROJECT, previous_label_map=None)
-        figures["retrain_s"], figures["retrain"] = ours(store, second, work / "retrain", "checkpoints",
-                                                        work / "cache")
-        figures["retrain_download_s"], _ = ours(store, second, work / "retrain2", "checkpoints")
+        index = store.read("checkpoints", f"{CACHE_PREFIX}/index.json").data
+        for key, folder, read_only in (("retrain", work / "cache", False), ("retrain_mounted", mount, True),
+                                       ("retrain_download", None, False)):
+            store.write("checkpoints", f"{CACHE_PREFIX}/index.json", index)  # as the full build left it
+            figures[f"{key}_s"], figures[key] = ours(store, second, work / key, "checkpoints", folder, read_only)
         builder.publish(second)
         figures["training"] = training_speed(store, second, steps)
         return figures
@@ -164,13 +193,17 @@ def report(f: dict) -> str:
         "",
         "| data preparation | seconds | vs baseline |",
         "| --- | --- | --- |",
-        f"| baseline: sequential download + single-process create_pascal_tf_record | {f['baseline_s']:.1f} | 1.00x |",
-        f"| trainer, full build ({f['full']['converted']} converted, {f['full']['shards_written']} shards) | "
-        f"{f['full_s']:.1f} | {f['baseline_s'] / f['full_s']:.2f}x faster |",
+        f"| baseline: sequential download + single-process create_pascal_tf_record (best of "
+        f"{', '.join(f'{t:.1f}' for t in f['baseline_tries_s'])}) | {f['baseline_s']:.1f} | 1.00x |",
+        f"| trainer, full build ({f['full']['converted']} converted, {f['full']['shards_written']} shards; best of "
+        f"{', '.join(f'{t:.1f}' for t in f['full_tries_s'])}) | {f['full_s']:.1f} | "
+        f"{f['baseline_s'] / f['full_s']:.2f}x faster |",
         f"| trainer, retrain with 10% new images ({f['retrain']['converted']} converted, "
         f"{f['retrain']['reused']} reused) | {f['retrain_s']:.1f} | "
         f"{f['retrain_s'] / f['full_s']:.0%} of the full build |",
-        f"| same retrain, unchanged shards downloaded from Blob instead of read from the cache folder | "
+        f"| same retrain on Azure ML, reused shards read in place from the read-only mounted cache | "
+        f"{f['retrain_mounted_s']:.1f} | {f['retrain_mounted_s'] / f['full_s']:.0%} of the full build |",
+        f"| same retrain, unchanged shards downloaded from Blob instead (no cache folder) | "
         f"{f['retrain_download_s']:.1f} | {f['retrain_download_s'] / f['full_s']:.0%} of the full build |",
         "",
         f"training, {t['steps']} steps (best of two, alternating): OD API train_loop direct {t['direct']:.1f} s, "

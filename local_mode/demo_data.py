@@ -28,8 +28,9 @@ class Shape:
 
 
 def make_scene(rng: random.Random, size: int = 128, count: int = 2,
-               classes: tuple[str, ...] = SHAPES) -> tuple[Image.Image, list[Shape]]:
-    """One RGB image with `count` non-overlapping shapes, and their boxes."""
+               classes: tuple[str, ...] = SHAPES, fade: float = 0.0) -> tuple[Image.Image, list[Shape]]:
+    """One RGB image with `count` non-overlapping shapes, and their boxes; `fade` (0 to 1) pulls the shapes' colours
+    toward the background, as washed-out light or a worn camera would (the demo's harder production images)."""
     background = tuple(rng.randint(150, 235) for _ in range(3))
     image = Image.new("RGB", (size, size), background)
     draw = ImageDraw.Draw(image)
@@ -46,7 +47,7 @@ def make_scene(rng: random.Random, size: int = 128, count: int = 2,
         if any(_overlaps(box, (s.xmin, s.ymin, s.xmax, s.ymax)) for s in shapes):
             continue
         name = rng.choice(classes)
-        _draw(draw, name, box)
+        _draw(draw, name, box, _faded(_COLOURS.get(name, (0, 0, 0)), background, fade))
         shapes.append(Shape(name, *box))
     return image, shapes
 
@@ -55,8 +56,11 @@ def _overlaps(a, b, margin: int = 3) -> bool:
     return not (a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1])
 
 
-def _draw(draw: ImageDraw.ImageDraw, name: str, box: tuple[int, int, int, int]) -> None:
-    colour = _COLOURS.get(name, (0, 0, 0))
+def _faded(colour: tuple[int, ...], background: tuple[int, ...], fade: float) -> tuple[int, ...]:
+    return tuple(round(c + (b - c) * fade) for c, b in zip(colour, background, strict=True))
+
+
+def _draw(draw: ImageDraw.ImageDraw, name: str, box: tuple[int, int, int, int], colour: tuple[int, ...]) -> None:
     x0, y0, x1, y1 = box
     if name == "circle":
         draw.ellipse(box, fill=colour)
@@ -116,9 +120,10 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
 
 def zoo_archive(package: Path, name: str) -> bytes:
     """A trained package in the TF2 Detection Model Zoo's layout, as a .tar.gz:
-    <name>/{pipeline.config, checkpoint/, saved_model/} (what `base-model add` imports)."""
+    <name>/{pipeline.config, checkpoint/, saved_model/} (what `base-model add` imports; saved_model/ if present)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for part in ("pipeline.config", "checkpoint", "saved_model"):
-            tar.add(package / part, arcname=f"{name}/{part}")
+            if (package / part).exists():
+                tar.add(package / part, arcname=f"{name}/{part}")
     return buffer.getvalue()

@@ -59,7 +59,7 @@ def _optimizer_schedule(configs: dict[str, Any]) -> tuple[str, Any] | None:
 def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the updated configs and the overrides applied (logged and stored with the run)."""
     overrides: dict[str, Any] = {
-        "num_classes": plan.num_classes,
+        "num_classes": plan.num_classes,  # config_util sets it for ssd and faster_rcnn only: center_net below
         "train_steps": plan.num_steps,
         "batch_size": plan.batch_size,
         "label_map_path": plan.label_map_path,
@@ -75,6 +75,8 @@ def configure(configs: dict[str, Any], plan: TrainingPlan) -> tuple[dict[str, An
         overrides["train_config.fine_tune_checkpoint"] = plan.fine_tune_checkpoint
         overrides["train_config.fine_tune_checkpoint_type"] = plan.fine_tune_checkpoint_type
         overrides["train_config.fine_tune_checkpoint_version"] = train_pb2.CheckpointVersion.V2  # TF2 checkpoints
+    if configs["model"].WhichOneof("model") == "center_net":
+        overrides["model.center_net.num_classes"] = plan.num_classes
     overrides |= _schedule_overrides(configs, plan)
     updated = config_util.merge_external_params_with_configs(configs, kwargs_dict=overrides)
     return updated, overrides

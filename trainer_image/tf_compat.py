@@ -1,7 +1,8 @@
-"""Import TensorFlow and the TF Object Detection API with the one fix this combination needs.
+"""Import TensorFlow and the TF Object Detection API with the fixes this combination needs.
 
 tf-slim 1.1.0 (imported by the OD API decoders) calls `control_flow_ops.case` / `.cond`, which TensorFlow
-2.14+ no longer exports from that module; binding them to `tf.case` / `tf.cond` first restores them.
+2.14+ no longer exports from that module; binding them to `tf.case` / `tf.cond` first restores them. Below: per-class
+AP from stock pycocotools, and CenterNet's MobileNetV2 backbones built without downloading weights.
 """
 
 from __future__ import annotations
@@ -51,3 +52,29 @@ def _enable_per_category_ap() -> None:
 
 
 _enable_per_category_ap()
+
+
+def _no_weight_downloads() -> None:
+    """CenterNet's MobileNetV2 backbones fetch Keras' ImageNet weights from the internet whenever the model is
+    built (depth multiplier 1.0): every training and export would need outbound access, and a zoo archive's
+    `ckpt-0` overwrites those weights anyway. Build them without, as the other backbones are built."""
+    from object_detection.models import (
+        center_net_mobilenet_v2_feature_extractor as plain,
+    )
+    from object_detection.models import (
+        center_net_mobilenet_v2_fpn_feature_extractor as fpn,
+    )
+
+    for module in (plain, fpn):
+        backbones = module.mobilenetv2
+        if getattr(backbones, "_no_downloads", False):
+            continue
+
+        def built_without_download(*args, _build=backbones.mobilenet_v2, **kwargs):
+            return _build(*args, **kwargs | {"weights": None})
+
+        module.mobilenetv2 = type("NoDownloads", (), {"mobilenet_v2": staticmethod(built_without_download),
+                                                      "_no_downloads": True})
+
+
+_no_weight_downloads()

@@ -65,3 +65,14 @@ def test_unreadable_base_configs_are_refused_with_the_reason(tmp_path):
     empty.write_text("train_config { batch_size: 2 }")
     with pytest.raises(BaseModelError, match="no model"):
         read_base_config(empty)
+
+
+@pytest.mark.parametrize("config", ["faster_rcnn_resnet50_v1_128", "centernet_resnet50_v2_128"])
+def test_every_supported_architecture_gets_the_datasets_classes(config, tmp_path):
+    """config_util's num_classes override skips center_net: a CenterNet zoo model kept COCO's 90 classes."""
+    zoo = REPO / "tests" / "integration" / "trainer_image" / "zoo_configs" / f"{config}.config"
+    configs, _ = configure(read_base_config(zoo), plan())
+    again = read_base_config(write(configs, tmp_path))
+    model = again["model"]
+    assert getattr(model, model.WhichOneof("model")).num_classes == 3
+    assert again["train_config"].num_steps == 40
