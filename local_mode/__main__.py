@@ -315,7 +315,7 @@ def _labelling_demo(loop: LocalLoop, settings: Settings, args: argparse.Namespac
     truth = labelling_demo.send(loop.endpoints.describe(project)["scoring_uri"], loop.endpoints.key, images)
     seen = labelling_demo.wait_collected(labelling, settings, project, since, len(images))
     print(f"[labelling] {len(images)} production images scored (most like the training data, a third harder: "
-          f"three shapes); the data collector stored {seen}")
+          f"three washed-out shapes); the data collector stored {seen}")
     summary = labelling.export(project)
     clock.summary["labelling_export"] = summary
     if not summary.get("exported"):

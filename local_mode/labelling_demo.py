@@ -28,13 +28,26 @@ Truth = dict[str, list[demo_data.Shape]]
 """The shapes in each production image, by the image's SHA-256."""
 
 
+HARD_FADE = 0.45
+"""How far the harder images' shapes are washed out toward the background (see `demo_data.make_scene`)."""
+
+
+def hard_scene(rng: random.Random) -> tuple[bytes, list[demo_data.Shape]]:
+    """An image the demo's model has not met: three shapes, washed out (light or a camera the training data lacks)."""
+    image, shapes = demo_data.make_scene(rng, 128, 3, fade=HARD_FADE)
+    return demo_data.jpeg_bytes(image), shapes
+
+
 def production_images(count: int, seed: int, hard_share: float = 0.3) -> list[tuple[bytes, list[demo_data.Shape]]]:
     """Production as it usually looks: mostly images like the training data (two shapes), and a share of harder
-    ones the model has not met (three shapes, crowded) — the ones worth a labeller's time."""
+    ones the model has not met — the ones worth a labeller's time."""
     rng, images = random.Random(seed), []
     for _ in range(count):
-        image, shapes = demo_data.make_scene(rng, 128, 3 if rng.random() < hard_share else 2)
-        images.append((demo_data.jpeg_bytes(image), shapes))
+        if rng.random() < hard_share:
+            images.append(hard_scene(rng))
+        else:
+            image, shapes = demo_data.make_scene(rng, 128, 2)
+            images.append((demo_data.jpeg_bytes(image), shapes))
     return images
 
 

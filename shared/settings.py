@@ -203,8 +203,8 @@ class Settings:
                                        "project's export, and its drift watch for the day before (UTC).")
     labelling_lookback_days: float = _setting("LABELLING_LOOKBACK_DAYS", 7.0, "An export reads requests collected "
                                               "since the last one, at most this far back.")
-    labelling_max_images: int = _setting("LABELLING_MAX_IMAGES", 200, "Most images per export (the most "
-                                         "uncertain first; the rest are listed in export.json as skipped).")
+    labelling_max_images: int = _setting("LABELLING_MAX_IMAGES", 200, "Most images per export (the least "
+                                         "confident first; the rest are listed in export.json as skipped).")
     labelling_score_threshold: float = _setting("LABELLING_SCORE_THRESHOLD", 0.5, "An image without a detection "
                                                 "at or above this score is exported (the model missed something).")
     labelling_band_low: float = _setting("LABELLING_BAND_LOW", 0.3, "Lower end of the uncertainty band: an image "

@@ -28,7 +28,7 @@ class SelectionPolicy:
     near_duplicate_bits: int = 10
     """Images whose 64-bit difference hashes differ in at most this many bits count as one."""
     max_images: int = 200
-    """Cap per export; the most uncertain first."""
+    """Cap per export; the least confident first."""
     pre_annotation_score: float = 0.2
     """The model's boxes at or above this are written into the pre-annotation for the person to correct."""
 
@@ -43,7 +43,8 @@ class Pick:
     sample: Sample
     reasons: tuple[str, ...]
     priority: float
-    """Lower first: uncertain (by distance from the band's middle), missed, hesitant, then confident samples."""
+    """Lower first: missed or uncertain images by their top score (least confident first), then half-seen objects,
+    overlapping classes, and the random share of confident images."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,14 @@ def reasons_for(sample: Sample, policy: SelectionPolicy) -> tuple[list[str], flo
     reasons, priority, top = [], 9.0, sample.top_score
     if top < policy.score_threshold:
         reasons.append(f"no detection at or above {policy.score_threshold:g} (top score {top:.2f})")
-        priority = 2.0
+        priority = top
     if policy.band_low <= top < policy.band_high:
-        middle = (policy.band_low + policy.band_high) / 2
         reasons.append(f"top score {top:.2f} inside the uncertainty band {policy.band_low:g} to {policy.band_high:g}")
-        priority = min(priority, 1.0 + abs(top - middle))
+        priority = top
     if top >= policy.band_high and (unsure := _unsure_boxes(sample.detections, policy)):
         reasons.append(f"{len(unsure)} box(es) with scores inside the band and no confident box on them "
                        f"({', '.join(f'{d.label} {d.score:.2f}' for d in unsure[:3])})")
-        priority = min(priority, 2.5 - 0.01 * min(len(unsure), 10))
+        priority = min(priority, 2.0 - 0.01 * min(len(unsure), 10))
     if clash := _clash(sample.detections, policy):
         reasons.append(clash)
         priority = min(priority, 3.0)
@@ -122,7 +122,7 @@ def difference_hash(image: bytes) -> int:
 
 
 def select(samples: list[Sample], policy: SelectionPolicy, seed: str) -> tuple[list[Pick], list[Skip]]:
-    """The picks, most uncertain first, capped; every sample not picked for a reason a person should know
+    """The picks, least confident first, capped; every sample not picked for a reason a person should know
     (no image kept, unreadable, near-duplicate, over the cap) comes back as a skip."""
     rng = random.Random(seed)
     candidates: list[Pick] = []
@@ -133,7 +133,7 @@ def select(samples: list[Sample], policy: SelectionPolicy, seed: str) -> tuple[l
             reasons, priority = [f"random sample of confident images (top score {sample.top_score:.2f})"], 4.0
         if not reasons:
             continue
-        if sample.image is None:
+        if sample.image_base64 is None:  # not `sample.image`: that decodes every candidate's image
             skipped.append(Skip(sample.image_sha256, sample.request_id,
                                 f"image of {sample.image_bytes} bytes not kept by the collector (hash only)"))
             continue

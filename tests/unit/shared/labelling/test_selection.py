@@ -45,11 +45,11 @@ def test_each_kind_of_doubt_is_picked_with_its_reason():
         "uncertain objects", "missed", "uncertain"]
 
 
-def test_the_most_uncertain_come_first_and_the_cap_is_reported_not_silent():
+def test_the_least_confident_come_first_and_the_cap_is_reported_not_silent():
     samples = [sample("r1", 0.9), sample("r2", 0.31), sample("r3", 0.45), sample("r4"), sample("r5", 0.59)]
     picks, skipped = select(samples, SelectionPolicy(confident_share=0.0, max_images=3), seed="x")
-    assert [p.sample.request_id for p in picks] == ["r3", "r2", "r5"]  # 0.45 is nearest the band's middle
-    assert [(s.request_id, s.reason) for s in skipped] == [("r4", "over the cap of 3")]
+    assert [p.sample.request_id for p in picks] == ["r4", "r2", "r3"]  # least confident first: nothing found, 0.31
+    assert [(s.request_id, s.reason) for s in skipped] == [("r5", "over the cap of 3")]
 
 
 def test_a_share_of_confident_images_is_sampled_and_the_draw_repeats_with_the_seed():
@@ -69,9 +69,9 @@ def test_near_duplicates_and_images_the_collector_did_not_keep_are_skipped_with_
     samples = [sample("r1", 0.4, image=image), sample("r2", 0.41, image=recompressed.getvalue()),
                sample("r3", 0.42, image=None), sample("r4", 0.43)]
     picks, skipped = select(samples, POLICY, seed="x")
-    assert [p.sample.request_id for p in picks] == ["r4", "r2"]  # r2's 0.41 is nearer the band's middle than r1's
+    assert [p.sample.request_id for p in picks] == ["r1", "r4"]  # r1's 0.40 goes first: r2 is its copy
     reasons = {s.request_id: s.reason for s in skipped}
-    assert reasons["r1"] == f"near-duplicate of {'r2':0>64}"[:len("near-duplicate of ") + 12]
+    assert reasons["r2"] == f"near-duplicate of {'r1':0>64}"[:len("near-duplicate of ") + 12]
     assert reasons["r3"].endswith("not kept by the collector (hash only)")
 
 

@@ -67,8 +67,8 @@ def test_uncertain_images_go_out_pre_annotated_and_come_back_as_clean_training_d
     assert summary["exported"] == 2 and summary["reasons"] == {"uncertain": 1, "missed": 2}
     files = exported(pipeline, summary)
     document = json.loads(files["export.json"])
-    assert document["model_version"] == "3" and [i["request_id"] for i in document["items"]] == ["unsure", "missed"]
-    unsure = document["items"][0]
+    assert document["model_version"] == "3" and [i["request_id"] for i in document["items"]] == ["missed", "unsure"]
+    unsure = document["items"][1]
     assert unsure["reasons"][1] == "top score 0.45 inside the uncertainty band 0.3 to 0.6"
     assert unsure["pre_annotated_boxes"] == 2  # boxes down to 0.2 go into the XML, for the person to correct
     assert files["labelmap.txt"].decode().splitlines()[1:] == ["circle:::", "square:::"]
