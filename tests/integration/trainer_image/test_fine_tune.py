@@ -9,18 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from local_mode.demo_data import vott_export, zoo_archive
-from shared.adapters.azure_storage import AzureBlobStore
 from shared.blob_folders import download_folder
-from shared.dataset.service import DatasetBuilder
 from shared.pipeline.base_models import BaseModels
-from shared.settings import Settings
+from tests.integration.trainer_image.trainer_runs import fresh_storage, kernels, publish
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
@@ -31,20 +28,13 @@ pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
 
 @pytest.fixture(scope="module")
 def runs(azurite_connection_string, tmp_path_factory):
-    suffix = uuid.uuid4().hex[:6]
-    settings = Settings(storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
-                        manifests_container=f"mf{suffix}", models_container=f"md{suffix}")
-    store = AzureBlobStore.from_settings(settings)
-    store.ensure_container(settings.datasets_container)
+    settings, store, suffix = fresh_storage(azurite_connection_string)
     store.write(settings.models_container, "base-models/ssd/pipeline.config", BASE_CONFIG.read_bytes())
     env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
     work = tmp_path_factory.mktemp("fine-tune")
 
     def train(project: str, files: dict[str, bytes], base: str, steps: int) -> Path:
-        for name, data in files.items():
-            store.write(settings.datasets_container, f"{project}/{name}", data)
-        builder = DatasetBuilder(store, settings, persist=False)
-        manifest = builder.publish(builder.build(project))
+        manifest = publish(store, settings, project, files)
         out = subprocess.run([sys.executable, "-m", "trainer_image.train",
                               "--manifest", f"blob://{settings.manifests_container}/{manifest}",
                               "--base-model", f"blob://{settings.models_container}/{base}",
@@ -63,14 +53,6 @@ def runs(azurite_connection_string, tmp_path_factory):
     return {"added": added, "base": imported, "fine": fine, "scratch": scratch}
 
 
-def kernels(checkpoint: Path, part: str) -> dict[str, np.ndarray]:
-    import tensorflow as tf
-
-    reader = tf.train.load_checkpoint(str(checkpoint / "checkpoint" / "ckpt-0"))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-            if part in n and "OPTIMIZER" not in n and n.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE")}
-
-
 def test_the_archive_is_imported_with_what_it_is(runs):
     added = runs["added"]
     assert added["added"]
@@ -82,8 +64,8 @@ def test_fine_tuning_restores_the_feature_extractor_into_a_model_of_other_classe
     training = json.loads((runs["fine"] / "training.json").read_text())
     assert training["warm_start"]["from"] == "base_model" and training["warm_start"]["restores"] == "detection"
     assert "num_classes: 2" in (runs["fine"] / "pipeline.config").read_text()
-    base = kernels(runs["base"], "_feature_extractor")
-    fine, scratch = kernels(runs["fine"], "_feature_extractor"), kernels(runs["scratch"], "_feature_extractor")
+    base, fine, scratch = (kernels(runs[run] / "checkpoint" / "ckpt-0", "_feature_extractor")
+                           for run in ("base", "fine", "scratch"))
     assert len(base) > 10 and set(base) == set(fine) == set(scratch)
 
     def moved(other: dict[str, np.ndarray]) -> float:

@@ -11,16 +11,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from local_mode.demo_data import vott_export
-from shared.adapters.azure_storage import AzureBlobStore
-from shared.dataset.service import DatasetBuilder
 from shared.ports import NotFound
-from shared.settings import Settings
+from tests.integration.trainer_image.trainer_runs import fresh_storage, publish
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
@@ -40,15 +37,8 @@ def free_ports(count: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def cluster(azurite_connection_string):
-    suffix = uuid.uuid4().hex[:6]
-    settings = Settings(storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
-                        manifests_container=f"mf{suffix}", models_container=f"md{suffix}")
-    store = AzureBlobStore.from_settings(settings)
-    store.ensure_container(settings.datasets_container)
-    for name, data in vott_export(24, seed=5).items():
-        store.write(settings.datasets_container, f"two/{name}", data)
-    builder = DatasetBuilder(store, settings, persist=False)
-    manifest = builder.publish(builder.build("two"))
+    settings, store, suffix = fresh_storage(azurite_connection_string)
+    manifest = publish(store, settings, "two", vott_export(24, seed=5))
     store.write(settings.models_container, "base-models/ssd/pipeline.config", BASE_CONFIG.read_bytes())
     env = os.environ | {"DataStorage": azurite_connection_string, "PYTHONPATH": str(REPO)}
 

@@ -17,10 +17,8 @@ import numpy as np
 import pytest
 
 from local_mode.demo_data import vott_export, zoo_archive
-from shared.adapters.azure_storage import AzureBlobStore
-from shared.dataset.service import DatasetBuilder
 from shared.pipeline.base_models import BaseModels
-from shared.settings import Settings
+from tests.integration.trainer_image.trainer_runs import fresh_storage, kernels, publish
 
 REPO = Path(__file__).resolve().parents[3]
 ZOO = Path(__file__).resolve().parent / "zoo_configs"
@@ -44,26 +42,10 @@ def zoo_checkpoint(config: Path, out: Path) -> Path:
     return out
 
 
-def kernels(checkpoint: str, part: str) -> dict[str, np.ndarray]:
-    from trainer_image.tf_compat import tf
-
-    reader = tf.train.load_checkpoint(checkpoint)
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-            if part in n and "OPTIMIZER" not in n and n.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE")}
-
-
 @pytest.fixture(scope="module")
 def storage(azurite_connection_string):
-    suffix = uuid.uuid4().hex[:6]
-    settings = Settings(storage_connection_string=azurite_connection_string, datasets_container=f"ds{suffix}",
-                        manifests_container=f"mf{suffix}", models_container=f"md{suffix}")
-    store = AzureBlobStore.from_settings(settings)
-    store.ensure_container(settings.datasets_container)
-    for name, data in vott_export(16, seed=8, classes=("circle", "square")).items():
-        store.write(settings.datasets_container, f"two/{name}", data)
-    builder = DatasetBuilder(store, settings, persist=False)
-    manifest = builder.publish(builder.build("two"))
-    return settings, store, manifest
+    settings, store, _ = fresh_storage(azurite_connection_string)
+    return settings, store, publish(store, settings, "two", vott_export(16, seed=8, classes=("circle", "square")))
 
 
 @pytest.mark.parametrize(("config", "architecture", "extractor"), [
