@@ -48,6 +48,7 @@ def storage(azurite_connection_string):
     return settings, store, publish(store, settings, "two", vott_export(16, seed=8, classes=("circle", "square")))
 
 
+@pytest.mark.zoo
 @pytest.mark.parametrize(("config", "architecture", "extractor"), [
     ("faster_rcnn_resnet50_v1_128", "faster_rcnn", "_feature_extractor_for_proposal_features"),
     ("centernet_resnet50_v2_128", "center_net", "_feature_extractor"),
