@@ -90,10 +90,9 @@ def ours(store, build, work: Path, cache_container: str, cache_dir: Path | None 
 
 def mounted_copy(store, container: str, folder: Path) -> Path:
     """The shard cache as Azure ML's read-only mount shows it to a job: the blob folder's files, not writable."""
-    folder.mkdir(parents=True)
-    for item in store.list(container, CACHE_PREFIX + "/"):
-        path = folder / item.name.removeprefix(CACHE_PREFIX + "/")
-        path.write_bytes(store.read(container, item.name).data)
+    from shared.blob_folders import download_folder
+
+    for path in download_folder(store, container, CACHE_PREFIX, folder).rglob("*"):
         path.chmod(0o444)
     folder.chmod(0o555)
     return folder

@@ -34,7 +34,11 @@ HARD_FADE = 0.45
 
 def hard_scene(rng: random.Random) -> tuple[bytes, list[demo_data.Shape]]:
     """An image the demo's model has not met: three shapes, washed out (light or a camera the training data lacks)."""
-    image, shapes = demo_data.make_scene(rng, 128, 3, fade=HARD_FADE)
+    return _scene(rng, 3, HARD_FADE)
+
+
+def _scene(rng: random.Random, count: int, fade: float = 0.0) -> tuple[bytes, list[demo_data.Shape]]:
+    image, shapes = demo_data.make_scene(rng, 128, count, fade=fade)
     return demo_data.jpeg_bytes(image), shapes
 
 
@@ -43,11 +47,7 @@ def production_images(count: int, seed: int, hard_share: float = 0.3) -> list[tu
     ones the model has not met — the ones worth a labeller's time."""
     rng, images = random.Random(seed), []
     for _ in range(count):
-        if rng.random() < hard_share:
-            images.append(hard_scene(rng))
-        else:
-            image, shapes = demo_data.make_scene(rng, 128, 2)
-            images.append((demo_data.jpeg_bytes(image), shapes))
+        images.append(hard_scene(rng) if rng.random() < hard_share else _scene(rng, 2))
     return images
 
 
