@@ -62,7 +62,11 @@ class Settings:
     max_image_bytes: int = _setting(
         "MAX_IMAGE_BYTES", 50 * 1024 * 1024, "Largest image file accepted, in bytes.")
     max_annotation_bytes: int = _setting(
-        "MAX_ANNOTATION_BYTES", 1024 * 1024, "Largest annotation XML accepted, in bytes.")
+        "MAX_ANNOTATION_BYTES", 1024 * 1024, "Largest per-image annotation file (Pascal VOC XML, YOLO label) or YOLO "
+        "class list accepted, in bytes.")
+    max_collection_bytes: int = _setting(
+        "MAX_COLLECTION_BYTES", 100 * 1024 * 1024, "Largest collection annotation file (COCO JSON, Label Studio JSON, "
+        "CVAT XML: one file for many images) accepted, in bytes; the function reads it whole.")
     snapshot_budget_seconds: float = _setting(
         "SNAPSHOT_BUDGET_SECONDS", 300.0, "Time one timer tick spends on a project's dataset snapshot before it "
         "saves its progress and lets the next tick go on (well under the function timeout: 30 min on Flex "

@@ -19,8 +19,13 @@ var datasetSuffixes = [
   '.heic'
   '.jfif'
   '.xml'
+  '.txt'
+  '.json'
+  '.yaml'
+  '.yml'
+  '.names'
+  '.data'
   '.pbtxt'
-  '/dataset.json'
 ]
 
 resource app 'Microsoft.Web/sites@2024-04-01' existing = {

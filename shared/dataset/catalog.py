@@ -6,17 +6,26 @@ one JSON blob (`manifests/<project>/catalog/<buckets>/<bucket>.json`); the index
 bucket count, each bucket's summary (counts, classes, its manifest shard), the folders that decide the layout, the
 label maps and config, and which buckets changed since they were last rendered. The flush of a project is its only
 writer (the flush claim serialises it), so no ETag guard is needed here.
+
+A collection file (COCO, Label Studio, CVAT XML) is spread over the buckets of the images it annotates: each of its
+items sits in its image's pair under a name of its own (`<file>::<image path>`) with the digest of the item's record
+as its ETag, and the record itself (`pair["extracted"]`), so a re-exported file changes only the pairs whose items
+changed. What a collection was last expanded into is kept in a blob per version of the file
+(`catalog/collections/<name hash>/<etag hash>.json`), named by the index only once the buckets hold it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dataset.layout import folder_of, pairing_key, role_of
+from shared.dataset.formats.collections import VIRTUAL
+from shared.dataset.layout import SPECIAL_ROLES, folder_of, pairing_key, role_of
 from shared.dataset.manifest import bucket_of
 from shared.ports import BlobStore, NotFound
 
@@ -29,7 +38,8 @@ class Bucket:
     copied to quarantine (so an unchanged bad file is not copied again)."""
 
     pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """pairing key → {"members": {blob: etag}, "outcome": outcome | None, "checked": {blob: etag}}"""
+    """pairing key → {"members": {blob: etag}, "outcome": outcome | None, "checked": {blob: etag}} and, for
+    collection items among the members, "extracted": {item name: record}"""
     others: dict[str, str] = field(default_factory=dict)
     quarantined: dict[str, list[str]] = field(default_factory=dict)
     """blob → [etag, field, reason] of its quarantine copy"""
@@ -63,7 +73,7 @@ class Catalog:
     folders: Counter[str] = field(default_factory=Counter)
     """Images and annotations per lower-case folder: the layout and its VOC trees are read from these."""
     specials: dict[str, str] = field(default_factory=dict)
-    """Label maps and dataset.json → ETag: read at every snapshot."""
+    """Label maps, YOLO class lists, collection files and dataset.json → ETag."""
     summaries: dict[int, dict[str, Any]] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
     """Buckets changed since their summary was made."""
@@ -71,6 +81,9 @@ class Catalog:
     """The flush whose full listing is already applied: its later slices go on from there without listing again."""
     listing: dict[str, Any] | None = None
     """A listing under way: the flush it is for, the next page's marker, the pages kept so far."""
+    collections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Collection file → what it was last expanded into: its ETag, format, items, those whose image was not found,
+    problems about the file itself, and the blob listing its items."""
 
     @property
     def pairs(self) -> int:
@@ -81,7 +94,8 @@ class Catalog:
             "schema": SCHEMA, "project": self.project, "buckets": self.buckets, "fingerprint": self.fingerprint,
             "cut": self.cut, "listed_at": self.listed_at, "folders": dict(self.folders), "specials": self.specials,
             "summaries": {str(b): s for b, s in self.summaries.items()}, "dirty": sorted(self.dirty),
-            "listing_token": self.listing_token, "listing": self.listing}, sort_keys=True, indent=0).encode()
+            "listing_token": self.listing_token, "listing": self.listing, "collections": self.collections},
+            sort_keys=True, indent=0).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Catalog:
@@ -90,7 +104,7 @@ class Catalog:
             raise ValueError(f"catalog schema {raw.get('schema')!r}")
         return cls(raw["project"], raw["buckets"], raw["fingerprint"], raw["cut"], raw["listed_at"],
                    Counter(raw["folders"]), raw["specials"], {int(b): s for b, s in raw["summaries"].items()},
-                   set(raw["dirty"]), raw["listing_token"], raw.get("listing"))
+                   set(raw["dirty"]), raw["listing_token"], raw.get("listing"), raw.get("collections", {}))
 
 
 class CatalogStore:
@@ -101,6 +115,8 @@ class CatalogStore:
         self.loaded: dict[int, Bucket] = {}
         self.changed: set[int] = set()
         self.parts: dict[int, dict[str, str]] = {}
+        self.parts_by_name: dict[str, dict[str, str]] = {}
+        """Collection expansions written while not persisting (validation)."""
         self.fresh = False
         """A new catalog: bucket blobs left in its folder belong to no catalog and are never read."""
 
@@ -125,6 +141,33 @@ class CatalogStore:
         if self.persist:
             for part in range(parts):
                 self.store.delete(self.container, self._part_name(part))
+
+    def expansion_name(self, collection: str, etag: str) -> str:
+        digest = hashlib.sha256(collection.encode()).hexdigest()[:16]
+        return f"{self.project}/catalog/collections/{digest}/{hashlib.sha256(etag.encode()).hexdigest()[:16]}.json"
+
+    def expansion(self, blob: str | None) -> dict[str, str]:
+        """A collection's items (name → record digest) as last expanded; {} for none."""
+        if not blob:
+            return {}
+        if blob in self.parts_by_name:
+            return self.parts_by_name[blob]
+        try:
+            return json.loads(self.store.read(self.container, blob).data)
+        except NotFound:
+            return {}
+
+    def put_expansion(self, blob: str, items: dict[str, str]) -> None:
+        if self.persist:
+            self.store.write(self.container, blob, json.dumps(items, sort_keys=True).encode(),
+                             content_type="application/json")
+        else:
+            self.parts_by_name[blob] = items
+
+    def drop_expansion(self, blob: str | None) -> None:
+        if blob and self.persist:
+            with contextlib.suppress(NotFound):
+                self.store.delete(self.container, blob)
 
     def _index_name(self) -> str:
         return f"{self.project}/catalog/index.json"
@@ -210,8 +253,9 @@ class CatalogStore:
     def bucket_index(self, catalog: Catalog, name: str) -> int:
         return bucket_of(pairing_key(name[len(self.project) + 1:]), catalog.buckets)
 
-    def apply(self, catalog: Catalog, name: str, etag: str | None) -> bool:
-        """Record a blob's current ETag (None: it is gone); True when that is news to the catalog."""
+    def apply(self, catalog: Catalog, name: str, etag: str | None, record: dict[str, Any] | None = None) -> bool:
+        """Record a blob's current ETag (None: it is gone), or a collection item's digest and record; True when
+        that is news to the catalog."""
         relative = name[len(self.project) + 1:]
         bucket = self.bucket_index(catalog, name)
         state, role = self.bucket(catalog, bucket), role_of(relative)
@@ -223,9 +267,13 @@ class CatalogStore:
                 return False
             if etag is None:
                 del pair["members"][name]
+                pair.get("extracted", {}).pop(name, None)
             else:
                 pair["members"][name] = etag
-            catalog.folders[folder_of(relative)] += (old is None) - (etag is None)
+                if record is not None:
+                    pair.setdefault("extracted", {})[name] = record
+            if VIRTUAL not in relative:
+                catalog.folders[folder_of(relative)] += (old is None) - (etag is None)
             if pair["members"]:
                 state.pairs[key] = pair
             else:
@@ -238,7 +286,7 @@ class CatalogStore:
                 del state.others[name]
             else:
                 state.others[name] = etag
-            if role in ("config", "label_map"):
+            if role in SPECIAL_ROLES:
                 if etag is None:
                     catalog.specials.pop(name, None)
                 else:

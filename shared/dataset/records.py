@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.dataset.images import ImageFacts, stored_box_to_display
@@ -24,15 +24,17 @@ def _round(value: float) -> float:
 
 
 def build_record(
-    annotation: VocAnnotation, image: ImageFacts, class_of: Callable[[str], str]
+    annotation: VocAnnotation, image: ImageFacts, class_of: Callable[[str], str],
+    box_fields: Sequence[str] | None = None,
 ) -> Record:
-    """Check an annotation against its decoded image; raise Rejected for what cannot be repaired."""
+    """Check an annotation against its decoded image; raise Rejected for what cannot be repaired. `box_fields`
+    names each box where its file has it (default: VOC's `object[i]/bndbox`)."""
     notes: list[tuple[str, str]] = []
     from_stored = _frame_of(annotation, image, notes)
     width, height = image.width, image.height
     boxes = []
     for index, obj in enumerate(annotation.objects, start=1):
-        where = f"object[{index}]/bndbox"
+        where = box_fields[index - 1] if box_fields else f"object[{index}]/bndbox"
         xmin, ymin, xmax, ymax = obj.xmin, obj.ymin, obj.xmax, obj.ymax
         if xmin > xmax or ymin > ymax:
             raise Rejected(where, f"inverted box: xmin={xmin:g} xmax={xmax:g} ymin={ymin:g} ymax={ymax:g}")

@@ -27,15 +27,21 @@ from shared.dataset.checks import (
     Rules,
     Verdict,
     ambiguous,
+    annotated_twice,
     apply_rules,
+    canonical,
     check_files,
     orphan_annotation,
 )
+from shared.dataset.formats import READERS_VERSION
+from shared.dataset.formats.collections import VIRTUAL, read_collection, resolve, split_virtual, virtual_name
+from shared.dataset.formats.yolo import parse_class_list, precedence
 from shared.dataset.label_map import LabelMap
 from shared.dataset.layout import (
     STRAY_REASON,
     default_class_source,
     is_stray,
+    is_unread_annotation,
     kind_of,
     layout_kind,
     other_reason,
@@ -154,10 +160,14 @@ class _Snapshot:
         self.deadline = None if budget is None else time.monotonic() + budget
         self.worked = False
         s = self.settings
-        self.limits = Limits(s.max_image_pixels, s.max_image_bytes, s.max_annotation_bytes)
+        self.limits = Limits(s.max_image_pixels, s.max_image_bytes, s.max_annotation_bytes, s.max_collection_bytes)
+        self.images_changed = False
+        """Images came or went in this call: collection items whose image was not found are looked for again."""
         self.catalogs = CatalogStore(self.store, s.manifests_container, self.project, persist=builder.persist)
         self.report = DatasetReport(project, "", "")
         self.quarantined = 0
+        self.copied: set[tuple[str, str]] = set()
+        self.catalog = Catalog(project)
         self.rendered: dict[int, list[dict[str, Any]]] = {}
         """Examples of the buckets checked in this call, kept for their shards (up to RENDERED_IN_MEMORY)."""
 
@@ -168,9 +178,13 @@ class _Snapshot:
         catalog = self._catalog()
         if not self._take_in_changes(catalog):
             return self._pause(catalog, "listing the folder", catalog.listing["parts"], 0)
+        self.catalog = catalog
+        self._expand_collections(catalog)
         rules, roots, user_map = self._rules(catalog)
         self.rules = rules
-        fingerprint = _digest([rules.class_source, rules.allowed, rules.validation_fraction, sorted(roots)])
+        fingerprint = _digest([rules.class_source, rules.allowed, rules.validation_fraction, sorted(roots),
+                               sorted((k, v[0], sorted(v[1].items())) for k, v in rules.class_lists.items()),
+                               rules.split])
         todo = sorted(catalog.dirty | {b for b in range(catalog.buckets)
                                        if catalog.summaries.get(b, {}).get("rules") != fingerprint})
         for done, bucket in enumerate(todo):
@@ -191,7 +205,8 @@ class _Snapshot:
 
     def _catalog(self) -> Catalog:
         fingerprint = _digest([self.limits.max_image_pixels, self.limits.max_image_bytes,
-                               self.limits.max_annotation_bytes, self.settings.datasets_container])
+                               self.limits.max_annotation_bytes, self.settings.datasets_container,
+                               self.limits.max_collection_bytes, READERS_VERSION])
         catalog = self.catalogs.load()
         if catalog is None or catalog.fingerprint != fingerprint:
             catalog = Catalog(self.project, fingerprint=fingerprint)
@@ -205,6 +220,7 @@ class _Snapshot:
             hours=self.settings.snapshot_relist_hours)
         many = self.changes is not None and len(self.changes) > max(1000, catalog.pairs // 4)
         if self.changes is None or self.catalogs.fresh or relist_due or many:
+            self.images_changed = True
             if self.token and catalog.listing_token == self.token:
                 return True  # an earlier slice of this flush listed the folder already
             listed = self._list_in_slices(catalog)
@@ -212,6 +228,7 @@ class _Snapshot:
                 return False
             self._apply_listing(catalog, listed)
             return True
+        self.images_changed = any(kind_of(name) == "image" for name in self.changes)
         infos = self._pool(lambda name: self.store.info(self.settings.datasets_container, name), self.changes)
         for name, info in zip(self.changes, infos, strict=True):
             self.catalogs.apply(catalog, name, info.etag if info else None)
@@ -259,7 +276,8 @@ class _Snapshot:
         for bucket in range(catalog.buckets):
             state, wanted = self.catalogs.bucket(catalog, bucket), grouped.get(bucket, {})
             for name in set(state.names()) | set(wanted):
-                self.catalogs.apply(catalog, name, wanted.get(name))
+                if VIRTUAL not in name:  # collection items follow their file (_expand_collections)
+                    self.catalogs.apply(catalog, name, wanted.get(name))
             catalog.summaries.setdefault(bucket, {})["pairs"] = len(state.pairs)
             self.catalogs.changed.add(bucket)
             self.catalogs.flush(catalog, bucket)
@@ -269,23 +287,119 @@ class _Snapshot:
         self.catalogs.save(catalog)
         self.catalogs.drop_parts(parts)
 
+    def _expand_collections(self, catalog: Catalog) -> None:
+        """Spread each new or changed collection file over its images' pairs (only the items that changed move),
+        and take a deleted one's items away; files whose images were not all found are looked at again when
+        images came or went."""
+        current = {n: e for n, e in catalog.specials.items() if role_of(n[len(self.prefix):]) == "collection"}
+        for name in sorted(set(catalog.collections) | set(current)):
+            kept = catalog.collections.get(name)
+            unchanged = kept is not None and kept["etag"] == current.get(name)
+            if unchanged and not (kept["unresolved"] and self.images_changed):
+                continue
+            self._expand(catalog, name, current.get(name), kept or {})
+
+    def _expand(self, catalog: Catalog, name: str, etag: str | None, kept: dict[str, Any]) -> None:
+        before = self.catalogs.expansion(kept.get("expansion"))
+        entry: dict[str, Any] = {"etag": etag, "format": None, "items": 0, "unresolved": 0, "problems": [],
+                                 "warnings": [], "ignored": None, "expansion": None}
+        records: dict[str, dict[str, Any]] = {}
+        if etag is not None:
+            records = self._read_collection(catalog, name, entry)
+        digests = {v: hashlib.md5(canonical(r)).hexdigest() for v, r in records.items()}
+        moved = {v for v in digests if before.get(v) != digests[v]} | (set(before) - set(digests))
+        # First say which buckets will change (a crash from here on redoes this file and re-checks them)…
+        catalog.dirty |= {self.catalogs.bucket_index(catalog, v) for v in moved}
+        if moved:
+            self.catalogs.save(catalog, index_first=True)
+        for virtual in sorted(moved):
+            self.catalogs.apply(catalog, virtual, digests.get(virtual), records.get(virtual))
+        if etag is not None:
+            entry["expansion"] = self.catalogs.expansion_name(name, etag)
+            if entry["expansion"] != kept.get("expansion"):
+                self.catalogs.put_expansion(entry["expansion"], digests)
+            catalog.collections[name] = entry
+        else:
+            catalog.collections.pop(name, None)
+        # …then the buckets, then the index that names the new expansion: the commit.
+        self.catalogs.save(catalog)
+        if kept.get("expansion") and kept.get("expansion") != entry["expansion"]:
+            self.catalogs.drop_expansion(kept["expansion"])
+        if bucket_count(catalog.pairs) != catalog.buckets:
+            self.catalogs.rebucket(catalog, bucket_count(catalog.pairs))
+
+    def _read_collection(self, catalog: Catalog, name: str, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """One collection file's items, each under the name that pairs it with its image; what went wrong with
+        the file itself goes into `entry`."""
+        relative = name[len(self.prefix):]
+        try:
+            blob = self.store.read(self.settings.datasets_container, name)
+            read = read_collection(relative, blob.data, max_bytes=self.limits.max_collection_bytes)
+        except NotFound:
+            return {}
+        except Rejected as exc:
+            entry["problems"] = [[exc.field, exc.reason]]
+            self._copy_to_quarantine(blob, Problem(name, exc.field, exc.reason))
+            return {}
+        entry.update(format=read.format, ignored=read.ignored, warnings=[list(w) for w in read.warnings])
+        records: dict[str, dict[str, Any]] = {}
+        for item in read.items:
+            image, found = resolve(relative, item, lambda path: self._image_exists(catalog, path))
+            virtual = virtual_name(name, image)
+            if virtual in records:
+                entry["warnings"].append([item.where, f"names the same image as {records[virtual]['where']}: "
+                                                      "only the first is used"])
+                continue
+            records[virtual] = item.record() | ({} if found else {"looked_for": image})
+            entry["unresolved"] += not found
+        entry["items"] = len(records)
+        return records
+
+    def _image_exists(self, catalog: Catalog, relative: str) -> bool:
+        state = self.catalogs.bucket(catalog, self.catalogs.bucket_index(catalog, self.prefix + relative))
+        pair = state.pairs.get(pairing_key(relative))
+        return pair is not None and self.prefix + relative in pair["members"]
+
     def _rules(self, catalog: Catalog) -> tuple[Rules, set[str], LabelMap | None]:
-        """The project-wide inputs: layout (from its folders), dataset.json and the label map."""
+        """The project-wide inputs: layout (from its folders), dataset.json, the label map and YOLO class lists."""
         kind = layout_kind(catalog.folders)
         config = self._config(catalog)
         user_map = self._user_label_map(catalog)
         self.report.layout = kind
         self.report.class_source = config.get("class_source", default_class_source(kind))
         fraction = float(config.get("validation_fraction", self.settings.validation_fraction))
-        rules = Rules(self.report.class_source, tuple(user_map.names) if user_map else None, fraction, self.prefix)
+        rules = Rules(self.report.class_source, tuple(user_map.names) if user_map else None, fraction, self.prefix,
+                      self._class_lists(catalog), config.get("split", "hash"))
         return rules, voc_roots(catalog.folders), user_map
+
+    def _class_lists(self, catalog: Catalog) -> dict[str, tuple[str, dict[int, str]]]:
+        """YOLO class lists by folder (data.yaml before *.names before classes.txt in one folder)."""
+        found: dict[str, tuple[str, dict[int, str]]] = {}
+        names = sorted((n for n in catalog.specials if role_of(n[len(self.prefix):]) == "class_list"),
+                       key=lambda n: (posixpath.dirname(n), precedence(n), n))
+        for name in names:
+            folder = posixpath.dirname(name[len(self.prefix):])
+            if folder in found:
+                self.report.ignored.append(Problem(name, "file", f"{found[folder][0]} names this folder's classes",
+                                                   "warning"))
+                continue
+            try:
+                blob = self.store.read(self.settings.datasets_container, name)
+            except NotFound:
+                continue
+            try:
+                found[folder] = (name, parse_class_list(name, blob.data, max_bytes=self.limits.max_annotation_bytes))
+            except Rejected as exc:
+                self._global_quarantine(blob, Problem(name, exc.field, exc.reason + "; YOLO labels below it are "
+                                                      "not used"))
+        return found
 
     # -- one bucket ------------------------------------------------------------------------------------------
 
     def _check_bucket(self, catalog: Catalog, bucket: int, rules: Rules, roots: set[str], fingerprint: str) -> None:
         """Check the pairs whose files changed (downloads), then judge every pair; quarantine new rejections."""
         state = self.catalogs.bucket(catalog, bucket)
-        plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+        plans = {key: self._plan(pair, rules, roots) for key, pair in state.pairs.items()}
         todo = [key for key, plan in plans.items() if plan.what == "check" and not plan.cached(state.pairs[key])]
         fetched: dict[str, Blob] = {}
         for key, result in zip(todo, self._pool(lambda k: self._check(plans[k]), todo), strict=True):
@@ -306,39 +420,50 @@ class _Snapshot:
             self.rendered[bucket] = entries  # for its shard, later in this call
         classes = sorted({o["name"] for e in entries for o in e["objects"]})
         summary = catalog.summaries.setdefault(bucket, {})
+        unread = sorted(n for n in state.others if is_unread_annotation(n))
         summary.update(pairs=len(state.pairs), rules=fingerprint, classes=classes, problems=problems,
-                       shard_stale=True)
+                       shard_stale=True, unread=unread)
         catalog.dirty.discard(bucket)
         self.catalogs.changed.add(bucket)
         self.catalogs.flush(catalog, bucket)
 
-    def _plan(self, members: dict[str, str], rules: Rules, roots: set[str]) -> _Plan:
+    def _plan(self, pair: dict[str, Any], rules: Rules, roots: set[str]) -> _Plan:
         """What a pair needs, with strays beside a VOC tree's JPEGImages/ left out."""
+        members = pair["members"]
         used = {n: e for n, e in members.items() if not is_stray(n[len(self.prefix):], roots)}
         images = sorted(n for n in used if kind_of(n) == "image")
-        xmls = sorted(n for n in used if kind_of(n) == "annotation")
+        annotations = sorted(n for n in used if kind_of(n) == "annotation")
+        item = pair.get("extracted", {}).get(annotations[0]) if len(annotations) == 1 else None
         if not used:
             what = "empty"
-        elif len(images) > 1 or len(xmls) > 1:
+        elif len(images) > 1 or (len(annotations) > 1 and not images):
             what = "ambiguous"
+        elif len(annotations) > 1:
+            what = "twice"
         elif not images:
             what = "orphan"
-        elif not xmls and rules.class_source == "filename":
+        elif item is not None and item.get("unlabelled"):
+            what = "not labelled"
+        elif not annotations and rules.class_source == "filename":
             what = "unlabelled"
         else:
             what = "check"
-        return _Plan(what, images, xmls, used)
+        return _Plan(what, images, annotations, used, item)
 
     def _check(self, plan: _Plan) -> tuple[Outcome, dict[str, Blob]] | None:
         """Download and check one pair; None when it was deleted meanwhile (the next snapshot sees why)."""
         container = self.settings.datasets_container
         try:
             image = self.store.read(container, plan.images[0])
-            annotation = self.store.read(container, plan.xmls[0]) if plan.xmls else None
+            annotation = None
+            if plan.item is not None:
+                annotation = Blob(plan.xmls[0], canonical(plan.item), plan.used[plan.xmls[0]])
+            elif plan.xmls:
+                annotation = self.store.read(container, plan.xmls[0])
         except NotFound:
             return None
-        blobs = {image.name: image} | ({annotation.name: annotation} if annotation else {})
-        return check_files(image, annotation, self.limits), blobs
+        blobs = {image.name: image} | ({annotation.name: annotation} if annotation and plan.item is None else {})
+        return check_files(image, annotation, self.limits, plan.item), blobs
 
     def _verdicts(self, state: Bucket, plans: dict[str, _Plan]) -> list[Verdict]:
         """Every pair and other file of a bucket under the rules (from cached outcomes only: no download)."""
@@ -350,9 +475,23 @@ class _Snapshot:
             if strays:
                 verdicts.append(Verdict(ignored=[Problem(n, "file", STRAY_REASON, "warning") for n in strays]))
             if plan.what == "ambiguous":
-                verdicts.append(apply_rules(ambiguous(plan.images + plan.xmls), self.rules))
+                verdicts.append(apply_rules(ambiguous([self._shown(pair, n) for n in plan.images + plan.xmls]),
+                                            self.rules))
+            elif plan.what == "twice":
+                verdicts.append(apply_rules(annotated_twice(plan.images[0], [self._where(pair, n)
+                                                                             for n in plan.xmls]), self.rules))
+            elif plan.what == "orphan" and plan.xmls[0].lower().endswith(".txt"):
+                verdicts.append(Verdict(ignored=[Problem(plan.xmls[0], "file", "no image of the same name: not "
+                                                         "read as a YOLO label", "warning")]))
             elif plan.what == "orphan":
-                verdicts.append(apply_rules(orphan_annotation(plan.xmls[0]), self.rules))
+                file, where = self._where(pair, plan.xmls[0])
+                looked = (pair.get("extracted", {}).get(plan.xmls[0]) or {}).get("looked_for")
+                verdicts.append(apply_rules(orphan_annotation(file, where, looked and f"{looked} and the other "
+                                                              "places named in the README"), self.rules))
+            elif plan.what == "not labelled":
+                file, where = self._where(pair, plan.xmls[0])
+                verdicts.append(Verdict(ignored=[Problem(plan.images[0], "annotation", f"{file} ({where}): "
+                                                         f"{plan.item['unlabelled']}", "warning")]))
             elif plan.what == "unlabelled":
                 verdicts.append(Verdict(ignored=[Problem(plan.images[0], "annotation", "no annotation: the "
                                                  "class-in-file-name layout needs boxes, so this image is not used",
@@ -364,25 +503,42 @@ class _Snapshot:
                                                          "read", "warning")]))
         return verdicts
 
+    def _where(self, pair: dict[str, Any], name: str) -> tuple[str, str]:
+        """(file, place in it) of a pair member: a collection item's file and item, or the file itself."""
+        item = pair.get("extracted", {}).get(name)
+        return (split_virtual(name)[0], item["where"]) if item is not None else (name, "")
+
+    def _shown(self, pair: dict[str, Any], name: str) -> str:
+        file, where = self._where(pair, name)
+        return f"{file} ({where})" if where else file
+
     def _quarantine(self, state: Bucket, problem: Problem, fetched: dict[str, Blob]) -> None:
-        """Copy (never move) the file and its reason to the quarantine container, once per ETag and reason."""
-        etag = state.names().get(problem.file)
-        if state.quarantined.get(problem.file) == [etag, problem.field, problem.reason]:
+        """Copy (never move) the file and its reason to the quarantine container, once per ETag and reason (a
+        collection file once per item at fault)."""
+        several = role_of(problem.file[len(self.prefix):]) == "collection"
+        key = f"{problem.file}{VIRTUAL}{problem.field}" if several else problem.file
+        etag = state.names().get(problem.file) or self.catalog.specials.get(problem.file)
+        if state.quarantined.get(key) == [etag, problem.field, problem.reason]:
             return
         try:
             blob = fetched.get(problem.file) or self.store.read(self.settings.datasets_container, problem.file)
         except NotFound:
             return
-        self._copy_to_quarantine(blob, problem)
-        state.quarantined[problem.file] = [blob.etag, problem.field, problem.reason]
+        self._copy_to_quarantine(blob, problem, several)
+        state.quarantined[key] = [blob.etag, problem.field, problem.reason]
 
-    def _copy_to_quarantine(self, blob: Blob, problem: Problem) -> None:
+    def _copy_to_quarantine(self, blob: Blob, problem: Problem, several: bool = False) -> None:
+        """The file's copy, and its reason beside it (`<file>.reason.json`; a collection file, which can be at
+        fault in many items, `<file>.<field hash>.reason.json` per item)."""
         container = self.settings.quarantine_container
         self.store.ensure_container(container)
-        self.store.write(container, blob.name, blob.data)
+        if (blob.name, blob.etag) not in self.copied:
+            self.store.write(container, blob.name, blob.data)
+            self.copied.add((blob.name, blob.etag))
         reason = problem.to_dict() | {"source_container": self.settings.datasets_container, "etag": blob.etag,
                                       "md5": hashlib.md5(blob.data).hexdigest(), "size": len(blob.data)}
-        self.store.write(container, blob.name + ".reason.json",
+        suffix = f".{hashlib.sha256(problem.field.encode()).hexdigest()[:8]}" if several else ""
+        self.store.write(container, f"{blob.name}{suffix}.reason.json",
                          json.dumps(reason, indent=1, sort_keys=True).encode(), content_type="application/json")
         log.warning("file quarantined", extra={"project": self.project, "file": blob.name, "field": problem.field,
                                                 "reason": problem.reason,
@@ -398,7 +554,7 @@ class _Snapshot:
             entries = [labelled(e, label_map) for e in self.rendered.pop(bucket)]
         else:
             state = self.catalogs.bucket(catalog, bucket)
-            plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+            plans = {key: self._plan(pair, rules, roots) for key, pair in state.pairs.items()}
             entries = [labelled(v.entry, label_map) for v in self._verdicts(state, plans) if v.entry]
         summary = catalog.summaries.setdefault(bucket, {})
         shard = Shard.of(entries) if entries else None
@@ -428,6 +584,8 @@ class _Snapshot:
             fraction = config.get("validation_fraction", 0.2)
             if not isinstance(fraction, int | float) or not 0 <= fraction < 1:
                 raise Rejected("validation_fraction", f"{fraction!r} is not a number in [0, 1)")
+            if config.get("split", "hash") not in ("hash", "export"):
+                raise Rejected("split", f"{config['split']!r} is not 'hash' or 'export'")
             return config
         except (ValueError, Rejected) as exc:
             field, reason = (exc.field, exc.reason) if isinstance(exc, Rejected) else ("json", str(exc))
@@ -478,15 +636,19 @@ class _Snapshot:
         index = build_index(project=self.project, container=self.settings.datasets_container, prefix=self.prefix,
                             label_map=label_map, validation_fraction=rules.validation_fraction, shards=shards)
         self.quarantined += sum(s.get("problems", {}).get("quarantined", 0) for s in catalog.summaries.values())
+        self._collection_problems(catalog)
         if self.want_report:
             for bucket in range(catalog.buckets):
                 state = self.catalogs.bucket(catalog, bucket)
-                plans = {key: self._plan(pair["members"], rules, roots) for key, pair in state.pairs.items()}
+                plans = {key: self._plan(pair, rules, roots) for key, pair in state.pairs.items()}
                 for verdict in self._verdicts(state, plans):
                     self.report.quarantined.extend(verdict.rejected)
                     self.report.warnings.extend(verdict.warnings)
                     self.report.ignored.extend(verdict.ignored)
+                    if verdict.entry and verdict.entry["annotation"]:
+                        self._note_format(verdict.entry["annotation"])
                 self.catalogs.forget(bucket)
+        self.report.alerts = self._alerts(catalog, index["counts"])
         report = self.report
         report.dataset_version, report.counts, report.label_map = (index["dataset_version"], index["counts"],
                                                                    index["label_map"])
@@ -498,6 +660,39 @@ class _Snapshot:
                                                   **index["counts"]})
         return DatasetBuild(index, manifest_bytes(index), report, self.quarantined, self.store,
                             self.settings.manifests_container)
+
+    def _collection_problems(self, catalog: Catalog) -> None:
+        """What each collection file's last reading found about the file itself, in this snapshot's report."""
+        for name, entry in sorted(catalog.collections.items()):
+            self.quarantined += len(entry["problems"])
+            self.report.quarantined.extend(Problem(name, f, r) for f, r in entry["problems"])
+            self.report.warnings.extend(Problem(name, f, r, "warning") for f, r in entry["warnings"])
+            if entry["ignored"]:
+                self.report.ignored.append(Problem(name, "file", entry["ignored"], "warning"))
+            elif entry["format"]:
+                self.report.formats[_folder(name[len(self.prefix):])] = entry["format"]
+
+    def _note_format(self, annotation: dict[str, Any]) -> None:
+        if "where" in annotation:
+            return  # a collection item: its file's format is noted already
+        name = annotation["name"][len(self.prefix):]
+        kind = "yolo" if name.lower().endswith(".txt") else "pascal-voc"
+        self.report.formats.setdefault(_folder(name), kind)
+
+    def _alerts(self, catalog: Catalog, counts: dict[str, Any]) -> list[str]:
+        """What makes this dataset not what the user meant, said before anything else: annotation files no reader
+        took, and a dataset with no boxes at all."""
+        unread = sorted({n for s in catalog.summaries.values() for n in s.get("unread", [])}
+                        | {n for n, c in catalog.collections.items() if c["problems"]})
+        alerts = []
+        if unread:
+            shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+            alerts.append(f"{len(unread)} annotation file{'s' * (len(unread) > 1)} not read ({shown}): "
+                          "their boxes are not in this dataset; the reasons are listed below")
+        if counts["images"] and not counts["boxes"]:
+            alerts.append(f"no boxes in {counts['images']} images: nothing to train a detector on (are the "
+                          "annotation files uploaded, and in a format listed in the README?)")
+        return alerts
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -523,17 +718,25 @@ class _Snapshot:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What one pair needs: "check" (download unless cached), "ambiguous", "orphan" (no image), "unlabelled"
-    (file-name classes need boxes) or "empty" (only strays)."""
+    """What one pair needs: "check" (download unless cached), "ambiguous" (two images), "twice" (two annotation
+    files), "orphan" (no image), "unlabelled" (file-name classes need boxes), "not labelled" (a Label Studio task
+    nobody submitted) or "empty" (only strays)."""
 
     what: str
     images: list[str]
     xmls: list[str]
+    """Annotation files and collection items."""
     used: dict[str, str]
     """The files the outcome is made from, with their ETags."""
+    item: dict[str, Any] | None = None
+    """The collection item's record, when the annotation is one."""
 
     def cached(self, pair: dict[str, Any]) -> bool:
         return pair["outcome"] is not None and pair["checked"] == self.used
+
+
+def _folder(relative: str) -> str:
+    return posixpath.dirname(relative) or "."
 
 
 def _digest(value: Any) -> str:

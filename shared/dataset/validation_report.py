@@ -20,11 +20,17 @@ class DatasetReport:
     quarantined: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     ignored: list[Problem] = field(default_factory=list)
+    formats: dict[str, str] = field(default_factory=dict)
+    """Folder → the format its annotations were read as (pascal-voc, yolo, coco, label-studio, cvat)."""
+    alerts: list[str] = field(default_factory=list)
+    """What makes the dataset not what its user meant (annotation files not read, no boxes at all)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "project": self.project,
             "layout": self.layout,
+            "alerts": self.alerts,
+            "formats": dict(sorted(self.formats.items())),
             "class_source": self.class_source,
             "dataset_version": self.dataset_version,
             "manifest_blob": self.manifest_blob,
@@ -38,8 +44,10 @@ class DatasetReport:
     def render(self) -> str:
         c = self.counts
         classes = "  ".join(f"{k}={v}" for k, v in c.get("boxes_per_class", {}).items()) or "none"
-        lines = [
+        formats = ", ".join(f"{folder}/: {kind}" for folder, kind in sorted(self.formats.items())) or "none read"
+        lines = [f"  !! {alert}" for alert in self.alerts] + [
             f"Dataset '{self.project}': {self.layout} layout, classes from the {self.class_source}",
+            f"  formats   {formats}",
             f"  version   {self.dataset_version}" + (f"   manifest {self.manifest_blob}" if self.manifest_blob else ""),
             f"  images    {c.get('images', 0)} accepted ({c.get('train', 0)} train / "
             f"{c.get('validation', 0)} validation), {c.get('background', 0)} of them background (no boxes)"

@@ -40,10 +40,10 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def parse_voc(data: bytes, *, max_bytes: int) -> VocAnnotation:
-    """Parse one VOC XML; raise Rejected naming the field at fault."""
+def safe_root(data: bytes, *, max_bytes: int, setting: str = "MAX_ANNOTATION_BYTES") -> etree._Element:
+    """The root element of an annotation XML from a stranger: bounded, no DTD, no entities, no network."""
     if len(data) > max_bytes:
-        raise Rejected("file", f"annotation is {len(data)} bytes, above MAX_ANNOTATION_BYTES={max_bytes}")
+        raise Rejected("file", f"annotation is {len(data)} bytes, above {setting}={max_bytes}")
     _refuse_declarations(data)
     try:
         root = etree.fromstring(data, parser=_parser())
@@ -52,6 +52,12 @@ def parse_voc(data: bytes, *, max_bytes: int) -> VocAnnotation:
             raise Rejected("DOCTYPE", f"entity expansion refused (billion laughs?): {exc}") from None
         raise Rejected("xml", f"not well-formed XML: {exc}") from None
     _refuse_dtd(root)  # backstop for encodings the byte scan cannot read (UTF-16)
+    return root
+
+
+def parse_voc(data: bytes, *, max_bytes: int) -> VocAnnotation:
+    """Parse one VOC XML; raise Rejected naming the field at fault."""
+    root = safe_root(data, max_bytes=max_bytes)
     if root.tag != "annotation":
         raise Rejected(root.tag if isinstance(root.tag, str) else "xml", "root element must be <annotation>")
     filename = (root.findtext("filename") or "").strip() or None
@@ -70,9 +76,9 @@ def _refuse_declarations(data: bytes) -> None:
         raise Rejected(
             "DOCTYPE",
             f"declares entities ({', '.join(entities[:5])}{', …' if len(entities) > 5 else ''}): refused as a "
-            "possible XXE or entity-expansion (billion laughs) attack; VOC annotations never need a DTD",
+            "possible XXE or entity-expansion (billion laughs) attack; annotation files never need a DTD",
         )
-    raise Rejected("DOCTYPE", "declares a DTD: refused, VOC annotations never need one")
+    raise Rejected("DOCTYPE", "declares a DTD: refused, annotation files never need one")
 
 
 def _refuse_dtd(root: etree._Element) -> None:
@@ -84,9 +90,9 @@ def _refuse_dtd(root: etree._Element) -> None:
         raise Rejected(
             "DOCTYPE",
             f"declares entities ({', '.join(entities)}): refused as a possible XXE or entity-expansion "
-            "(billion laughs) attack; VOC annotations never need a DTD",
+            "(billion laughs) attack; annotation files never need a DTD",
         )
-    raise Rejected("DOCTYPE", "declares a DTD: refused, VOC annotations never need one")
+    raise Rejected("DOCTYPE", "declares a DTD: refused, annotation files never need one")
 
 
 def _number(element: etree._Element | None, field: str) -> float:

@@ -18,7 +18,8 @@ def test_projects_and_dataset_files():
     assert project_of("p/JPEGImages/a.jpg") == "p"
     assert project_of("loose.jpg") is None
     assert is_dataset_file("p/a.JPG") and is_dataset_file("p/x/y.xml") and is_dataset_file("p/dataset.json")
-    assert not is_dataset_file("p/notes.txt")
+    assert is_dataset_file("p/notes.txt") and is_dataset_file("p/train/_annotations.coco.json")  # YOLO, COCO
+    assert not is_dataset_file("p/notes.csv") and not is_dataset_file("p/README.roboflow.txt")
 
 
 def test_a_redelivered_event_makes_an_identical_row():

@@ -16,7 +16,7 @@ def test_only_dataset_files_of_project_folders_in_the_datasets_container_are_cha
     elsewhere = dataclasses.replace(event(BLOB_CREATED, "p/JPEGImages/a.jpg", "0x1", 3),
                                     subject="/blobServices/default/containers/models/blobs/p/a.jpg")
     result = pipeline.ingest.ingest([
-        event(BLOB_CREATED, "p/JPEGImages/a.jpg", "0x1", 3), event(BLOB_CREATED, "p/notes.txt", "0x2", 3),
+        event(BLOB_CREATED, "p/JPEGImages/a.jpg", "0x1", 3), event(BLOB_CREATED, "p/notes.md", "0x2", 3),
         event(BLOB_CREATED, "loose.jpg", "0x3", 3), event(BLOB_CREATED, "..hidden/JPEGImages/a.jpg", "0x4", 3),
         elsewhere], pipeline.now)
     assert result.recorded == 1 and result.ignored == {
