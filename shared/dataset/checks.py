@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dataset.formats import split_word
+from shared.dataset.formats import split_in_path
 from shared.dataset.formats.collections import split_virtual
 from shared.dataset.formats.yolo import parse_labels
 from shared.dataset.images import ImageFacts, inspect_image
@@ -65,7 +65,7 @@ class Rules:
 
     def split_for(self, relative_image: str, told: str | None) -> str:
         if self.split == "export":
-            found = told or next((w for w in map(split_word, relative_image.split("/")[:-1]) if w), None)
+            found = told or split_in_path(relative_image)
             if found:
                 return found
         return split_of(relative_image, self.validation_fraction)

@@ -33,7 +33,7 @@ from shared.dataset.checks import (
     check_files,
     orphan_annotation,
 )
-from shared.dataset.formats import READERS_VERSION
+from shared.dataset.formats import READERS_VERSION, split_in_path
 from shared.dataset.formats.collections import VIRTUAL, read_collection, resolve, split_virtual, virtual_name
 from shared.dataset.formats.yolo import parse_class_list, precedence
 from shared.dataset.label_map import LabelMap
@@ -350,7 +350,8 @@ class _Snapshot:
                 entry["warnings"].append([item.where, f"names the same image as {records[virtual]['where']}: "
                                                       "only the first is used"])
                 continue
-            records[virtual] = item.record() | ({} if found else {"looked_for": image})
+            records[virtual] = item.record() | {"split": item.split or split_in_path(relative)} | (
+                {} if found else {"looked_for": item.ref})
             entry["unresolved"] += not found
         entry["items"] = len(records)
         return records
@@ -486,8 +487,9 @@ class _Snapshot:
             elif plan.what == "orphan":
                 file, where = self._where(pair, plan.xmls[0])
                 looked = (pair.get("extracted", {}).get(plan.xmls[0]) or {}).get("looked_for")
-                verdicts.append(apply_rules(orphan_annotation(file, where, looked and f"{looked} and the other "
-                                                              "places named in the README"), self.rules))
+                verdicts.append(apply_rules(orphan_annotation(file, where, looked and (
+                    f"{looked!r} beside this file, in its parent folder, in their images/ folders and in the tool's "
+                    "split or subset folders")), self.rules))
             elif plan.what == "not labelled":
                 file, where = self._where(pair, plan.xmls[0])
                 verdicts.append(Verdict(ignored=[Problem(plan.images[0], "annotation", f"{file} ({where}): "

@@ -9,6 +9,7 @@ Two kinds of annotation file:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,16 @@ def split_word(text: str) -> str | None:
     """`train`, `validation` or `test` for a folder or subset name a tool writes (Train, valid, val2017…)."""
     lower = text.lower().rstrip("0123456789")
     return SPLIT_WORDS.get(lower)
+
+
+def split_in_path(relative: str) -> str | None:
+    """The split a file's folders name (`valid/x.jpg`, `images/train/x.jpg`, `val/annotations.xml`, darknet's
+    `obj_train_data/x.jpg`): the last folder that names one."""
+    for folder in reversed(relative.split("/")[:-1]):
+        for word in re.split(r"[_.\-\s]+", folder):
+            if split_word(word):
+                return split_word(word)
+    return None
 
 
 def number(value: Any, where: str) -> float:

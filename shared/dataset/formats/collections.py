@@ -3,7 +3,7 @@
 An item is paired with an image blob of the project by the first candidate path that exists, tried in order: the
 reference as written, then its file name, beside the collection file, in its parent (COCO's `annotations/` folder),
 in an `images/` folder of either (with the tool's subset), in COCO's split folder (`instances_train2017.json` →
-`train2017/`). Label Studio's upload paths (`/data/upload/18/1a2b3c4d-cat.jpg`) are also tried without the 8-hex
+`train2017/` or `images/train2017/`). Label Studio's upload paths (`/data/upload/18/1a2b3c4d-cat.jpg`) are also tried without the 8-hex
 prefix Label Studio adds, URLs by their path, and a bare stem with each image suffix.
 """
 
@@ -91,7 +91,8 @@ def candidates(collection_relative: str, item: Item) -> list[str]:
             folders += [posixpath.join(root, "images", item.subset), posixpath.join(root, item.subset)]
     stem = posixpath.splitext(posixpath.basename(collection_relative))[0]
     if stem.lower().startswith("instances_"):
-        folders.append(posixpath.join(parent, stem[len("instances_"):]))
+        split = stem[len("instances_"):]
+        folders += [posixpath.join(parent, split), posixpath.join(parent, "images", split)]
     found: list[str] = []
     for folder in folders:
         for name in names:
