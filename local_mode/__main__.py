@@ -28,7 +28,7 @@ from shared.adapters.archive_download import fetch
 from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.adapters.child_processes import watch_children
 from shared.base_models import ArchiveError, ArchiveLimits
-from shared.dataset.layout import DATASET_CONFIG_NAME, DATASET_SUFFIXES
+from shared.dataset.layout import is_unread_annotation, role_of
 from shared.dataset.service import DatasetBuilder
 from shared.labelling.export_files import unzipped
 from shared.pipeline.base_models import BaseModels
@@ -44,13 +44,13 @@ DOCUMENT = sys.stdout
 
 
 def upload_folder(store: AzureBlobStore, settings: Settings, folder: Path, project: str) -> int:
-    """Upload every dataset file under `folder` to `<datasets>/<project>/…`, keeping relative paths."""
+    """Upload every dataset file under `folder` to `<datasets>/<project>/…`, keeping relative paths (and
+    annotation files no reader takes, so the report names them)."""
     store.ensure_container(settings.datasets_container)
     count = 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
-        if relative.lower().endswith(DATASET_SUFFIXES) or relative == DATASET_CONFIG_NAME \
-                or "imagesets/" in relative.lower():
+        if role_of(relative) != "other" or is_unread_annotation(relative) or "imagesets/" in relative.lower():
             store.write(settings.datasets_container, f"{project}/{relative}", path.read_bytes())
             count += 1
     return count

@@ -152,8 +152,9 @@ class ShardBuilder:
         wanted: dict[str, set[str]] = {"train": set(), "validation": set()}
         stats = BuildStats()
         for entry in entries():
-            stats.images += 1
-            wanted[entry["split"]].add(entry_key(entry))
+            if entry["split"] in wanted:  # a user's `test` split is never trained on (nor evaluated: kept for them)
+                stats.images += 1
+                wanted[entry["split"]].add(entry_key(entry))
         index = self.cache.index()
         reusable = {sid: members for sid, members in index.items()
                     if members and set(members) <= wanted.get(sid.split("-", 1)[0], set())}

@@ -22,6 +22,8 @@ SCHEMA = "tfod-retrain/dataset-manifest/v2"
 SCHEMA_V1 = "tfod-retrain/dataset-manifest/v1"
 """Single-document manifests written before shards: still readable."""
 SPLIT_METHOD = "sha256(relative image name) / 2**64 < validation_fraction → validation"
+EXPORT_SPLIT_METHOD = ("the export's own split (folders, subsets, files per split; test is never trained "
+                       "on), else " + SPLIT_METHOD)
 SHARD_FOLDER = "shards"
 BUCKET_TARGET = 512
 """Pairs per bucket the bucket count aims at (between half and all of it once a project has more than one)."""
@@ -74,22 +76,24 @@ def is_production(image_name: str) -> bool:
 
 
 def counts_of(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    images = train = background = production = 0
+    images = train = test = background = production = 0
     per_class: Counter[str] = Counter()
     for entry in entries:
         images += 1
         train += entry["split"] == "train"
+        test += entry["split"] == "test"
         background += not entry["objects"]
         production += is_production(entry["image"]["name"])
         per_class.update(o["name"] for o in entry["objects"])
-    return {"images": images, "train": train, "validation": images - train, "background": background,
+    return {"images": images, "train": train, "validation": images - train - test, "test": test,
+            "background": background,
             "production": production, "boxes": sum(per_class.values()),
             "boxes_per_class": dict(sorted(per_class.items()))}
 
 
 def sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {"images": 0, "train": 0, "validation": 0, "background": 0, "production": 0,
-                             "boxes": 0}
+    total: dict[str, Any] = {"images": 0, "train": 0, "validation": 0, "test": 0, "background": 0,
+                             "production": 0, "boxes": 0}
     per_class: Counter[str] = Counter()
     for part in parts:
         for key in total:
@@ -125,14 +129,15 @@ class Shard:
 
 
 def build_index(*, project: str, container: str, prefix: str, label_map: LabelMap, validation_fraction: float,
-                shards: list[dict[str, Any]]) -> dict[str, Any]:
+                shards: list[dict[str, Any]], split: str = "hash") -> dict[str, Any]:
     """The manifest index over shard references (in bucket order); its version covers every shard's content."""
     index: dict[str, Any] = {
         "schema": SCHEMA,
         "project": project,
         "source": {"container": container, "prefix": prefix},
         "label_map": label_map.to_list(),
-        "split": {"method": SPLIT_METHOD, "validation_fraction": validation_fraction},
+        "split": {"method": EXPORT_SPLIT_METHOD if split == "export" else SPLIT_METHOD,
+                  "validation_fraction": validation_fraction},
         "counts": sum_counts(s["counts"] for s in shards),
         "shards": shards,
     }

@@ -636,7 +636,8 @@ class _Snapshot:
         shards = [catalog.summaries[b]["shard"] for b in range(catalog.buckets)
                   if catalog.summaries.get(b, {}).get("shard")]
         index = build_index(project=self.project, container=self.settings.datasets_container, prefix=self.prefix,
-                            label_map=label_map, validation_fraction=rules.validation_fraction, shards=shards)
+                            label_map=label_map, validation_fraction=rules.validation_fraction, shards=shards,
+                            split=rules.split)
         self.quarantined += sum(s.get("problems", {}).get("quarantined", 0) for s in catalog.summaries.values())
         self._collection_problems(catalog)
         if self.want_report:

@@ -50,7 +50,8 @@ class DatasetReport:
             f"  formats   {formats}",
             f"  version   {self.dataset_version}" + (f"   manifest {self.manifest_blob}" if self.manifest_blob else ""),
             f"  images    {c.get('images', 0)} accepted ({c.get('train', 0)} train / "
-            f"{c.get('validation', 0)} validation), {c.get('background', 0)} of them background (no boxes)"
+            f"{c.get('validation', 0)} validation" + (f" / {c['test']} test, never trained on" if c.get("test") else "")
+            + f"), {c.get('background', 0)} of them background (no boxes)"
             + (f", {c['production']} from production (labelled exports)" if c.get("production") else ""),
             f"  boxes     {c.get('boxes', 0)}: {classes}",
             "  label map " + ", ".join(f"{i['id']}:{i['name']}" for i in self.label_map),

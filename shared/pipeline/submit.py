@@ -159,10 +159,10 @@ class SubmitTraining:
             log.info("dataset snapshot continues next tick", extra={"progress": build.describe()})
             return self._save(state, snapshot_progress=build.describe(),
                               last_outcome=f"snapshot in progress: {build.describe()}")
-        version = build.manifest["dataset_version"]
-        if build.manifest["counts"]["images"] == 0 or version == state.trained_version:
-            why = "no usable images" if build.manifest["counts"]["images"] == 0 else \
-                f"dataset {version} is the one last trained: nothing new to learn"
+        version, counts = build.manifest["dataset_version"], build.manifest["counts"]
+        if counts["images"] == 0 or counts["boxes"] == 0 or version == state.trained_version:
+            why = "no usable images" if counts["images"] == 0 else "; ".join(build.report.alerts) \
+                if counts["boxes"] == 0 else f"dataset {version} is the one last trained: nothing new to learn"
             self._record_run(state, now, status=RunStatus.SKIPPED, reason=why, dataset_version=version)
             log.info("flush skipped", extra={"reason": why, "dataset_version": version})
             return self._save(state, phase="idle", step="done", last_outcome=f"skipped: {why}")

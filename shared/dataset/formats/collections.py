@@ -3,8 +3,8 @@
 An item is paired with an image blob of the project by the first candidate path that exists, tried in order: the
 reference as written, then its file name, beside the collection file, in its parent (COCO's `annotations/` folder),
 in an `images/` folder of either (with the tool's subset), in COCO's split folder (`instances_train2017.json` →
-`train2017/` or `images/train2017/`). Label Studio's upload paths (`/data/upload/18/1a2b3c4d-cat.jpg`) are also tried without the 8-hex
-prefix Label Studio adds, URLs by their path, and a bare stem with each image suffix.
+`train2017/` or `images/train2017/`). Label Studio's upload paths (`/data/upload/18/1a2b3c4d-cat.jpg`) are also
+tried without the 8-hex prefix Label Studio adds, URLs by their path, and a bare stem with each image suffix.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def scenes() -> dict[str, list[tuple[str, Image.Image, list[tuple[str, tuple[int
             image, shapes = make_scene(rng, SIZE, 2)
             if index >= count - BACKGROUND.get(split, 0):
                 image, shapes = make_scene(rng, SIZE, 0)
-            made[split].append((f"{split}_{index:03d}", image, [(s.name, (s.xmin, s.ymin, s.xmax, s.ymax)) for s in shapes]))
+            boxes = [(s.name, (s.xmin, s.ymin, s.xmax, s.ymax)) for s in shapes]
+            made[split].append((f"{split}_{index:03d}", image, boxes))
     return made
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def test_boxes_are_where_the_voc_path_puts_them(blob_store, settings):
 def test_mixed_formats_in_one_project_and_an_image_annotated_twice(blob_store, settings):
     files = {f"a/{k}": v for k, v in export_files("coco").items()} | {
         f"b/{k}": v for k, v in export_files("yolo-ultralytics").items()}
-    image, shapes = make_scene(__import__("random").Random(1), 96, 1)
+    _, shapes = make_scene(random.Random(1), 96, 1)
     files["a/images/train/train_000.xml"] = voc_xml("train_000.jpg", 96, 96, shapes)  # also in the COCO file
     upload(blob_store, settings, "mixed", files)
     build = DatasetBuilder(blob_store, settings).build("mixed")
@@ -110,7 +111,7 @@ def test_broken_files_are_quarantined_with_file_line_or_field_and_reason(blob_st
 
 
 def test_images_with_annotations_no_reader_takes_are_never_a_silent_background_dataset(blob_store, settings):
-    rng = __import__("random").Random(2)
+    rng = random.Random(2)
     files = {f"train/{i}.jpg": jpeg_bytes(make_scene(rng, 64, 1)[0]) for i in range(4)}
     files["train/_annotations.csv"] = b"filename,width,height,class,xmin,ymin,xmax,ymax\n0.jpg,64,64,circle,1,1,9,9\n"
     upload(blob_store, settings, "csv", files)

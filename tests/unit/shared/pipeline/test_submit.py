@@ -59,6 +59,20 @@ def test_the_same_dataset_is_not_trained_twice(pipeline):
     assert pipeline.state("same").phase == "idle" and pipeline.training.submissions == [job]
 
 
+def test_images_whose_annotations_no_reader_takes_train_nothing_and_say_why(pipeline):
+    """A COCO export renamed, a CSV export: the images arrive, no boxes do. No run trains on background only, and
+    the status says which file was not read."""
+    files = {k: v for k, v in vott_export(3, seed=4, size=64).items() if k.startswith("JPEGImages/")}
+    pipeline.upload("csv", files | {"_annotations.csv": b"filename,xmin,ymin,xmax,ymax,class\n"})
+    outcome = pipeline.submit.tick("csv", pipeline.later(pipeline.settings.max_wait_seconds + 1))
+    assert outcome.decision.action == "flush" and outcome.job_name is None
+    (skipped,) = pipeline.records.runs("csv")
+    assert skipped.status == RunStatus.SKIPPED and skipped.reason.startswith(
+        "1 annotation file not read (csv/_annotations.csv)")
+    assert "no boxes in 3 images" in skipped.reason and pipeline.training.submissions == []
+    assert "annotation file not read" in json.dumps(pipeline.status("csv"))
+
+
 def test_redelivered_events_count_once(pipeline):
     events = pipeline.upload("dup", vott_export(3, seed=3, size=64))
     again = pipeline.ingest.ingest(events[:1], pipeline.now)  # a delivery of one: a create-only write
