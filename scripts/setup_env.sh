@@ -35,6 +35,15 @@ if [[ ! -x .venv-tools/bin/checkov || "$(cat .venv-tools/.requirements-stamp 2>/
   echo "$tools_stamp" > .venv-tools/.requirements-stamp
 fi
 
+formats_stamp="$(sha256sum requirements-formats.txt | cut -c1-16)"
+if [[ ! -x .venv-formats/bin/python || "$(cat .venv-formats/.requirements-stamp 2>/dev/null)" != "$formats_stamp" ]]; then
+  echo "[setup] installing the labelling tools' importers into .venv-formats (Datumaro, label-studio-sdk)"
+  "$python_bin" -m venv .venv-formats
+  .venv-formats/bin/python -m pip install -r requirements-formats.txt >.venv-formats/install.log 2>&1 \
+    || { grep -v "is ignored: it is neither" .venv-formats/install.log | tail -n 40; echo "[setup] pip failed"; exit 1; }
+  echo "$formats_stamp" > .venv-formats/.requirements-stamp
+fi
+
 # The approval page is tested in a real browser: Debian's Chromium and its WebDriver.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   echo "[setup] installing Chromium and chromedriver (Debian packages) for the browser test"

@@ -200,8 +200,9 @@ class Settings:
     inference_data_container: str = _setting("INFERENCE_DATA_CONTAINER", "inference-data", "Container that "
                                              "receives the endpoint's collected inputs and outputs.")
     labelling_container: str = _setting("LABELLING_CONTAINER", "to-label", "Container that receives the exports "
-                                        "for labelling: `<project>/<export id>/` with JPEGImages/, Annotations/ "
-                                        "(the model's boxes as pre-annotations), labelmap.txt and export.json.")
+                                        "for labelling: `<project>/<export id>/` with export.zip (the images and "
+                                        "the model's boxes as pre-annotations, in LABELLING_EXPORT_FORMAT) and "
+                                        "export.json.")
     labelling_schedule: str = _setting("LABELLING_SCHEDULE", "0 0 4 * * *", "NCRONTAB schedule of the labelling "
                                        "timer (read by the Functions host through %LABELLING_SCHEDULE%): each live "
                                        "project's export, and its drift watch for the day before (UTC).")
@@ -219,10 +220,14 @@ class Settings:
                                                 "exported at random, to catch confident mistakes.")
     labelling_pre_annotation_score: float = _setting("LABELLING_PRE_ANNOTATION_SCORE", 0.2, "The model's boxes at "
                                                      "or above this score are written into the pre-annotations.")
+    labelling_export_format: str = _setting(
+        "LABELLING_EXPORT_FORMAT", "pascal-voc", "Format of the labelling exports, the one your labelling tool "
+        "imports: pascal-voc, coco, cvat (CVAT for images 1.1) or label-studio (tasks with the model's boxes as "
+        "predictions); per project through LABELLING_OVERRIDES' export_format.")
     labelling_overrides: str | None = _setting(
         "LABELLING_OVERRIDES", None, "Per-project selection as JSON, e.g. `{\"cars\": {\"max_images\": 50}}`; "
         "fields: score_threshold, band_low, band_high, overlap_iou, confident_share, near_duplicate_bits, "
-        "max_images, pre_annotation_score.")
+        "max_images, pre_annotation_score, export_format.")
     drift_max_no_detection_change: float = _setting("DRIFT_MAX_NO_DETECTION_CHANGE", 0.15, "Drift warning when the "
                                                     "share of production images without a detection differs from "
                                                     "the validation images' by more than this.")

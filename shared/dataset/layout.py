@@ -126,6 +126,8 @@ def _named_reason(relative_name: str) -> str | None:
     base = posixpath.basename(relative_name).lower()
     if base in _SPLIT_LISTS:
         return "a split list: images are split by their folders (dataset.json \"split\": \"export\") or by hash"
+    if base == "config.xml":
+        return "a Label Studio labelling config (the labelling export's): classes come from the annotations"
     if base == "labelmap.txt":
         return "CVAT's Pascal VOC label map: classes come from the annotations"
     if base.startswith("readme") and base.endswith(".txt"):

@@ -343,8 +343,10 @@ class _Snapshot:
             return {}
         entry.update(format=read.format, ignored=read.ignored, warnings=[list(w) for w in read.warnings])
         records: dict[str, dict[str, Any]] = {}
+        found_in: str | None = None
         for item in read.items:
-            image, found = resolve(relative, item, lambda path: self._image_exists(catalog, path))
+            image, found = resolve(relative, item, lambda path: self._image_exists(catalog, path), found_in)
+            found_in = posixpath.dirname(image) if found else found_in
             virtual = virtual_name(name, image)
             if virtual in records:
                 entry["warnings"].append([item.where, f"names the same image as {records[virtual]['where']}: "

@@ -1,7 +1,13 @@
-"""The files of one labelling export, in the Pascal VOC layout CVAT imports (and our dataset parser reads):
-`JPEGImages/`, `Annotations/` (the model's boxes as pre-annotations), `ImageSets/Main/default.txt`,
-`labelmap.txt`, and `export.json` saying what was picked, why, and from which model; packed as one zip, the form
-CVAT's "Import dataset: Pascal VOC 1.1" takes. Pure: picks in, bytes out."""
+"""The files of one labelling export in the format the project's labelling tool imports (LABELLING_EXPORT_FORMAT,
+per project through LABELLING_OVERRIDES), the model's boxes as pre-annotations, and `export.json` saying what was
+picked, why, and from which model; packed as one zip. Pure: picks in, bytes out. Every format comes back through the
+dataset path's own readers once labelled.
+
+- `pascal-voc`: `JPEGImages/`, `Annotations/`, `ImageSets/Main/default.txt`, `labelmap.txt` (CVAT's "Pascal VOC 1.1")
+- `coco`: `images/`, `annotations/instances_default.json` (CVAT's "COCO 1.0", any COCO tool)
+- `cvat`: `images/`, `annotations.xml` (CVAT's "CVAT 1.1")
+- `label-studio`: `images/`, `tasks.json` (tasks with the boxes as predictions), `config.xml` (the project's labelling
+  config: RectangleLabels over the label map)"""
 
 from __future__ import annotations
 
@@ -72,10 +78,44 @@ def voc_xml(sample: Sample, filename: str, policy: SelectionPolicy) -> bytes:
     return etree.tostring(root, pretty_print=True, xml_declaration=False, encoding="utf-8")
 
 
+EXPORT_FORMATS = ("pascal-voc", "coco", "cvat", "label-studio")
+_COLLECTION_FILE = {"coco": "annotations/instances_default.json", "cvat": "annotations.xml",
+                    "label-studio": "tasks.json"}
+_HOW_TO_RETURN = {
+    "pascal-voc": "label in CVAT (import as Pascal VOC 1.1) or any VOC tool, keep the file names, then upload "
+                  "Annotations/ and JPEGImages/ to datasets/{project}/",
+    "coco": "import into CVAT as COCO 1.0 (or any COCO tool), correct the boxes, export COCO and upload annotations/ "
+            "and images/ to datasets/{project}/{export_id}/",
+    "cvat": "import into CVAT as CVAT 1.1, correct the boxes, export 'CVAT for images 1.1' and upload annotations.xml "
+            "and images/ to datasets/{project}/{export_id}/",
+    "label-studio": "import tasks.json into a Label Studio project labelled with config.xml (the model's boxes arrive "
+                    "as predictions), label, export JSON and upload it with images/ to datasets/{project}/{export_id}/",
+}
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One picked image as written: its path in the export, the upright image's size, the model's boxes to correct."""
+
+    path: str
+    width: int
+    height: int
+    sample: Sample
+    boxes: tuple[tuple[str, float, float, float, float, float], ...]
+    """(label, score, xmin, ymin, xmax, ymax) in pixels of the upright image."""
+
+
+def _boxes(sample: Sample, policy: SelectionPolicy) -> tuple[tuple[str, float, float, float, float, float], ...]:
+    return tuple((d.label, d.score, d.box[0] * sample.width, d.box[1] * sample.height, d.box[2] * sample.width,
+                  d.box[3] * sample.height) for d in sample.detections if d.score >= policy.pre_annotation_score)
+
+
 def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], labels: list[str],
                  policy: SelectionPolicy) -> Iterator[tuple[str, bytes]]:
     """(relative name, bytes) of every file of the export, export.json last (its presence marks it complete)."""
+    kind = policy.export_format
     items: list[dict[str, Any]] = []
+    written: list[Exported] = []
     for pick in picks:
         sample = pick.sample
         try:
@@ -84,20 +124,100 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
             skipped.append(Skip(sample.image_sha256, sample.request_id, f"image cannot be decoded: {exc}"))
             continue
         stem = stem_of(sample)
-        yield f"JPEGImages/{stem}{suffix}", data
-        yield f"Annotations/{stem}.xml", voc_xml(sample, f"{stem}{suffix}", policy)
-        items.append({"image": f"JPEGImages/{stem}{suffix}", "annotation": f"Annotations/{stem}.xml",
+        image = f"{'JPEGImages' if kind == 'pascal-voc' else 'images'}/{stem}{suffix}"
+        yield image, data
+        if kind == "pascal-voc":
+            yield f"Annotations/{stem}.xml", voc_xml(sample, f"{stem}{suffix}", policy)
+        written.append(Exported(image, sample.width, sample.height, sample, _boxes(sample, policy)))
+        items.append({"image": image, "annotation": _COLLECTION_FILE.get(kind, f"Annotations/{stem}.xml"),
                       "image_sha256": sample.image_sha256, "request_id": sample.request_id, "collected": sample.time,
                       "top_score": round(sample.top_score, 4), "reasons": list(pick.reasons),
                       "pre_annotated_boxes": sum(d.score >= policy.pre_annotation_score for d in sample.detections)})
-    yield "ImageSets/Main/default.txt", "".join(f"{item['image'][11:].rsplit('.', 1)[0]}\n" for item in items).encode()
-    yield "labelmap.txt", ("# label:color_rgb:parts:actions\n" + "".join(f"{name}:::\n" for name in labels)).encode()
-    document = {"schema": "labelling-export/1", **header.__dict__, "images": len(items),
+    if kind == "pascal-voc":
+        yield "ImageSets/Main/default.txt", "".join(f"{i['image'][11:].rsplit('.', 1)[0]}\n" for i in items).encode()
+        yield "labelmap.txt", ("# label:color_rgb:parts:actions\n" + "".join(f"{n}:::\n" for n in labels)).encode()
+    elif kind == "coco":
+        yield _COLLECTION_FILE[kind], coco_json(written, labels)
+    elif kind == "cvat":
+        yield _COLLECTION_FILE[kind], cvat_xml(written, labels, header)
+    else:
+        yield _COLLECTION_FILE[kind], label_studio_tasks(written, header)
+        yield "config.xml", label_studio_config(labels)
+    document = {"schema": "labelling-export/1", **header.__dict__, "format": kind, "images": len(items),
                 "policy": policy.__dict__, "items": items,
                 "skipped": [skip.__dict__ for skip in skipped],
-                "how_to_return": "label in CVAT (import as Pascal VOC 1.1) or any VOC tool, keep the file names, "
-                                 f"then upload Annotations/ and JPEGImages/ to datasets/{header.project}/"}
+                "how_to_return": _HOW_TO_RETURN[kind].format(project=header.project, export_id=header.export_id)}
     yield "export.json", json.dumps(document).encode()  # C encoder: with indent, json writes 6,000 skips in Python
+
+
+def coco_json(written: list[Exported], labels: list[str]) -> bytes:
+    """COCO detection JSON; each pre-annotation keeps the model's score beside its box."""
+    images, annotations = [], []
+    for image_id, item in enumerate(written, start=1):
+        images.append({"id": image_id, "file_name": item.path.split("/", 1)[1], "width": item.width,
+                       "height": item.height})
+        for label, score, xmin, ymin, xmax, ymax in item.boxes:
+            box = [round(xmin, 1), round(ymin, 1), round(xmax - xmin, 1), round(ymax - ymin, 1)]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "iscrowd": 0, "bbox": box,
+                                "area": round(box[2] * box[3], 1), "segmentation": [],
+                                "category_id": _category(labels, label), "score": round(score, 4)})
+    return json.dumps({"info": {"description": "pre-annotations for labelling"}, "licenses": [],
+                       "categories": [{"id": i, "name": n, "supercategory": ""} for i, n in enumerate(labels, 1)],
+                       "images": images, "annotations": annotations}, indent=1).encode()
+
+
+def _category(labels: list[str], label: str) -> int:
+    return labels.index(label) + 1 if label in labels else len(labels) + 1
+
+
+def cvat_xml(written: list[Exported], labels: list[str], header: ExportHeader) -> bytes:
+    """CVAT for images 1.1: the labels in the task's meta, one <image> per picked image with its boxes."""
+    root = etree.Element("annotations")
+    etree.SubElement(root, "version").text = "1.1"
+    task = etree.SubElement(etree.SubElement(root, "meta"), "task")
+    etree.SubElement(task, "name").text = header.export_id
+    etree.SubElement(task, "size").text = str(len(written))
+    etree.SubElement(task, "mode").text = "annotation"
+    declared = etree.SubElement(task, "labels")
+    for name in labels:
+        label = etree.SubElement(declared, "label")
+        etree.SubElement(label, "name").text = name
+        etree.SubElement(label, "type").text = "rectangle"
+        etree.SubElement(label, "attributes")
+    for image_id, item in enumerate(written):
+        image = etree.SubElement(root, "image", id=str(image_id), name=item.path.split("/", 1)[1],
+                                 width=str(item.width), height=str(item.height))
+        for label, _score, xmin, ymin, xmax, ymax in item.boxes:
+            etree.SubElement(image, "box", label=label, source="auto", occluded="0", xtl=f"{xmin:.2f}",
+                             ytl=f"{ymin:.2f}", xbr=f"{xmax:.2f}", ybr=f"{ymax:.2f}", z_order="0")
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="utf-8")
+
+
+def label_studio_tasks(written: list[Exported], header: ExportHeader) -> bytes:
+    """Label Studio tasks: the image, and the model's boxes as a prediction (percent of the image) to correct."""
+    tasks = []
+    for item in written:
+        result = [{"id": f"p{index}", "type": "rectanglelabels", "from_name": "label", "to_name": "image",
+                   "original_width": item.width, "original_height": item.height, "image_rotation": 0, "score": score,
+                   "value": {"x": xmin * 100 / item.width, "y": ymin * 100 / item.height,
+                             "width": (xmax - xmin) * 100 / item.width, "height": (ymax - ymin) * 100 / item.height,
+                             "rotation": 0, "rectanglelabels": [label]}}
+                  for index, (label, score, xmin, ymin, xmax, ymax) in enumerate(item.boxes)]
+        tasks.append({"data": {"image": item.path},
+                      "meta": {"request_id": item.sample.request_id, "image_sha256": item.sample.image_sha256},
+                      "predictions": [{"model_version": f"{header.model_name}:{header.model_version}",
+                                       "score": round(item.sample.top_score, 4), "result": result}]})
+    return json.dumps(tasks, indent=1).encode()
+
+
+def label_studio_config(labels: list[str]) -> bytes:
+    """The labelling config the tasks' predictions are made for: RectangleLabels over the label map."""
+    view = etree.Element("View")
+    etree.SubElement(view, "Image", name="image", value="$image")
+    rectangles = etree.SubElement(view, "RectangleLabels", name="label", toName="image")
+    for name in labels:
+        etree.SubElement(rectangles, "Label", value=name)
+    return etree.tostring(view, pretty_print=True, encoding="utf-8")
 
 
 ARCHIVE = "export.zip"

@@ -31,6 +31,8 @@ class SelectionPolicy:
     """Cap per export; the least confident first."""
     pre_annotation_score: float = 0.2
     """The model's boxes at or above this are written into the pre-annotation for the person to correct."""
+    export_format: str = "pascal-voc"
+    """The format the export is written in: the one the project's labelling tool imports."""
 
 
 def policy_for(project: str, default: SelectionPolicy, overrides_json: str | None) -> SelectionPolicy:

@@ -18,7 +18,7 @@ from shared.clock import day_of, from_iso, iso
 from shared.dataset.label_map import LabelMap
 from shared.labelling.collected import INPUTS, OUTPUTS, CollectedRows
 from shared.labelling.drift import DriftLimits, Profile, compare, profile
-from shared.labelling.export_files import ARCHIVE, MANIFEST, ExportHeader, export_files, zipped
+from shared.labelling.export_files import ARCHIVE, EXPORT_FORMATS, MANIFEST, ExportHeader, export_files, zipped
 from shared.labelling.selection import SelectionPolicy, kind_of, policy_for, select
 from shared.pipeline.records import ProjectState, Records, ReleaseState
 from shared.ports import ApprovalNotice, BlobStore, NotFound, Notifier, PreconditionFailed, TableStore
@@ -78,8 +78,13 @@ class Labelling:
         default = SelectionPolicy(score_threshold=s.labelling_score_threshold, band_low=s.labelling_band_low,
                                   band_high=s.labelling_band_high, confident_share=s.labelling_confident_share,
                                   max_images=s.labelling_max_images,
-                                  pre_annotation_score=s.labelling_pre_annotation_score)
-        return policy_for(project, default, s.labelling_overrides)
+                                  pre_annotation_score=s.labelling_pre_annotation_score,
+                                  export_format=s.labelling_export_format)
+        policy = policy_for(project, default, s.labelling_overrides)
+        if policy.export_format not in EXPORT_FORMATS:
+            raise ValueError(f"LABELLING_EXPORT_FORMAT / LABELLING_OVERRIDES[{project!r}]: {policy.export_format!r} "
+                             f"is not one of {', '.join(EXPORT_FORMATS)}")
+        return policy
 
     def live_projects(self) -> list[ReleaseState]:
         return [r for r in self.records.releases() if r.live_model_version]
@@ -126,7 +131,7 @@ class Labelling:
         self.blobs.write(container, folder + ARCHIVE, zipped(files), content_type="application/zip")
         # beside the zip, last: its presence marks the export complete, and it can be read without unpacking
         self.blobs.write(container, folder + MANIFEST, files[-1][1], content_type="application/json")
-        written = sum(name.startswith("JPEGImages/") for name, _ in files)
+        written = json.loads(files[-1][1])["images"]
         reasons = Counter(kind_of(reason) for p in picks for reason in p.reasons)
         result = {"exported": written, "skipped": len(skipped), "folder": f"{container}/{folder}",
                   "archive": f"{container}/{folder}{ARCHIVE}", "reasons": dict(reasons)}

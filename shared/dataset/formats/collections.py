@@ -67,8 +67,14 @@ def split_virtual(name: str) -> tuple[str, str]:
     return collection, image
 
 
-def resolve(collection_relative: str, item: Item, exists: Callable[[str], bool]) -> tuple[str, bool]:
-    """(image path relative to the project, found): the first candidate that exists, else the first candidate."""
+def resolve(collection_relative: str, item: Item, exists: Callable[[str], bool],
+            found_in: str | None = None) -> tuple[str, bool]:
+    """(image path relative to the project, found): the first candidate that exists, else the first candidate.
+    `found_in`: the folder the file's previous image was found in, tried first (a file's images mostly share one)."""
+    if found_in is not None:
+        for name in _names(_path_of(item.ref))[1:]:
+            if exists(joined := posixpath.join(found_in, name)):
+                return joined, True
     tried = candidates(collection_relative, item)
     for path in tried:
         if exists(path):
@@ -76,12 +82,17 @@ def resolve(collection_relative: str, item: Item, exists: Callable[[str], bool])
     return tried[0], False
 
 
-def candidates(collection_relative: str, item: Item) -> list[str]:
-    path = _path_of(item.ref)
+def _names(path: str) -> list[str]:
+    """The reference as written, its file name, without Label Studio's upload prefix, a bare stem with suffixes."""
     base = posixpath.basename(path)
     names = [path, base, _UPLOAD_PREFIX.sub("", base)]
     if not base.lower().endswith(_IMAGE_SUFFIXES):
-        names += [path + suffix for suffix in _IMAGE_SUFFIXES]
+        names += [path + suffix for suffix in _IMAGE_SUFFIXES] + [base + suffix for suffix in _IMAGE_SUFFIXES]
+    return names
+
+
+def candidates(collection_relative: str, item: Item) -> list[str]:
+    names = _names(_path_of(item.ref))
     here = posixpath.dirname(collection_relative)
     parent = posixpath.dirname(here)
     folders = [here, parent]
@@ -99,7 +110,7 @@ def candidates(collection_relative: str, item: Item) -> list[str]:
             joined = posixpath.normpath(posixpath.join(folder, name)) if name else ""
             if joined and not joined.startswith("../") and joined != ".." and joined not in found:
                 found.append(joined)
-    return found or [base]
+    return found or [posixpath.basename(names[0]) or "?"]
 
 
 def _path_of(ref: str) -> str:
