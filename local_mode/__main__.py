@@ -271,8 +271,11 @@ def _drop_first_batch(settings: Settings, args: argparse.Namespace, scratch: Pat
     folder = Path(args.dataset) if args.dataset else None
     if folder is None:
         folder = scratch / "demo"
-        demo_data.write_files(folder, demo_data.vott_export(args.demo_images, seed=args.seed))
-        print(f"[local] made a demo dataset: {args.demo_images} images in VoTT's Pascal VOC layout")
+        demo_data.write_files(folder, demo_data.demo_export(args.demo_images, args.demo_format, seed=args.seed))
+        layout = {"pascal-voc": "VoTT's Pascal VOC layout", "coco": "a COCO export (CVAT's layout)",
+                  "yolo": "an Ultralytics YOLO export", "cvat": "a CVAT for images 1.1 export",
+                  "label-studio": "a Label Studio JSON export"}[args.demo_format]
+        print(f"[local] made a demo dataset: {args.demo_images} images in {layout}")
     count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
     print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
     code = validate(settings, args.project, as_json=args.json, out=DOCUMENT)
@@ -506,7 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_mode", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="start Azurite, upload a dataset (or a demo one) and report on it")
-    run_p.add_argument("--dataset", help="folder of a VoTT export, flat VOC folder or pets-style folder")
+    run_p.add_argument("--dataset", help="folder of your labelling tool's export: Pascal VOC (VoTT, flat, pets-style), "
+                       "COCO, YOLO, CVAT XML or Label Studio JSON, or several side by side")
+    run_p.add_argument("--demo-format", choices=demo_data.DEMO_FORMATS, default="pascal-voc",
+                       help="the format the demo dataset is written in (without --dataset)")
     run_p.add_argument("--project", default="demo", help="project folder name in the datasets container")
     run_p.add_argument("--demo-images", type=int, default=240)
     run_p.add_argument("--seed", type=int, default=0)

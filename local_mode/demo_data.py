@@ -111,6 +111,41 @@ def vott_export(count: int, *, seed: int = 0, size: int = 128, per_image: int = 
     return files
 
 
+DEMO_FORMATS = ("pascal-voc", "coco", "yolo", "cvat", "label-studio")
+
+
+def demo_export(count: int, fmt: str, *, seed: int = 0, size: int = 128, per_image: int = 2) -> dict[str, bytes]:
+    """The demo's images (the same as `vott_export`'s for a seed) as another labelling tool exports them: COCO (CVAT's
+    COCO layout), Ultralytics YOLO, CVAT for images 1.1 or Label Studio's JSON export."""
+    if fmt == "pascal-voc":
+        return vott_export(count, seed=seed, size=size, per_image=per_image)
+    from shared.labelling.export_files import Labelled, coco_json, cvat_xml, label_studio_tasks
+
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {}
+    labelled = []
+    for index in range(count):
+        image, shapes = make_scene(rng, size, per_image)
+        stem = f"img_{index:05d}"
+        folder = "images/train" if fmt == "yolo" else "images"
+        files[f"{folder}/{stem}.jpg"] = jpeg_bytes(image)
+        labelled.append(Labelled(f"images/{stem}.jpg", size, size,
+                                 tuple((s.name, 1.0, s.xmin, s.ymin, s.xmax, s.ymax) for s in shapes)))
+        if fmt == "yolo":
+            files[f"labels/train/{stem}.txt"] = "".join(
+                f"{SHAPES.index(s.name)} {(s.xmin + s.xmax) / 2 / size:.6f} {(s.ymin + s.ymax) / 2 / size:.6f} "
+                f"{(s.xmax - s.xmin) / size:.6f} {(s.ymax - s.ymin) / size:.6f}\n" for s in shapes).encode()
+    if fmt == "coco":
+        files["annotations/instances_default.json"] = coco_json(labelled, list(SHAPES))
+    elif fmt == "cvat":
+        files["annotations.xml"] = cvat_xml(labelled, list(SHAPES), "demo")
+    elif fmt == "label-studio":
+        files["result.json"] = label_studio_tasks(labelled, None)
+    elif fmt == "yolo":
+        files["data.yaml"] = ("names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(SHAPES))).encode()
+    return files
+
+
 def write_files(folder: Path, files: dict[str, bytes]) -> None:
     for relative, data in files.items():
         path = folder / relative

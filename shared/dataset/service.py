@@ -167,6 +167,7 @@ class _Snapshot:
         self.report = DatasetReport(project, "", "")
         self.quarantined = 0
         self.copied: set[tuple[str, str]] = set()
+        self.replaced_expansions: list[str] = []
         self.catalog = Catalog(project)
         self.rendered: dict[int, list[dict[str, Any]]] = {}
         """Examples of the buckets checked in this call, kept for their shards (up to RENDERED_IN_MEMORY)."""
@@ -200,7 +201,7 @@ class _Snapshot:
                                    catalog.buckets)
             self._write_shard(catalog, bucket, rules, roots, label_map)
         catalog.cut, catalog.listing_token = max(self.cut, catalog.cut), ""
-        self.catalogs.save(catalog)
+        self._save(catalog)
         return self._finish(catalog, rules, roots, label_map)
 
     def _catalog(self) -> Catalog:
@@ -311,7 +312,7 @@ class _Snapshot:
         # First say which buckets will change (a crash from here on redoes this file and re-checks them)…
         catalog.dirty |= {self.catalogs.bucket_index(catalog, v) for v in moved}
         if moved:
-            self.catalogs.save(catalog, index_first=True)
+            self._save(catalog)
         for virtual in sorted(moved):
             self.catalogs.apply(catalog, virtual, digests.get(virtual), records.get(virtual))
         if etag is not None:
@@ -321,12 +322,19 @@ class _Snapshot:
             catalog.collections[name] = entry
         else:
             catalog.collections.pop(name, None)
-        # …then the buckets, then the index that names the new expansion: the commit.
-        self.catalogs.save(catalog)
+        # …then the buckets: every later save writes them before the index that names the new expansion; the old
+        # expansion is dropped once such an index is written.
         if kept.get("expansion") and kept.get("expansion") != entry["expansion"]:
-            self.catalogs.drop_expansion(kept["expansion"])
+            self.replaced_expansions.append(kept["expansion"])
         if bucket_count(catalog.pairs) != catalog.buckets:
             self.catalogs.rebucket(catalog, bucket_count(catalog.pairs))
+
+    def _save(self, catalog: Catalog) -> None:
+        """Changed buckets, then the index; then what the index no longer names."""
+        self.catalogs.save(catalog)
+        for blob in self.replaced_expansions:
+            self.catalogs.drop_expansion(blob)
+        self.replaced_expansions.clear()
 
     def _read_collection(self, catalog: Catalog, name: str, entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """One collection file's items, each under the name that pairs it with its image; what went wrong with
@@ -708,7 +716,7 @@ class _Snapshot:
         return late
 
     def _pause(self, catalog: Catalog, stage: str, done: int, total: int) -> SnapshotProgress:
-        self.catalogs.save(catalog)
+        self._save(catalog)
         progress = SnapshotProgress(stage, done, total)
         log.info("dataset snapshot paused: time budget used", extra={"project": self.project,
                                                                      "progress": progress.describe()})

@@ -15,7 +15,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
@@ -94,15 +94,17 @@ _HOW_TO_RETURN = {
 
 
 @dataclass(frozen=True)
-class Exported:
-    """One picked image as written: its path in the export, the upright image's size, the model's boxes to correct."""
+class Labelled:
+    """One image as a collection file names it: its path in the export, its size, its boxes (the model's to correct,
+    or a labeller's), and what the tool keeps beside it."""
 
     path: str
     width: int
     height: int
-    sample: Sample
     boxes: tuple[tuple[str, float, float, float, float, float], ...]
     """(label, score, xmin, ymin, xmax, ymax) in pixels of the upright image."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    score: float = 1.0
 
 
 def _boxes(sample: Sample, policy: SelectionPolicy) -> tuple[tuple[str, float, float, float, float, float], ...]:
@@ -115,7 +117,7 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
     """(relative name, bytes) of every file of the export, export.json last (its presence marks it complete)."""
     kind = policy.export_format
     items: list[dict[str, Any]] = []
-    written: list[Exported] = []
+    written: list[Labelled] = []
     for pick in picks:
         sample = pick.sample
         try:
@@ -128,7 +130,9 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
         yield image, data
         if kind == "pascal-voc":
             yield f"Annotations/{stem}.xml", voc_xml(sample, f"{stem}{suffix}", policy)
-        written.append(Exported(image, sample.width, sample.height, sample, _boxes(sample, policy)))
+        written.append(Labelled(image, sample.width, sample.height, _boxes(sample, policy),
+                                {"request_id": sample.request_id, "image_sha256": sample.image_sha256},
+                                round(sample.top_score, 4)))
         items.append({"image": image, "annotation": _COLLECTION_FILE.get(kind, f"Annotations/{stem}.xml"),
                       "image_sha256": sample.image_sha256, "request_id": sample.request_id, "collected": sample.time,
                       "top_score": round(sample.top_score, 4), "reasons": list(pick.reasons),
@@ -139,9 +143,9 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
     elif kind == "coco":
         yield _COLLECTION_FILE[kind], coco_json(written, labels)
     elif kind == "cvat":
-        yield _COLLECTION_FILE[kind], cvat_xml(written, labels, header)
+        yield _COLLECTION_FILE[kind], cvat_xml(written, labels, header.export_id)
     else:
-        yield _COLLECTION_FILE[kind], label_studio_tasks(written, header)
+        yield _COLLECTION_FILE[kind], label_studio_tasks(written, f"{header.model_name}:{header.model_version}")
         yield "config.xml", label_studio_config(labels)
     document = {"schema": "labelling-export/1", **header.__dict__, "format": kind, "images": len(items),
                 "policy": policy.__dict__, "items": items,
@@ -150,8 +154,8 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
     yield "export.json", json.dumps(document).encode()  # C encoder: with indent, json writes 6,000 skips in Python
 
 
-def coco_json(written: list[Exported], labels: list[str]) -> bytes:
-    """COCO detection JSON; each pre-annotation keeps the model's score beside its box."""
+def coco_json(written: list[Labelled], labels: list[str]) -> bytes:
+    """COCO detection JSON; each box keeps its score (the model's, for a pre-annotation)."""
     images, annotations = [], []
     for image_id, item in enumerate(written, start=1):
         images.append({"id": image_id, "file_name": item.path.split("/", 1)[1], "width": item.width,
@@ -170,12 +174,12 @@ def _category(labels: list[str], label: str) -> int:
     return labels.index(label) + 1 if label in labels else len(labels) + 1
 
 
-def cvat_xml(written: list[Exported], labels: list[str], header: ExportHeader) -> bytes:
-    """CVAT for images 1.1: the labels in the task's meta, one <image> per picked image with its boxes."""
+def cvat_xml(written: list[Labelled], labels: list[str], task_name: str) -> bytes:
+    """CVAT for images 1.1: the labels in the task's meta, one <image> per image with its boxes."""
     root = etree.Element("annotations")
     etree.SubElement(root, "version").text = "1.1"
     task = etree.SubElement(etree.SubElement(root, "meta"), "task")
-    etree.SubElement(task, "name").text = header.export_id
+    etree.SubElement(task, "name").text = task_name
     etree.SubElement(task, "size").text = str(len(written))
     etree.SubElement(task, "mode").text = "annotation"
     declared = etree.SubElement(task, "labels")
@@ -193,20 +197,23 @@ def cvat_xml(written: list[Exported], labels: list[str], header: ExportHeader) -
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="utf-8")
 
 
-def label_studio_tasks(written: list[Exported], header: ExportHeader) -> bytes:
-    """Label Studio tasks: the image, and the model's boxes as a prediction (percent of the image) to correct."""
+def label_studio_tasks(written: list[Labelled], model_version: str | None) -> bytes:
+    """Label Studio tasks: the image, and its boxes in percent of the image — a model's prediction to correct (with
+    `model_version`), or a labeller's submitted annotation (as Label Studio's JSON export writes it)."""
     tasks = []
-    for item in written:
+    for number, item in enumerate(written, start=1):
         result = [{"id": f"p{index}", "type": "rectanglelabels", "from_name": "label", "to_name": "image",
                    "original_width": item.width, "original_height": item.height, "image_rotation": 0, "score": score,
                    "value": {"x": xmin * 100 / item.width, "y": ymin * 100 / item.height,
                              "width": (xmax - xmin) * 100 / item.width, "height": (ymax - ymin) * 100 / item.height,
                              "rotation": 0, "rectanglelabels": [label]}}
                   for index, (label, score, xmin, ymin, xmax, ymax) in enumerate(item.boxes)]
-        tasks.append({"data": {"image": item.path},
-                      "meta": {"request_id": item.sample.request_id, "image_sha256": item.sample.image_sha256},
-                      "predictions": [{"model_version": f"{header.model_name}:{header.model_version}",
-                                       "score": round(item.sample.top_score, 4), "result": result}]})
+        if model_version is not None:
+            tasks.append({"data": {"image": item.path}, "meta": item.meta,
+                          "predictions": [{"model_version": model_version, "score": item.score, "result": result}]})
+        else:
+            tasks.append({"id": number, "data": {"image": item.path}, "meta": item.meta, "annotations": [
+                {"id": number, "result": result, "was_cancelled": False, "ground_truth": False}]})
     return json.dumps(tasks, indent=1).encode()
 
 

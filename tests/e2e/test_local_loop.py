@@ -34,17 +34,20 @@ def listening(port: int) -> bool:
 
 
 def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
+    """The main command with the demo dataset exported as COCO (the format most tools write): read, trained,
+    released, detecting the right shapes; then the labelling loop."""
     summary, log_file = tmp_path / "summary.json", tmp_path / "local-mode.jsonl"
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     result = subprocess.run(
         [sys.executable, "-m", "local_mode", "run", "--auto-approve", "--demo-images", "200", "--steps", "500",
-         "--check-images", "4", "--labelling-demo", "--production-images", "40", "--summary", str(summary),
-         "--log-file", str(log_file)],
+         "--demo-format", "coco", "--check-images", "4", "--labelling-demo", "--production-images", "40",
+         "--summary", str(summary), "--log-file", str(log_file)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     report = json.loads(summary.read_text())
     assert "is live on slot blue" in result.stdout and "[detect]" in result.stdout
+    assert "200 images in a COCO export" in result.stdout and "annotations/: coco" in result.stdout
 
     run = report["runs"][0]
     assert run["gates_passed"] and run["metrics"]["map_50"] >= 0.5

@@ -9,12 +9,12 @@ tried without the 8-hex prefix Label Studio adds, URLs by their path, and a bare
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from shared import safe_json
 from shared.dataset.formats import CollectionRead, Item
 from shared.dataset.formats.coco import is_coco, read_coco
 from shared.dataset.formats.cvat import read_cvat
@@ -24,7 +24,6 @@ from shared.dataset.problems import Rejected
 VIRTUAL = "::"
 """Joins a collection file's blob name and the image path an item of it is paired with: the name under which the
 item sits in the catalog beside its image (no blob has it)."""
-MAX_JSON_DEPTH = 64
 NO_READER = ("no reader takes this file: it is not COCO detection JSON (images, annotations, categories) nor a "
              "Label Studio JSON export (a list of tasks with data and annotations)")
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
@@ -43,10 +42,10 @@ def read_collection(relative_name: str, data: bytes, *, max_bytes: int) -> Colle
         raise Rejected("file", f"annotation file is {len(data)} bytes, above MAX_COLLECTION_BYTES={max_bytes}")
     if relative_name.lower().endswith(".xml"):
         return read_cvat(data, max_bytes)
-    try:
-        doc = safe_json.loads(data, max_depth=MAX_JSON_DEPTH, what="file")
-    except ValueError as exc:
-        raise Rejected("json", str(exc)) from None
+    try:  # the C parser refuses nesting past the recursion limit itself: no pre-scan of a large file
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise Rejected("json", f"not JSON ({str(exc)[:200]})") from None
     if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("labelling-export/"):
         return CollectionRead("labelling-export", ignored="this service's labelling export list (which images were "
                                                           "picked and why): not annotations")

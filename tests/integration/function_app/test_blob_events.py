@@ -61,7 +61,7 @@ def test_own_writes_other_files_and_foreign_topics(core):
     core.services._cache.clear()  # the Ingestor was built with the old settings
     result = json_body(post([
         event(core, "p/x.jpg", container=core.settings.quarantine_container),  # our quarantine copy
-        event(core, "p/notes.txt"),
+        event(core, "p/notes.md"),
         event(core, "loose.jpg"),  # not inside a project folder
         event(core, "p/y.jpg", topic=storage_topic("s", "r", "someone-else")),
         event(core, "p/z.png"),

@@ -21,11 +21,12 @@ def test_each_format_goes_to_its_reader():
     (b'{"info": {}, "licenses": []}', NO_READER),
     (b'[{"image": "a.jpg", "label": []}]', NO_READER),  # Label Studio's JSON-MIN: not the full export
     (b"{not json", "not JSON"),
-    (b"[" * 100 + b"]" * 100, "nested deeper"),
+    (b"[" * 100 + b"]" * 100, NO_READER),
+    (b"[" * 100_000 + b"]" * 100_000, "not JSON (maximum recursion depth exceeded"),
 ])
 def test_files_no_reader_takes_are_refused_with_why(data, words):
     with pytest.raises(Rejected) as info:
-        read_collection("x.json", data, max_bytes=10_000)
+        read_collection("x.json", data, max_bytes=1_000_000)
     assert words in info.value.reason
 
 
