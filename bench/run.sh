@@ -25,3 +25,6 @@ echo "## The labelling loop (issue: labelling loop)"
 echo
 echo "## Dataset snapshots at scale (issue: scale; ~30 minutes)"
 .venv/bin/python -m bench.snapshot_scale
+echo
+echo "## A labelling tool's re-export: one COCO file for 10,000 images, +1% (issue: formats; ~10 minutes)"
+.venv/bin/python -m bench.formats_reexport

@@ -130,6 +130,8 @@ class ProjectState(Row):
     manifest: str = ""
     manifest_label_map: str = ""
     quarantined: int = 0
+    dataset_alerts: str = ""
+    """JSON: the last snapshot's alerts (annotation files no reader took, no boxes at all)."""
     snapshot_progress: str = ""
     """Of a snapshot that takes more than one tick: how far it got."""
     job_name: str = ""

@@ -44,6 +44,7 @@ class ProjectStatus:
                        "gpu_hours_today": state.gpu_hours_on(now), "attempt": state.attempt,
                        "retry_after": state.retry_after or None, "last_failure": state.failure or None,
                        "snapshot": state.snapshot_progress or None},
+            "dataset_alerts": json.loads(state.dataset_alerts) if state.dataset_alerts else [],
             "trained_dataset_version": state.trained_version or None,
             "champion_model": state.champion_model or None,
             "endpoint": self.release.status(project) if self.release else None,

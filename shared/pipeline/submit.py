@@ -165,13 +165,15 @@ class SubmitTraining:
                 if counts["boxes"] == 0 else f"dataset {version} is the one last trained: nothing new to learn"
             self._record_run(state, now, status=RunStatus.SKIPPED, reason=why, dataset_version=version)
             log.info("flush skipped", extra={"reason": why, "dataset_version": version})
-            return self._save(state, phase="idle", step="done", last_outcome=f"skipped: {why}")
+            return self._save(state, phase="idle", step="done", last_outcome=f"skipped: {why}",
+                              dataset_alerts=json.dumps(build.report.alerts))
         manifest_blob = builder.publish(build)
         log.info("dataset snapshot published", extra={"dataset_version": version, "manifest": manifest_blob,
                                                       "quarantined": build.quarantined})
         return self._save(state, step="snapshotted", dataset_version=version, manifest=manifest_blob,
                           manifest_label_map=json.dumps(build.manifest["label_map"]),
-                          quarantined=build.quarantined, snapshot_progress="")
+                          quarantined=build.quarantined, snapshot_progress="",
+                          dataset_alerts=json.dumps(build.report.alerts))
 
     def _changed_names(self, project: str, since: str) -> list[str]:
         """Blobs the ledger saw change after `since` (the catalog's cut): all a snapshot needs to look at."""

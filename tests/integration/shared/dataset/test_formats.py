@@ -159,3 +159,41 @@ def test_a_re_exported_collection_file_downloads_only_the_images_whose_items_cha
     scratch = DatasetBuilder(blob_store, settings.with_overrides(manifests_container=settings.manifests_container
                                                                  + "x")).build("re")
     assert scratch.manifest == second.manifest  # byte-identical to a snapshot from scratch
+
+
+class CrashingStore:
+    """The real store, failing the `after`-th write to the manifests container (the catalog's), as a crash would."""
+
+    def __init__(self, store, container: str, after: int) -> None:
+        self.store, self.container, self.left = store, container, after
+
+    def write(self, container, name, data, **kwargs):
+        if container == self.container:
+            self.left -= 1
+            if self.left == 0:
+                raise OSError("crash")
+        return self.store.write(container, name, data, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_a_crash_anywhere_in_a_re_expansion_is_made_good_by_the_next_snapshot(blob_store, settings, monkeypatch):
+    from shared.dataset import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "BUCKET_TARGET", 2)  # the file's items spread over several buckets
+    files = export_files("coco")
+    upload(blob_store, settings, "crash", files)
+    DatasetBuilder(blob_store, settings).build("crash")
+    coco = json.loads(files["annotations/instances_train.json"])
+    name = "crash/annotations/instances_train.json"
+    for crash_at, moved in zip((1, 2, 3, 4, 6), range(5), strict=True):
+        coco["annotations"][moved]["bbox"][0] += 1  # a re-export with one box moved
+        upload(blob_store, settings, "crash", {"annotations/instances_train.json": json.dumps(coco).encode()})
+        with pytest.raises(OSError):
+            DatasetBuilder(CrashingStore(blob_store, settings.manifests_container, crash_at), settings).snapshot(
+                "crash", changes=[name])
+        after = DatasetBuilder(blob_store, settings).snapshot("crash", changes=[name], report=True)
+        scratch = DatasetBuilder(blob_store, settings.with_overrides(
+            manifests_container=f"{settings.manifests_container}s{crash_at}")).build("crash")
+        assert after.manifest_bytes == scratch.manifest_bytes, f"crash at write {crash_at}"
