@@ -26,23 +26,20 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
 
-tools_stamp="$(sha256sum requirements-tools.txt | cut -c1-16)"
-if [[ ! -x .venv-tools/bin/checkov || "$(cat .venv-tools/.requirements-stamp 2>/dev/null)" != "$tools_stamp" ]]; then
-  echo "[setup] installing infrastructure validation tools into .venv-tools"
-  "$python_bin" -m venv .venv-tools
-  .venv-tools/bin/python -m pip install -r requirements-tools.txt >.venv-tools/install.log 2>&1 \
-    || { grep -v "is ignored: it is neither" .venv-tools/install.log | tail -n 40; echo "[setup] pip failed"; exit 1; }
-  echo "$tools_stamp" > .venv-tools/.requirements-stamp
-fi
-
-formats_stamp="$(sha256sum requirements-formats.txt | cut -c1-16)"
-if [[ ! -x .venv-formats/bin/python || "$(cat .venv-formats/.requirements-stamp 2>/dev/null)" != "$formats_stamp" ]]; then
-  echo "[setup] installing the labelling tools' importers into .venv-formats (Datumaro, label-studio-sdk)"
-  "$python_bin" -m venv .venv-formats
-  .venv-formats/bin/python -m pip install -r requirements-formats.txt >.venv-formats/install.log 2>&1 \
-    || { grep -v "is ignored: it is neither" .venv-formats/install.log | tail -n 40; echo "[setup] pip failed"; exit 1; }
-  echo "$formats_stamp" > .venv-formats/.requirements-stamp
-fi
+# A tool environment of its own (its pins are not TensorFlow's): VENV from REQUIREMENTS, unless its stamp is current.
+tool_venv() {
+  local venv="$1" requirements="$2" what="$3" stamp
+  stamp="$(sha256sum "$requirements" | cut -c1-16)"
+  if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.requirements-stamp" 2>/dev/null)" != "$stamp" ]]; then
+    echo "[setup] installing $what into $venv"
+    "$python_bin" -m venv "$venv"
+    "$venv/bin/python" -m pip install -r "$requirements" >"$venv/install.log" 2>&1 \
+      || { grep -v "is ignored: it is neither" "$venv/install.log" | tail -n 40; echo "[setup] pip failed"; exit 1; }
+    echo "$stamp" > "$venv/.requirements-stamp"
+  fi
+}
+tool_venv .venv-tools requirements-tools.txt "infrastructure validation tools"
+tool_venv .venv-formats requirements-formats.txt "the labelling tools' importers (Datumaro, label-studio-sdk)"
 
 # The approval page is tested in a real browser: Debian's Chromium and its WebDriver.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
