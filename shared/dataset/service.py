@@ -468,9 +468,9 @@ class _Snapshot:
             image = self.store.read(container, plan.images[0])
             annotation = None
             if plan.item is not None:
-                annotation = Blob(plan.xmls[0], canonical(plan.item), plan.used[plan.xmls[0]])
-            elif plan.xmls:
-                annotation = self.store.read(container, plan.xmls[0])
+                annotation = Blob(plan.annotations[0], canonical(plan.item), plan.used[plan.annotations[0]])
+            elif plan.annotations:
+                annotation = self.store.read(container, plan.annotations[0])
         except NotFound:
             return None
         blobs = {image.name: image} | ({annotation.name: annotation} if annotation and plan.item is None else {})
@@ -486,22 +486,22 @@ class _Snapshot:
             if strays:
                 verdicts.append(Verdict(ignored=[Problem(n, "file", STRAY_REASON, "warning") for n in strays]))
             if plan.what == "ambiguous":
-                verdicts.append(apply_rules(ambiguous([self._shown(pair, n) for n in plan.images + plan.xmls]),
+                verdicts.append(apply_rules(ambiguous([self._shown(pair, n) for n in plan.images + plan.annotations]),
                                             self.rules))
             elif plan.what == "twice":
                 verdicts.append(apply_rules(annotated_twice(plan.images[0], [self._where(pair, n)
-                                                                             for n in plan.xmls]), self.rules))
-            elif plan.what == "orphan" and plan.xmls[0].lower().endswith(".txt"):
-                verdicts.append(Verdict(ignored=[Problem(plan.xmls[0], "file", "no image of the same name: not "
+                                                                             for n in plan.annotations]), self.rules))
+            elif plan.what == "orphan" and plan.annotations[0].lower().endswith(".txt"):
+                verdicts.append(Verdict(ignored=[Problem(plan.annotations[0], "file", "no image of the same name: not "
                                                          "read as a YOLO label", "warning")]))
             elif plan.what == "orphan":
-                file, where = self._where(pair, plan.xmls[0])
-                looked = (pair.get("extracted", {}).get(plan.xmls[0]) or {}).get("looked_for")
+                file, where = self._where(pair, plan.annotations[0])
+                looked = (pair.get("extracted", {}).get(plan.annotations[0]) or {}).get("looked_for")
                 verdicts.append(apply_rules(orphan_annotation(file, where, looked and (
                     f"{looked!r} beside this file, in its parent folder, in their images/ folders and in the tool's "
                     "split or subset folders")), self.rules))
             elif plan.what == "not labelled":
-                file, where = self._where(pair, plan.xmls[0])
+                file, where = self._where(pair, plan.annotations[0])
                 verdicts.append(Verdict(ignored=[Problem(plan.images[0], "annotation", f"{file} ({where}): "
                                                          f"{plan.item['unlabelled']}", "warning")]))
             elif plan.what == "unlabelled":
@@ -737,7 +737,7 @@ class _Plan:
 
     what: str
     images: list[str]
-    xmls: list[str]
+    annotations: list[str]
     """Annotation files and collection items."""
     used: dict[str, str]
     """The files the outcome is made from, with their ETags."""
