@@ -96,7 +96,7 @@ def storage_blob_event(
         data |= {"eTag": etag, "contentLength": content_length}
     return EventGridEvent(subject=f"/blobServices/default/containers/{container}/blobs/{blob}",
                           event_type=BLOB_CREATED if created else BLOB_DELETED, data=data, data_version="",
-                          topic=topic, metadata_version="1", id=event_id or str(uuid.uuid4()),
+                          topic=topic, id=event_id or str(uuid.uuid4()),
                           event_time=event_time or datetime.now(UTC))
 
 
@@ -108,7 +108,7 @@ def run_ended_events(
     data = {"experimentId": experiment_id, "experimentName": experiment_name, "runId": run_id,
             "runType": run_type, "runTags": tags, "runProperties": properties or {}}
     common = {"subject": f"experiments/{experiment_id}/runs/{run_id}", "data_version": "2", "topic": topic,
-              "metadata_version": "1", "event_time": datetime.now(UTC)}
+              "event_time": datetime.now(UTC)}
     events = [EventGridEvent(event_type=RUN_STATUS_CHANGED, data=data | {"runStatus": status}, **common)]
     if status == "Completed":
         events.append(EventGridEvent(event_type=RUN_COMPLETED, data=data, **common))
@@ -116,7 +116,8 @@ def run_ended_events(
 
 
 def wire(event: EventGridEvent) -> dict[str, Any]:
-    """The event as Event Grid puts it on the wire (Event Grid schema)."""
+    """The event as Event Grid puts it on the wire (Event Grid schema). `metadataVersion` is Event Grid's to set:
+    the SDK's model keeps it read-only (passing it logs "Readonly attribute … will be ignored" for every event)."""
     body = event.serialize()
     body["metadataVersion"] = event.metadata_version or "1"
     return body

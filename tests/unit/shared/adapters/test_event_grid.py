@@ -28,6 +28,17 @@ def test_event_grid_schema_matches_azure_field_for_field():
     assert event["data"]["url"] == "https://acct.blob.core.windows.net/datasets/proj/JPEGImages/a.jpg"
 
 
+def test_making_and_reading_events_logs_nothing(caplog):
+    """Event Grid sets metadataVersion: the SDK's model logs a warning for every event that passes it (484 of a
+    local run's 545 console lines did, one Application Insights row per upload on Azure)."""
+    with caplog.at_level("DEBUG", logger="azure"):
+        body = [created(), *map(wire, run_ended_events(topic=TOPIC, experiment_id="e", experiment_name="x",
+                                                       run_id="r", status="Completed", tags={}))]
+        parse_delivery(json.dumps(body).encode())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 30] == []
+    assert {e["metadataVersion"] for e in body} == {"1"}
+
+
 def test_cloud_events_match_microsofts_sample_field_for_field():
     sample = json.loads((SAMPLES / "blob_created.cloudevents.json").read_text())[0]
     assert set(wire_cloud(created())) == set(sample)
