@@ -596,8 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--project", required=True)
     val.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"),
-                   file=args.log_file if args.command in ("run", "serve") else None)
+    local = args.command in ("run", "serve")
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"), file=args.log_file if local else None, human=local)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
     if args.command == "run" and args.json:
         sys.stdout = sys.stderr  # the progress lines; the report goes to DOCUMENT

@@ -62,6 +62,6 @@ def decide_through_page(link: str, approver: str, decision: str = "approve", com
 
 
 def text_of(html: str) -> str:
-    """The readable text of a page (for printing what it said)."""
-    body = re.sub(r"(?s)<(style|script)\b.*?</\1>", " ", html)
+    """The readable text of a page's body (for printing what it said, once: the title repeats its heading)."""
+    body = re.sub(r"(?s)<(style|script|title)\b.*?</\1>", " ", html)
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", body)).split())

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shared.log_timeline import render
+
 _context: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar("log_context", default=())
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -49,6 +51,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class ConsoleFormatter(JsonFormatter):
+    """A record as a person reads it on a terminal (local mode's console): time, level, message and the fields that
+    matter, as `local_mode logs` shows a timeline; the JSON line, links included, goes to the log file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return render(json.loads(super().format(record)))
+
+
 class RecentLines(logging.Handler):
     """Keeps the last lines written (JSON), so a failing process can say what it was doing when it failed."""
 
@@ -67,12 +77,14 @@ class RecentLines(logging.Handler):
 NOISY = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3", "azure.ai.ml")
 
 
-def configure(level: str = "INFO", stream: Any = None, file: str | Path | None = None) -> None:
+def configure(level: str = "INFO", stream: Any = None, file: str | Path | None = None, *,
+              human: bool = False) -> None:
     """For processes this project owns (command lines, the trainer, local mode): the root logger writes JSON lines
-    to stderr at `level`, and with `file` every INFO line and above to that file too (local mode's log file, the
-    twin of the function app's Application Insights traces)."""
+    to stderr at `level` (`human`: people-lines, for a console someone reads), and with `file` every INFO line and
+    above to that file too, as JSON (local mode's log file, the twin of the function app's Application Insights
+    traces)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(ConsoleFormatter() if human else JsonFormatter())
     handler.setLevel(level.upper())
     handlers: list[logging.Handler] = [handler]
     if file is not None:

@@ -24,6 +24,21 @@ def test_one_json_object_a_line_with_correlation_ids():
     assert "batch_id" not in third
 
 
+def test_a_console_someone_reads_gets_people_lines_and_the_file_gets_the_json(tmp_path, worker_root):
+    """Local mode: no JSON line and no approval link on the console; the log file keeps both."""
+    console, file = io.StringIO(), tmp_path / "local.jsonl"
+    logs.configure("WARNING", console, file, human=True)
+    link = "http://127.0.0.1/api/approvals?token=secret.token"
+    with logs.correlation(batch_id="b1"):
+        logging.getLogger("t").warning("approval requested", extra={"model_name": "m", "model_version": "3",
+                                                                    "page": link, "approve": link + "&decision=a"})
+        logging.getLogger("t").info("flush claimed", extra={"cut": "c"})  # below the console's level
+    (shown,) = console.getvalue().splitlines()
+    assert shown.endswith("WARNING  approval requested  model_name=m model_version=3") and "token" not in shown
+    kept = [json.loads(line) for line in file.read_text().splitlines()]
+    assert [k["message"] for k in kept] == ["approval requested", "flush claimed"] and kept[0]["page"] == link
+
+
 class WorkerHandler(logging.Handler):
     """What azure-functions-python-worker 4.34 attaches to the root logger once its gRPC channel is up
     (`dispatcher.AsyncLoggingHandler`): each record's `self.format(record)` goes to the host with the invocation id
