@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local_mode import demo_data, labelling_demo
+from local_mode import approval_link, demo_data, labelling_demo
 from local_mode.approval_click import decide_through_page
 from local_mode.azurite import REPO_ROOT, Azurite, DataFolderBusy
 from local_mode.event_source import LOCAL_STORAGE_TOPIC
@@ -592,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("upload", help="upload a folder to the storage in DataStorage (Azurite or Azure)")
     up.add_argument("folder")
     up.add_argument("--project", required=True)
+    approval_link.add_parser(sub)
     val = sub.add_parser("validate", help="validate a project already in storage and publish its manifest")
     val.add_argument("--project", required=True)
     val.add_argument("--json", action="store_true")
@@ -617,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         return base_model(settings, args)
     if args.command == "export-labels":
         return export_labels(settings, args)
+    if args.command == "approval-link":
+        return approval_link.run(settings, args)
     if args.command == "upload":
         count = upload_folder(AzureBlobStore.from_settings(settings), settings, Path(args.folder), args.project)
         print(f"uploaded {count} files to {settings.datasets_container}/{args.project}/")

@@ -181,7 +181,8 @@ class Smoke:
                 raise SmokeFailure(f"the approval link answered {status}: {str(body)[:300]}")
         else:
             self.say(f"[smoke] approve {run['model_name']} version {version}: open the link posted to the approval "
-                     f"channel (logged as 'approval requested'), or pass --approval-link")
+                     f"channel (lost it? python -m local_mode approval-link --model {run['model_name']} --version "
+                     f"{version}), or pass --approval-link")
 
         def decided() -> dict | None:
             current = next(r for r in self.target.status(self.project)["runs"] if r["batch_id"] == run["batch_id"])

@@ -114,12 +114,14 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("model already registered", "INFO", "registration", "project batch_id run_id",
        "model_name model_version state", "a redelivery found the version registered"),
     # Approval.
-    _e("approval requested", "WARNING", "approval", "project batch_id run_id", "model_name model_version page "
-       "approve reject", "a person is asked to approve (the links are in the line)"),
+    _e("approval requested", "WARNING", "approval", "project batch_id run_id", "model_name model_version token_id",
+       "a person is asked to approve: the link went to the chat channel (never into a log line: token_id names it)"),
+    _e("approval link re-issued", "WARNING", "approval", "project batch_id", "model_name model_version token_id",
+       "new links for a pending request (`python -m local_mode approval-link`): the old link no longer works"),
     _e("APPROVAL_SECRET is not set: no approval link can be signed for this model", "ERROR", "approval",
        "project batch_id run_id", "", "misconfiguration: nobody can approve"),
     _e("approval notification failed", "ERROR", "approval", "", "error",
-       "the chat webhook refused the card (the link is still in `approval requested`)"),
+       "the chat webhook refused the card: re-issue the link with `python -m local_mode approval-link`"),
     _e("approval decided", "INFO", "approval", "project batch_id model_version",
        "model_name state approver approver_verified", "who approved or rejected, verified or not"),
     # Release.

@@ -162,7 +162,7 @@ class Settings:
     approval_webhook_url: str | None = _setting(
         "APPROVAL_WEBHOOK_URL", None, "Teams or Slack incoming-webhook URL that receives each approval request as a "
         "card with an \"Open approval page\" button (a Slack URL gets Block Kit, any other an Adaptive Card; empty: "
-        "the link is only logged).")
+        "no card: `python -m local_mode approval-link` prints a link; links are never logged).")
     approvers: str | None = _setting(
         "APPROVERS", None, "Who may decide, per project as JSON (`{\"*\": [\"ana@contoso.com\"], \"cars\": "
         "[\"<object id>\"]}`): e-mails or Entra object ids of people signed in through the function app's "

@@ -7,6 +7,7 @@ front of the app (then optionally checked against APPROVERS), otherwise the name
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -52,6 +53,11 @@ class Approver:
     id: str = ""
 
 
+def token_id(token: str) -> str:
+    """A short, one-way name for an approval token: enough to match a log line to a link, useless to approve."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def allowed_approvers(settings: Settings, project: str) -> list[str] | None:
     """APPROVERS for this project (e-mails or object ids), else for "*"; None when no list applies."""
     if not settings.approvers:
@@ -95,15 +101,45 @@ class Approve:
                 "state": "pending", "project": project, "batch_id": batch_id, "requested_at": iso(now)})
         except PreconditionFailed:
             return None
-        links = {"page": self.link(token), "approve": self.link(token, "approve"),
-                 "reject": self.link(token, "reject")}
-        log.warning("approval requested", extra={"model_name": model, "model_version": version, **links})
+        links = self._links(token)
+        # the links are bearer credentials: the line names the token by a short id, never the token itself
+        log.warning("approval requested", extra={"model_name": model, "model_version": version,
+                                                 "token_id": token_id(token)})
         if self.notifier:
             self.notifier.notify(ApprovalNotice(
                 title=f"Release {model} version {version}?", summary=summary, link=links["page"],
                 facts=[("Project", project), *(facts or []),
                        ("Link expires", f"{datetime.fromtimestamp(claim.expires, UTC):%Y-%m-%d %H:%M} UTC")]))
         return links
+
+    def _links(self, token: str) -> dict[str, str]:
+        return {"page": self.link(token), "approve": self.link(token, "approve"), "reject": self.link(token, "reject")}
+
+    def reissue(self, model: str, version: str, now: datetime | None = None) -> dict[str, str] | Answer:
+        """New links for a pending request (the chat channel failed, the link was lost or leaked): the old link
+        stops working, since only the newest nonce is accepted."""
+        now = now or datetime.now(UTC)
+        try:
+            row = self.tables.get(APPROVALS_TABLE, model, version)
+        except NotFound:
+            return Answer(404, {"error": f"no approval request for {model} version {version}"})
+        if row["state"] != "pending":
+            return Answer(409, {"error": f"{model} version {version} was already {row['state']} by "
+                                         f"{row.get('approver')} at {row.get('decided_at')}"})
+        try:
+            token, claim = issue(self.settings.approval_secret or "", model, version,
+                                 ttl=timedelta(hours=self.settings.approval_ttl_hours), now=now)
+        except TokenError as exc:
+            return Answer(503, {"error": exc.reason})
+        try:
+            self.tables.update(APPROVALS_TABLE, row | {"nonce": claim.nonce, "expires": claim.expires},
+                               row[ROW_ETAG])
+        except PreconditionFailed:
+            return Answer(409, {"error": "someone decided on this model version at the same moment"})
+        log.warning("approval link re-issued", extra={"model_name": model, "model_version": version,
+                                                      "project": row.get("project"), "batch_id": row.get("batch_id"),
+                                                      "token_id": token_id(token)})
+        return self._links(token) | {"expires": iso(datetime.fromtimestamp(claim.expires, UTC))}
 
     def _claim(self, token: str, now: datetime) -> ApprovalClaim | Answer:
         """The token's claim, or the 403/410 answer for a forged, malformed or expired one."""

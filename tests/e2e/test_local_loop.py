@@ -69,6 +69,10 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     assert "champion on the same" in result.stdout
 
     assert_the_first_batch_story_is_in_the_log(log_file, run["batch_id"], run["model_version"], env)
+    logged = log_file.read_text()
+    for credential in ("token=", "code=", "sig=", "api-key", "Bearer "):  # approval links, keys, SAS, headers
+        assert credential not in logged, f"{credential!r} in a log line"
+    assert not [line for line in result.stderr.splitlines() if line.startswith("{")], "JSON lines on the console"
 
     stages = [s["stage"] for s in report["stages"]]
     assert any(s.startswith("blue/green release") for s in stages) and sum(

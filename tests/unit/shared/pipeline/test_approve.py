@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from shared.approval_tokens import issue
-from shared.pipeline.approve import Approver
+from shared.pipeline.approve import Approver, token_id
 
 
 def registered(pipeline, project: str = "app", images: int = 12) -> str:
@@ -41,6 +41,25 @@ def test_rejecting_is_recorded_with_who_and_why_and_releases_nothing(pipeline):
     run = pipeline.run("app")
     assert (run.model_state, run.approver, run.approver_verified, run.approval_comment) == (
         "rejected", "bo", False, "boxes drift left")
+
+
+def test_the_link_is_never_in_a_log_line_and_a_lost_one_is_re_issued(pipeline, caplog):
+    """Approval links are bearer credentials: the log names the token by id; a person whose chat channel failed gets
+    a new link, and the old one stops working."""
+    with caplog.at_level("INFO"):
+        token = registered(pipeline)
+        links = pipeline.approve.reissue("tfod-app", "1", pipeline.later(30))
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    new = parse_qs(urlparse(links["page"]).query)["token"][0]
+    assert token not in logged and new not in logged and "token=" not in logged
+    requested = next(r for r in caplog.records if r.getMessage() == "approval requested")
+    assert requested.token_id == token_id(token) and len(requested.token_id) == 12
+    old = pipeline.approve.decide(token, "approve", Approver("eve"), "", pipeline.later(40))
+    assert old.status == 409 and "not the current one" in old.body["error"]
+    assert pipeline.approve.decide(new, "approve", Approver("ana"), "", pipeline.later(50)).status == 200
+    done = pipeline.approve.reissue("tfod-app", "1", pipeline.later(60))
+    assert done.status == 409 and "already approved by ana" in done.body["error"]
+    assert pipeline.approve.reissue("tfod-app", "9").status == 404
 
 
 def test_a_link_works_once(pipeline):
