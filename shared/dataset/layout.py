@@ -140,7 +140,7 @@ def _named_reason(relative_name: str) -> str | None:
 
 
 def other_reason(relative_name: str) -> str:
-    if relative_name.lower().endswith(UNREAD_ANNOTATION_SUFFIXES):
+    if is_unread_annotation(relative_name):
         return ("an annotation format no reader takes (CSV): export COCO JSON, YOLO, CVAT XML, Label Studio JSON "
                 "or Pascal VOC instead; its boxes are not used")
     return ignored_reason(relative_name) or _named_reason(relative_name) or (
