@@ -115,7 +115,7 @@ class CatalogStore:
         self.loaded: dict[int, Bucket] = {}
         self.changed: set[int] = set()
         self.parts: dict[int, dict[str, str]] = {}
-        self.parts_by_name: dict[str, dict[str, str]] = {}
+        self.expansions_in_memory: dict[str, dict[str, str]] = {}
         """Collection expansions written while not persisting (validation)."""
         self.fresh = False
         """A new catalog: bucket blobs left in its folder belong to no catalog and are never read."""
@@ -150,8 +150,8 @@ class CatalogStore:
         """A collection's items (name → record digest) as last expanded; {} for none."""
         if not blob:
             return {}
-        if blob in self.parts_by_name:
-            return self.parts_by_name[blob]
+        if blob in self.expansions_in_memory:
+            return self.expansions_in_memory[blob]
         try:
             return json.loads(self.store.read(self.container, blob).data)
         except NotFound:
@@ -162,7 +162,7 @@ class CatalogStore:
             self.store.write(self.container, blob, json.dumps(items, sort_keys=True).encode(),
                              content_type="application/json")
         else:
-            self.parts_by_name[blob] = items
+            self.expansions_in_memory[blob] = items
 
     def drop_expansion(self, blob: str | None) -> None:
         if blob and self.persist:

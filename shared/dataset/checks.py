@@ -148,7 +148,7 @@ def check_files(image: Blob, annotation: Blob | None, limits: Limits, item: dict
         record = build_record(read, facts, lambda name: name, fields)
     except Rejected as exc:
         return _annotation_rejected(ref, image.name, exc.field, exc.reason)
-    outcome["objects"] = [[b.name, b.xmin, b.ymin, b.xmax, b.ymax, b.difficult, b.truncated] for b in record.boxes]
+    outcome["objects"] = [b.as_list() for b in record.boxes]
     outcome["notes"] = [list(n) for n in extra + list(record.notes)]
     if fields:
         outcome["object_fields"] = list(fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -24,6 +25,10 @@ class Box:
     ymax: float
     difficult: bool = False
     truncated: bool = False
+
+    def as_list(self) -> list[Any]:
+        """As checked outcomes and catalog records keep it (`Box(*values)` reads it back)."""
+        return [self.name, self.xmin, self.ymin, self.xmax, self.ymax, self.difficult, self.truncated]
 
 
 @dataclass(frozen=True)

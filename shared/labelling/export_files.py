@@ -53,27 +53,23 @@ def upright_jpeg(sample: Sample) -> tuple[bytes, str]:
     return buffer.getvalue(), ".jpg"
 
 
-def voc_xml(sample: Sample, filename: str, policy: SelectionPolicy) -> bytes:
-    """The model's boxes at or above the pre-annotation score, in pixels of the upright image."""
+def voc_xml(item: Labelled, filename: str) -> bytes:
+    """One image's Pascal VOC XML: its boxes (the model's, at or above the pre-annotation score) in pixels."""
     root = etree.Element("annotation")
     etree.SubElement(root, "folder").text = "JPEGImages"
     etree.SubElement(root, "filename").text = filename
     size = etree.SubElement(root, "size")
-    for tag, value in (("width", sample.width), ("height", sample.height), ("depth", 3)):
+    for tag, value in (("width", item.width), ("height", item.height), ("depth", 3)):
         etree.SubElement(size, tag).text = str(value)
     etree.SubElement(root, "segmented").text = "0"
-    for detection in sample.detections:
-        if detection.score < policy.pre_annotation_score:
-            continue
+    for label, _score, *corners in item.boxes:
         obj = etree.SubElement(root, "object")
-        etree.SubElement(obj, "name").text = detection.label
+        etree.SubElement(obj, "name").text = label
         etree.SubElement(obj, "pose").text = "Unspecified"
         etree.SubElement(obj, "truncated").text = "0"
         etree.SubElement(obj, "difficult").text = "0"
         box = etree.SubElement(obj, "bndbox")
-        xmin, ymin, xmax, ymax = detection.box
-        for tag, value in (("xmin", xmin * sample.width), ("ymin", ymin * sample.height),
-                           ("xmax", xmax * sample.width), ("ymax", ymax * sample.height)):
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), corners, strict=True):
             etree.SubElement(box, tag).text = f"{value:.1f}"
     return etree.tostring(root, pretty_print=True, xml_declaration=False, encoding="utf-8")
 
@@ -128,11 +124,12 @@ def export_files(header: ExportHeader, picks: list[Pick], skipped: list[Skip], l
         stem = stem_of(sample)
         image = f"{'JPEGImages' if kind == 'pascal-voc' else 'images'}/{stem}{suffix}"
         yield image, data
+        labelled = Labelled(image, sample.width, sample.height, _boxes(sample, policy),
+                            {"request_id": sample.request_id, "image_sha256": sample.image_sha256},
+                            round(sample.top_score, 4))
         if kind == "pascal-voc":
-            yield f"Annotations/{stem}.xml", voc_xml(sample, f"{stem}{suffix}", policy)
-        written.append(Labelled(image, sample.width, sample.height, _boxes(sample, policy),
-                                {"request_id": sample.request_id, "image_sha256": sample.image_sha256},
-                                round(sample.top_score, 4)))
+            yield f"Annotations/{stem}.xml", voc_xml(labelled, f"{stem}{suffix}")
+        written.append(labelled)
         items.append({"image": image, "annotation": _COLLECTION_FILE.get(kind, f"Annotations/{stem}.xml"),
                       "image_sha256": sample.image_sha256, "request_id": sample.request_id, "collected": sample.time,
                       "top_score": round(sample.top_score, 4), "reasons": list(pick.reasons),

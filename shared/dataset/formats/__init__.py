@@ -45,7 +45,7 @@ class Item:
     def record(self) -> dict[str, Any]:
         """The plain JSON kept in the catalog for this image (its digest is the image's annotation 'ETag')."""
         return {"where": self.where, "size": list(self.size) if self.size else None,
-                "objects": [[b.name, b.xmin, b.ymin, b.xmax, b.ymax, b.difficult, b.truncated] for b in self.objects],
+                "objects": [b.as_list() for b in self.objects],
                 "fields": list(self.fields), "notes": [list(n) for n in self.notes], "split": self.split,
                 "rejected": list(self.rejected) if self.rejected else None, "unlabelled": self.unlabelled}
 
@@ -72,14 +72,15 @@ def split_word(text: str) -> str | None:
     return SPLIT_WORDS.get(lower)
 
 
+def split_in_name(name: str) -> str | None:
+    """The split a folder or file name names in one of its words (`obj_train_data`, `instances_val2017`)."""
+    return next((found for word in re.split(r"[_.\-\s]+", name) if (found := split_word(word))), None)
+
+
 def split_in_path(relative: str) -> str | None:
     """The split a file's folders name (`valid/x.jpg`, `images/train/x.jpg`, `val/annotations.xml`, darknet's
     `obj_train_data/x.jpg`): the last folder that names one."""
-    for folder in reversed(relative.split("/")[:-1]):
-        for word in re.split(r"[_.\-\s]+", folder):
-            if split_word(word):
-                return split_word(word)
-    return None
+    return next((found for folder in reversed(relative.split("/")[:-1]) if (found := split_in_name(folder))), None)
 
 
 def number(value: Any, where: str) -> float:

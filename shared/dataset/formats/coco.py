@@ -12,10 +12,9 @@ Choices, stated once (README "Blob layout users follow"):
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from shared.dataset.formats import CollectionRead, Item, number, split_word
+from shared.dataset.formats import CollectionRead, Item, number, split_in_name
 from shared.dataset.problems import Rejected
 from shared.dataset.voc import Box
 
@@ -48,7 +47,7 @@ def read_coco(doc: dict[str, Any], stem: str) -> CollectionRead:
                                                       "file: annotation not used"))
             continue
         grouped.setdefault(image_id, []).append((where, annotation))
-    split = _split_of(stem)
+    split = split_in_name(stem)  # instances_train2017 → train; _annotations.coco: its folder says
     for index, (image_id, image) in enumerate(ids.items()):
         name = image.get("file_name")
         if not isinstance(name, str) or not name.strip():
@@ -97,15 +96,6 @@ def _categories(categories: list[Any]) -> dict[str, str]:
             raise Rejected(f"categories[{index}]/name", "missing class name")
         names[_key(category["id"])] = name
     return names
-
-
-def _split_of(stem: str) -> str | None:
-    """`instances_train2017` → train; `_annotations.coco` (its folder says) → None."""
-    for word in re.split(r"[_.\-\s]+", stem):
-        found = split_word(word)
-        if found:
-            return found
-    return None
 
 
 def _size(image: dict[str, Any]) -> tuple[int, int] | None:
