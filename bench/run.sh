@@ -28,3 +28,6 @@ echo "## Dataset snapshots at scale (issue: scale; ~30 minutes)"
 echo
 echo "## A labelling tool's re-export: one COCO file for 10,000 images, +1% (issue: formats; ~10 minutes)"
 .venv/bin/python -m bench.formats_reexport
+echo
+echo "## The project page of a project with 1,000 runs, against the status JSON (issue: first hour)"
+.venv/bin/python -m bench.project_page

@@ -17,6 +17,7 @@ from function_app import (
     debounce_timer,
     labelling,
     monitoring,
+    projects,
     release_timer,
     reports,
     run_events,
@@ -26,7 +27,7 @@ from function_app import (
 app = func.FunctionApp()
 for blueprint in (blob_events.bp, debounce_timer.bp, run_events.bp, status.bp, datasets.bp, approvals.bp,
                   release_timer.bp, reports.bp, labelling.bp, base_models.bp,
-                  monitoring.bp):
+                  monitoring.bp, projects.bp):
     app.register_functions(blueprint)
 
 

@@ -1,25 +1,16 @@
-"""HTTP status endpoint: pending changes, the current window, recent runs and dataset versions.
-
-Storage is read in a worker thread: when the account stalls, the caller gets 503 with the reason within
-REQUEST_TIMEOUT_SECONDS instead of a hung request (the worker's own storage calls time out later).
-"""
+"""HTTP status endpoint: pending changes, the current window, recent runs and dataset versions (read within
+REQUEST_TIMEOUT_SECONDS, else 503 with the reason)."""
 
 from __future__ import annotations
 
-import logging
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as Late
-
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
 from function_app.bootstrap import services
 from function_app.http_input import Refused, name_param
 from function_app.responses import json_response
+from function_app.slow_storage import Unavailable, read_within
 
 bp = func.Blueprint()
-log = logging.getLogger(__name__)
-_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="status")
 
 
 @bp.function_name("status")
@@ -40,14 +31,9 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError:
         return json_response({"error": "limit: a whole number from 1 to 200"}, 400)
     after = req.params.get("after", "")
-    read = _readers.submit(lambda: view.project(project) if project else view.all(after, limit))
-    wait = wired.settings.request_timeout_seconds
     try:
-        body = read.result(timeout=wait)
-    except Late:
-        log.error("status: storage did not answer", extra={"seconds": wait})
-        return json_response({"error": f"storage did not answer within {wait:g} s: try again shortly"}, 503)
-    except AzureError as exc:
-        log.error("status: storage failed", extra={"error": str(exc)[:300]})
-        return json_response({"error": f"storage failed: {str(exc)[:300]}"}, 503)
+        body = read_within(lambda: view.project(project) if project else view.all(after, limit),
+                           wired.settings.request_timeout_seconds, "status")
+    except Unavailable as exc:
+        return json_response({"error": exc.reason}, 503)
     return json_response(body, indent=1)

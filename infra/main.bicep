@@ -37,13 +37,13 @@ param keyVaultPurgeProtection bool = false
 @maxLength(8)
 param keyVaultNameSuffix string = ''
 
-@description('Client id of an Entra ID app registration for approvers to sign in with (optional; see README "Approvals").')
+@description('Client id of an Entra ID app registration for approvers to sign in with (optional; see docs/release-path.md).')
 param approverAuthClientId string = ''
 
 @description('Name of the Key Vault secret holding that registration\'s client secret (add it after provisioning).')
 param approverAuthSecretName string = 'approver-auth-secret'
 
-@description('Settings of the retraining service (debounce, budget, training); see README "Settings".')
+@description('Settings of the retraining service (debounce, budget, training); see docs/settings.md.')
 param serviceSettings object = {}
 
 @description('Serve on a provisioned AKS cluster (Azure ML Kubernetes compute) instead of managed online endpoints.')
@@ -52,6 +52,15 @@ param kubernetesServing bool = false
 @description('Largest GPU serving pool of that cluster (it scales from 0).')
 @minValue(1)
 param kubernetesGpuMaxNodes int = 1
+
+@description('That cluster\'s TLS host name (with kubernetesSslSecretName); empty: its router serves HTTP (test clusters only). See docs/azure.md.')
+param kubernetesSslCname string = ''
+
+@description('The Kubernetes secret (azureml namespace) with cert.pem and key.pem for kubernetesSslCname.')
+param kubernetesSslSecretName string = ''
+
+@description('Encryption at host for that cluster\'s nodes: register the subscription feature Microsoft.Compute/EncryptionAtHost first.')
+param kubernetesEncryptionAtHost bool = false
 
 // With kubernetesServing the function app deploys to the cluster (explicit serviceSettings still win).
 var kubernetesSettings = kubernetesServing ? {
@@ -132,6 +141,9 @@ module aks 'app/aks.bicep' = if (kubernetesServing) {
     workspaceName: ml.outputs.workspaceName
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     gpuMaxNodes: kubernetesGpuMaxNodes
+    sslCname: kubernetesSslCname
+    sslSecretName: kubernetesSslSecretName
+    encryptionAtHost: kubernetesEncryptionAtHost
   }
 }
 

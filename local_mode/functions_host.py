@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
@@ -76,14 +76,16 @@ class FunctionsHost:
                 request = func.HttpRequest(
                     self.command, f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}", body=self.body(),
                     headers=dict(self.headers), params=params,
-                    route_params={k: v for k, v in match.groupdict().items() if v is not None})
+                    route_params={k: unquote(v) for k, v in match.groupdict().items() if v is not None})
                 try:
                     response = function(request)
                 except Exception:
                     log.exception("function failed", extra={"route": url.path})
                     return self.reply(500, b'{"error": "the function failed: see the log"}')
+                headers = {k: v for k, v in response.headers.items()
+                           if k.lower() not in ("content-length", "content-type")}
                 self.reply(response.status_code, response.get_body(),
-                           {"Content-Type": response.headers.get("Content-Type") or response.mimetype})
+                           headers | {"Content-Type": response.headers.get("Content-Type") or response.mimetype})
 
             do_GET = do_POST = _serve
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11) and tools/node_modules (Azurite, the Kusto language service) from the registries; a
-# no-op when nothing changed.
+# Creates what the main command needs from the registries: .venv (Python 3.11: the service and the trainer) and
+# tools/node_modules (Azurite). With --tests, also what only the tests use: pytest, ruff and the linters in .venv,
+# .venv-tools (infrastructure validation), .venv-formats (the labelling tools' importers), Chromium and its WebDriver,
+# and tools/kql (the Kusto language service). A no-op when nothing changed.
 set -euo pipefail
+for_tests=false
+[[ "${1:-}" == "--tests" ]] && for_tests=true
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
@@ -9,7 +13,7 @@ python_bin="${PYTHON:-python3.11}"
 command -v "$python_bin" >/dev/null || python_bin=python3
 "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 
-req_files=(requirements.txt requirements-dev.txt trainer_image/requirements.txt trainer_image/requirements-common.txt
+req_files=(requirements.txt trainer_image/requirements.txt trainer_image/requirements-common.txt
            trainer_image/requirements-serving.txt
            trainer_image/requirements-nodeps.txt)
 stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
@@ -19,11 +23,32 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   log=.venv/install.log
   {
     .venv/bin/python -m pip install --upgrade pip &&
-    .venv/bin/python -m pip install -r requirements.txt -r requirements-dev.txt -r trainer_image/requirements.txt &&
+    .venv/bin/python -m pip install -r requirements.txt -r trainer_image/requirements.txt &&
     # The OD API package's metadata pulls apache-beam and avro, which nothing here needs.
     .venv/bin/python -m pip install --no-deps -r trainer_image/requirements-nodeps.txt
   } >"$log" 2>&1 || { grep -v "is ignored: it is neither" "$log" | tail -n 40; echo "[setup] pip failed (log: $log)"; exit 1; }
   echo "$stamp_value" > .venv/.requirements-stamp
+fi
+
+# Node packages from a folder's lock file, unless its stamp is current.
+npm_tools() {
+  local folder="$1" what="$2" stamp
+  stamp="$(sha256sum "$folder/package-lock.json" | cut -c1-16)"
+  if [[ ! -d "$folder/node_modules" || "$(cat "$folder/node_modules/.lock-stamp" 2>/dev/null)" != "$stamp" ]]; then
+    echo "[setup] installing $what (npm)"
+    npm ci --prefix "$folder" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$stamp" > "$folder/node_modules/.lock-stamp"
+  fi
+}
+npm_tools tools "Azurite"
+"$for_tests" || exit 0
+
+dev_stamp="$(sha256sum requirements-dev.txt | cut -c1-16)"
+if [[ "$(cat .venv/.dev-stamp 2>/dev/null)" != "$dev_stamp" ]]; then
+  echo "[setup] installing the test tools (pytest, ruff, linters, selenium) into .venv"
+  .venv/bin/python -m pip install -r requirements-dev.txt >.venv/install-dev.log 2>&1 \
+    || { tail -n 40 .venv/install-dev.log; echo "[setup] pip failed (log: .venv/install-dev.log)"; exit 1; }
+  echo "$dev_stamp" > .venv/.dev-stamp
 fi
 
 # A tool environment of its own (its pins are not TensorFlow's): VENV from REQUIREMENTS, unless its stamp is current.
@@ -51,9 +76,4 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   } >/tmp/setup-chromium.log 2>&1 || { tail -n 20 /tmp/setup-chromium.log; echo "[setup] apt-get failed"; exit 1; }
 fi
 
-lock_stamp="$(sha256sum tools/package-lock.json | cut -c1-16)"
-if [[ ! -x tools/node_modules/.bin/azurite || "$(cat tools/node_modules/.lock-stamp 2>/dev/null)" != "$lock_stamp" ]]; then
-  echo "[setup] installing Azurite (npm)"
-  npm ci --prefix tools --no-audit --no-fund --loglevel=error >/dev/null
-  echo "$lock_stamp" > tools/node_modules/.lock-stamp
-fi
+npm_tools tools/kql "the Kusto language service (KQL test)"

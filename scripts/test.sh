@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup_env.sh
+bash scripts/setup_env.sh --tests
 echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] pytest"

@@ -1,7 +1,7 @@
 """The log contract: every line the service writes, its level and the fields it always carries.
 
 Saved queries, the workbook, alerts and `python -m local_mode logs` read lines by their `message` and these
-fields; tests hold the code, this table and the README to each other, and a local run's log file to the fields.
+fields; tests hold the code, this table and docs/monitoring.md to each other, and a local run's log file to the fields.
 """
 
 from __future__ import annotations
@@ -163,9 +163,10 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("base model added", "INFO", "operations", "", "base_model sha256 architecture input_size num_classes",
        "a model-zoo archive unpacked into the models container"),
     _e("base model refused", "WARNING", "operations", "", "source error", "an archive that is not a zoo model"),
-    _e("status: storage did not answer", "ERROR", "operations", "", "seconds",
-       "the status route timed out on storage"),
-    _e("status: storage failed", "ERROR", "operations", "", "error", "the status route could not read storage"),
+    _e("storage did not answer a page", "ERROR", "operations", "", "route seconds",
+       "the status route or the project page timed out on storage (the caller gets 503)"),
+    _e("storage failed a page", "ERROR", "operations", "", "route error",
+       "the status route or the project page could not read storage (the caller gets 503)"),
     # Local twins (local mode only).
     _e("local trainer started", "INFO", "operations", "", "job_name pid log", "local mode started a trainer"),
     _e("delivering the local run events failed", "ERROR", "operations", "", "job_name",
@@ -189,6 +190,8 @@ EVENTS: tuple[LogEvent, ...] = (
        "the training loop starts"),
     _e("training progress", "INFO", "trainer", "run_id project dataset_version",
        "step total_steps loss steps_per_second eta_seconds", "every few steps"),
+    _e("training progress not saved", "WARNING", "trainer", "run_id", "error",
+       "the progress blob the project page reads could not be written (training goes on)"),
     _e("worker finished training: the chief evaluates, exports and uploads", "INFO", "trainer", "run_id",
        "timings", "a non-chief worker is done"),
     _e("training finished", "INFO", "trainer", "run_id project dataset_version", "map map_50 timings",
@@ -232,7 +235,7 @@ def required(message: str, level: str) -> tuple[str, ...]:
 
 
 def markdown_table() -> str:
-    """The README's log contract table."""
+    """The log contract table of docs/monitoring.md."""
     rows = ["| message | level | step | ids | fields | meaning |", "|---|---|---|---|---|---|"]
     for e in EVENTS:
         rows.append(f"| `{e.message}` | {e.level} | {e.step} | {', '.join(e.ids) or '—'} | "

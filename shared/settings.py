@@ -1,6 +1,6 @@
 """One typed settings object, read from environment variables (Function app settings in Azure).
 
-Every field names its variable and says what it is for; the README table and the Bicep app settings are
+Every field names its variable and says what it is for; the table in docs/settings.md and the Bicep app settings are
 checked against this list by tests, so a setting cannot be read here without being declared there.
 """
 
@@ -300,12 +300,12 @@ def _cast(name: str, raw: str, hint: Any) -> Any:
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:
-    """(variable, default, meaning) for every setting, for the README and the Bicep check."""
+    """(variable, default, meaning) for every setting, for docs/settings.md and the Bicep check."""
     return [(f.metadata["env"], f.default, f.metadata["doc"]) for f in dataclasses.fields(Settings)]
 
 
 def markdown_table() -> str:
-    """The README's settings table, generated so it cannot drift from the code."""
+    """The settings table of docs/settings.md, generated so it cannot drift from the code."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, default, doc in documented_settings():
         rows.append(f"| `{name}` | {'' if default is None else f'`{default}`'} | {doc} |")

@@ -33,6 +33,12 @@ SHARD_CACHE = "tfrecord-cache"
 """Folder of a project's reusable TFRecord shards, under `<checkpoints>/<project>/`."""
 
 
+def progress_blob(output_prefix: str) -> str:
+    """Where the trainer keeps its latest step, loss and ETA (in the checkpoints container, beside the run's
+    checkpoint folder `<project>/<batch id>`): the project page reads it while the run trains."""
+    return f"{output_prefix}.progress.json"
+
+
 @dataclass(frozen=True)
 class TrainingRequest:
     project: str

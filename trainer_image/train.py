@@ -17,14 +17,15 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared import logs
 from shared.dataset.label_map import LabelMap
 from shared.dataset.manifest import ManifestError, iter_entries, load_manifest
-from shared.training import FAILURE_FILE, SHARD_CACHE
+from shared.training import FAILURE_FILE, SHARD_CACHE, progress_blob
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
@@ -65,15 +66,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 class TrainingProgress(logging.Handler):
     """Turns the OD API's per-step log lines ("Step N per-step time Ts", then the loss dict) into one JSON
-    progress record with loss, steps/s and ETA."""
+    progress record with loss, steps/s and ETA; `publish` (the chief's progress blob) gets one every
+    `every_seconds` and the last."""
 
     STEP = re.compile(r"Step (\d+) per-step time ([\d.]+)s")
     LOSS = re.compile(r"'Loss/total_loss': ([\d.eE+-]+)")
 
-    def __init__(self, total_steps: int) -> None:
+    def __init__(self, total_steps: int, publish: Callable[[dict[str, Any]], None] | None = None,
+                 every_seconds: float = 10.0) -> None:
         super().__init__(logging.INFO)
         self.total = total_steps
         self.pending: tuple[int, float] | None = None
+        self.publish, self.every, self.published = publish, every_seconds, float("-inf")
+        self.last: dict[str, Any] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -82,10 +87,36 @@ class TrainingProgress(logging.Handler):
         elif self.pending and (loss := self.LOSS.search(message)) is not None:
             done, seconds = self.pending
             self.pending = None
-            log.info("training progress", extra={
-                "step": done, "total_steps": self.total, "loss": round(float(loss.group(1)), 4),
-                "steps_per_second": round(1 / seconds, 2) if seconds else None,
-                "eta_seconds": round((self.total - done) * seconds)})
+            figures = {"step": done, "total_steps": self.total, "loss": round(float(loss.group(1)), 4),
+                       "steps_per_second": round(1 / seconds, 2) if seconds else None,
+                       "eta_seconds": round((self.total - done) * seconds)}
+            log.info("training progress", extra=figures)
+            self.last = figures
+            if self.publish and time.monotonic() - self.published >= self.every:
+                self.published = time.monotonic()
+                self.publish(figures)
+
+    def finish(self) -> None:
+        """The loop is done: the last step reported (the OD API logs a step only every 100)."""
+        if self.publish:
+            self.publish({"step": self.total, "total_steps": self.total, "loss": (self.last or {}).get("loss"),
+                          "steps_per_second": (self.last or {}).get("steps_per_second"), "eta_seconds": 0})
+
+
+def progress_writer(checkpoint_url: str) -> Callable[[dict[str, Any]], None]:
+    """Writes the latest progress, with the time it was seen, to the run's progress blob; a failed write is
+    logged and training goes on (the page then shows an older step)."""
+    container, _, prefix = checkpoint_url.partition("/")
+
+    def publish(figures: dict[str, Any]) -> None:
+        body = figures | {"at": datetime.now(UTC).isoformat(timespec="seconds")}
+        try:
+            locations.store().write(container, progress_blob(prefix), json.dumps(body).encode(),
+                                    content_type="application/json")
+        except Exception as exc:  # progress is a courtesy: never stop training for it
+            log.warning("training progress not saved", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+
+    return publish
 
 
 def _strategy(name: str, collective_timeout: float):
@@ -300,7 +331,7 @@ def _train(args: argparse.Namespace, config_path: Path, train_dir: Path, strateg
     log.info("training", extra={"steps": args.num_steps, "resumed_from_step": resumed, "replicas": replicas,
                                 "global_batch": args.batch_size, "per_replica_batch": args.batch_size / replicas,
                                 "checkpoint_every": every, "chief": chief})
-    progress = TrainingProgress(args.num_steps)
+    progress = TrainingProgress(args.num_steps, progress_writer(args.checkpoint_url) if chief else None)
     logging.getLogger("absl").addHandler(progress)
     tf.get_logger().addHandler(progress)
     try:
@@ -308,6 +339,7 @@ def _train(args: argparse.Namespace, config_path: Path, train_dir: Path, strateg
             model_lib_v2.train_loop(pipeline_config_path=str(config_path), model_dir=str(train_dir),
                                     train_steps=args.num_steps, checkpoint_every_n=every, checkpoint_max_to_keep=3,
                                     record_summaries=True, num_steps_per_iteration=min(every, 100))
+        progress.finish()
     finally:
         logging.getLogger("absl").removeHandler(progress)
         tf.get_logger().removeHandler(progress)

@@ -20,6 +20,15 @@ param gpuVmSize string = 'Standard_NC4as_T4_v3'
 @minValue(1)
 param gpuMaxNodes int = 1
 
+@description('TLS on the inference router: the host name clients call (e.g. score.contoso.com), with sslSecretName. Empty: the router serves plain HTTP (Azure ML\'s allowInsecureConnections), for a test cluster only: calls still need the endpoint key, but it travels unencrypted.')
+param sslCname string = ''
+
+@description('With sslCname: the Kubernetes secret in the azureml namespace holding cert.pem and key.pem (PEM, full chain, no passphrase) for that name, created before provisioning.')
+param sslSecretName string = ''
+
+@description('Encrypt node OS disks and caches at the host. Needs the subscription feature Microsoft.Compute/EncryptionAtHost registered first (az feature register --namespace Microsoft.Compute --name EncryptionAtHost), which a fresh subscription does not have: cluster creation fails without it.')
+param encryptionAtHost bool = false
+
 var computeName = 'aks-serving'
 var namespace = 'azureml'
 
@@ -32,7 +41,9 @@ resource aks 'Microsoft.ContainerService/managedClusters@2024-05-01' = {
   properties: {
     dnsPrefix: 'aks-${resourceToken}'
     enableRBAC: true
-    disableLocalAccounts: true
+    // Azure ML's Kubernetes extension does not support AKS with local accounts disabled (its documented
+    // limitations): they stay on, and people still sign in with Entra ID (aadProfile, Azure RBAC).
+    disableLocalAccounts: false
     aadProfile: { managed: true, enableAzureRBAC: true }
     autoUpgradeProfile: { upgradeChannel: 'patch', nodeOSUpgradeChannel: 'NodeImage' }
     networkProfile: { networkPlugin: 'azure', networkPluginMode: 'overlay', networkPolicy: 'azure', loadBalancerSku: 'standard' }
@@ -50,7 +61,7 @@ resource aks 'Microsoft.ContainerService/managedClusters@2024-05-01' = {
         osType: 'Linux'
         osDiskType: 'Ephemeral'
         maxPods: 50
-        enableEncryptionAtHost: true
+        enableEncryptionAtHost: encryptionAtHost
       }
       {
         name: 'cpu'
@@ -63,7 +74,7 @@ resource aks 'Microsoft.ContainerService/managedClusters@2024-05-01' = {
         osType: 'Linux'
         osDiskType: 'Ephemeral'
         maxPods: 50
-        enableEncryptionAtHost: true
+        enableEncryptionAtHost: encryptionAtHost
         nodeLabels: { 'tfod-retrain/pool': 'cpu' }
       }
       {
@@ -77,7 +88,7 @@ resource aks 'Microsoft.ContainerService/managedClusters@2024-05-01' = {
         osType: 'Linux'
         osDiskType: 'Ephemeral'
         maxPods: 50
-        enableEncryptionAtHost: true
+        enableEncryptionAtHost: encryptionAtHost
         nodeLabels: { 'tfod-retrain/pool': 'gpu' }
       }
     ]
@@ -85,7 +96,15 @@ resource aks 'Microsoft.ContainerService/managedClusters@2024-05-01' = {
 }
 
 // Azure ML's extension: inference only (training stays on the AmlCompute cluster), its router behind a public
-// load balancer with TLS terminated by the extension, one router replica (inferenceRouterHA off: small clusters).
+// load balancer, one router replica (inferenceRouterHA off: small clusters). TLS is terminated by the router when a
+// certificate is given (sslCname + sslSecret, as Azure ML requires with allowInsecureConnections False: without
+// them the router cannot start); without one, plain HTTP, chosen explicitly.
+var tls = empty(sslCname) ? { allowInsecureConnections: 'True' } : {
+  allowInsecureConnections: 'False'
+  sslCname: sslCname
+  sslSecret: sslSecretName
+}
+
 resource azureml 'Microsoft.KubernetesConfiguration/extensions@2023-05-01' = {
   name: 'azureml'
   scope: aks
@@ -94,16 +113,15 @@ resource azureml 'Microsoft.KubernetesConfiguration/extensions@2023-05-01' = {
     autoUpgradeMinorVersion: true
     releaseTrain: 'stable'
     scope: { cluster: { releaseNamespace: namespace } }
-    configurationSettings: {
+    configurationSettings: union({
       enableInference: 'True'
       enableTraining: 'False'
       inferenceRouterServiceType: 'LoadBalancer'
       inferenceRouterHA: 'False'
-      allowInsecureConnections: 'False'
       installNvidiaDevicePlugin: 'True'
       installDcgmExporter: 'False'
       clusterPurpose: 'DevTest'
-    }
+    }, tls)
   }
 }
 

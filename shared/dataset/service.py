@@ -704,7 +704,7 @@ class _Snapshot:
                           "their boxes are not in this dataset; the reasons are listed below")
         if counts["images"] and not counts["boxes"]:
             alerts.append(f"no boxes in {counts['images']} images: nothing to train a detector on (are the "
-                          "annotation files uploaded, and in a format listed in the README?)")
+                          "annotation files uploaded, and in a format listed in docs/datasets.md?)")
         return alerts
 
     # -- helpers -------------------------------------------------------------------------------------------

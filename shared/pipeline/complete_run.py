@@ -108,6 +108,12 @@ class CompleteRun:
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
             log.error("gate settings unusable", extra={"error": str(exc)})
             return {"gates_passed": False, "gate_reasons": json.dumps([str(exc)]), "map": None, "map_50": None}
+        figures = {"map": None, "map_50": None, "per_class_ap": None, "validation_images": None}
+        if metrics is not None:
+            figures = {"map": metrics.get("map"), "map_50": metrics.get("map_50"),
+                       "per_class_ap": json.dumps(metrics["per_class_ap"])
+                       if isinstance(metrics.get("per_class_ap"), dict) else None,
+                       "validation_images": metrics.get("validation_images")}
         if metrics is None:
             metrics = {"error": f"{s.models_container}/{model_folder(project, batch_id)}/metrics.json not found"}
         decision = evaluate_gates(metrics, policy)
@@ -115,8 +121,7 @@ class CompleteRun:
             log.info("release gates passed", extra=decision.to_dict())
         else:
             log.warning("release gates failed", extra=decision.to_dict())
-        return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons),
-                "map": metrics.get("map"), "map_50": metrics.get("map_50")}
+        return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons)} | figures
 
     def _write_report(self, project: str, batch_id: str, run_id: str, metrics: dict[str, Any],
                       gates: dict[str, Any]) -> None:

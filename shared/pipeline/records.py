@@ -193,6 +193,9 @@ class RunRecord(Row):
     gate_reasons: str | None = None
     map: float | None = None
     map_50: float | None = None
+    per_class_ap: str | None = None
+    """JSON {class: AP@0.5:0.95} on the validation images (the project page's chart across versions)."""
+    validation_images: int | None = None
     model_name: str | None = None
     model_version: str | None = None
     model_state: str | None = None

@@ -28,12 +28,14 @@ class ProjectStatus:
         self.timeline_query = timeline_query
         """infra/monitoring/queries/batch-timeline.kql, for the link to the latest batch's story."""
 
-    def project(self, project: str, *, runs: int = 20, now: datetime | None = None) -> dict[str, Any]:
+    def project(self, project: str, *, runs: int = 20, now: datetime | None = None,
+                every_run: list[RunRecord] | None = None) -> dict[str, Any]:
+        """`every_run`: the project's run rows when the caller has read them already (newest first)."""
         now = now or datetime.now(UTC)
         state = self.submit.records.project(project)
         pending, _ = self.submit.pending(project, state.cut)
         decision = decide(now, pending, state, self.submit.policy)
-        recent = sorted(self.submit.records.runs(project), key=lambda r: r.batch_id, reverse=True)[:runs]
+        recent = (self.newest_first(project) if every_run is None else every_run)[:runs]
         return {
             "project": project,
             "pending": {"changes": pending.changes, "new_images": pending.images, "first_change": pending.first,
@@ -57,15 +59,22 @@ class ProjectStatus:
             "runs": [run_view(r) for r in recent],
         }
 
-    def all(self, after: str = "", limit: int = 50) -> dict[str, Any]:
-        """Projects in name order, `limit` at a time after the name `after`; `next` is where the next page starts
-        (each project costs a few storage reads: a thousand projects do not fit one request)."""
+    def newest_first(self, project: str) -> list[RunRecord]:
+        return sorted(self.submit.records.runs(project), key=lambda r: r.batch_id, reverse=True)
+
+    def names(self, after: str = "", limit: int = 50) -> tuple[list[str], str | None]:
+        """Project names in order, `limit` after the name `after`, and where the next page starts (None: last)."""
         settings = self.submit.settings
         projects = sorted(p for p in self.submit.blobs.top_level_folders(settings.datasets_container)
                           if valid_project(p) and p > after)
         page = projects[:limit]
-        return {"projects": [self.project(p, runs=5) for p in page],
-                "next": page[-1] if len(projects) > limit else None}
+        return page, page[-1] if len(projects) > limit else None
+
+    def all(self, after: str = "", limit: int = 50) -> dict[str, Any]:
+        """Projects in name order, `limit` at a time after the name `after`; `next` is where the next page starts
+        (each project costs a few storage reads: a thousand projects do not fit one request)."""
+        page, following = self.names(after, limit)
+        return {"projects": [self.project(p, runs=5) for p in page], "next": following}
 
 
 def _drift_view(raw: str) -> dict[str, Any] | None:

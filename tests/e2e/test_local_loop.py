@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from local_mode.demo_data import SHAPES
 from shared import log_contract, log_timeline
+from tests.browser import chromium, screenshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,17 +131,21 @@ def assert_the_first_batch_story_is_in_the_log(log_file: Path, batch: str, versi
 
 
 def test_a_terminated_main_command_stops_everything_it_started(tmp_path):
-    """`kill` (SIGTERM) takes the same way out as Ctrl-C: trainer, Azurite and HTTP servers are stopped."""
+    """`kill` (SIGTERM) takes the same way out as Ctrl-C: trainer, Azurite and HTTP servers are stopped. Before
+    that, while the trainer trains, the project page shows the run with its ETA."""
     summary = tmp_path / "summary.json"
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     command = subprocess.Popen(
         [sys.executable, "-m", "local_mode", "run", "--demo-images", "40", "--steps", "2000", "--summary",
          str(summary), "--log-file", str(tmp_path / "log.jsonl")],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen = []
+    seen, page = [], None
     for line in command.stdout:
         seen.append(line)
-        if line.startswith("[train] training"):  # the trainer process is running
+        if page is None and line.startswith("[local] project page"):
+            page = line.split(": ", 1)[1].strip()  # the first link local mode prints
+        if line.startswith("[train] training progress"):  # the trainer process is running
+            look_at_the_page_during_training(page)
             command.send_signal(signal.SIGTERM)
             break
     output = "".join(seen) + command.stdout.read()
@@ -149,6 +155,27 @@ def test_a_terminated_main_command_stops_everything_it_started(tmp_path):
     assert len(started["pids"]) >= 2, started  # Azurite and the trainer
     assert [p for p in started["pids"] if alive(p)] == [], "processes left running"
     assert [p for p in started["ports"] if listening(p)] == [], "ports left listening"
+
+
+def look_at_the_page_during_training(link: str | None) -> None:
+    """The project page, opened from the link local mode printed first, shows the run training with its ETA."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    assert link and "/api/projects/demo?code=" in link, link
+    browser = chromium()
+    try:
+        deadline, eta = time.monotonic() + 30, ""
+        while "ETA" not in eta and time.monotonic() < deadline:  # the trainer writes its progress just after
+            browser.get(link)
+            eta = " ".join(e.text for e in browser.find_elements(By.ID, "eta"))
+            time.sleep(0 if "ETA" in eta else 1)
+        assert re.search(r"Step \d+ of 2000, loss [\d.]+; ETA", eta), eta
+        assert "Batch demo-" in browser.find_element(By.ID, "training").text
+        screenshot(browser, "project-page-during-training.png")
+    finally:
+        browser.quit()
 
 
 def test_serve_keeps_serving_after_a_run_fails_its_gates(tmp_path):

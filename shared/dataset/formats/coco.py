@@ -1,7 +1,7 @@
 """COCO detection JSON: instances files, Roboflow's per-split `_annotations.coco.json`, CVAT's and Label Studio's
 COCO exports.
 
-Choices, stated once (README "Blob layout users follow"):
+Choices, stated once (docs/datasets.md):
 - `iscrowd: 1` marks a crowd region, not one object: skipped with a warning on its image (the OD API's COCO
   evaluation ignores crowd boxes; training on one box for many objects teaches the wrong thing).
 - An annotation without a usable `bbox` but with a polygon `segmentation` gets the polygon's bounding box, with a

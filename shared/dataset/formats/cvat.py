@@ -1,6 +1,6 @@
 """CVAT for images 1.1 XML (`annotations.xml` of a task or project export).
 
-Choices, stated once (README "Blob layout users follow"): `<box>` elements are the objects (a `rotation` gives the
+Choices, stated once (docs/datasets.md): `<box>` elements are the objects (a `rotation` gives the
 axis-aligned box around it, with a warning). Polygons, polylines, points, masks, ellipses, cuboids, skeletons and
 tags are not boxes: counted in a warning on their image and not used. A box with an empty label refuses its image.
 A project export's images keep their subset (Train, Validation, Test…): the image is looked for under

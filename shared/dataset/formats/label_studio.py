@@ -1,6 +1,6 @@
 """Label Studio's JSON export: a list of tasks, each with its image in `data` and its annotations' results.
 
-Choices, stated once (README "Blob layout users follow"):
+Choices, stated once (docs/datasets.md):
 - Several annotations on one task: the latest one not cancelled wins (by `updated_at`, then `created_at`, then id);
   a task with none (nobody submitted yet, or every one cancelled) is not labelled: its image is not used, rather
   than trained as background. A submitted annotation with no boxes is background.

@@ -8,6 +8,7 @@ EXPECTED = {
     "debounce_tick": ("timerTrigger", {"schedule": "%DEBOUNCE_SCHEDULE%"}),
     "run_events": ("eventGridTrigger", {}),
     "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
+    "projects": ("httpTrigger", {"route": "projects/{project?}", "authLevel": "FUNCTION"}),  # the page people read
     "reports": ("httpTrigger", {"route": "reports/{project}/{batch_id}", "authLevel": "FUNCTION"}),
     "release_tick": ("timerTrigger", {"schedule": "%RELEASE_SCHEDULE%"}),
     "labelling_tick": ("timerTrigger", {"schedule": "%LABELLING_SCHEDULE%"}),

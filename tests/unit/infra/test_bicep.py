@@ -161,3 +161,28 @@ def test_the_services_own_log_lines_are_never_sampled_away():
     excluded = set(sampling["excludedTypes"].split(";"))
     assert {"Trace", "Exception", "Event"} <= excluded
     assert sampling["isEnabled"] is True  # requests and dependencies stay sampled
+
+
+def test_the_kubernetes_path_is_what_azure_ml_supports_on_a_fresh_subscription():
+    """Azure ML's Kubernetes extension: no AKS with local accounts disabled (its documented limitations); a router
+    with allowInsecureConnections False needs sslCname and a certificate, else it cannot start; host encryption
+    needs a subscription feature a fresh subscription lacks, so it is a parameter, off by default."""
+    tree = BicepParser().parse(file_path=INFRA / "app" / "aks.bicep")
+    cluster = tree["resources"]["aks"]["config"]["properties"]
+    assert cluster["disableLocalAccounts"] is False and cluster["aadProfile"]["managed"] is True
+    assert {p["enableEncryptionAtHost"] for p in cluster["agentPoolProfiles"]} == {"encryptionAtHost"}
+    assert tree["parameters"]["encryptionAtHost"]["default"] is False
+    settings = tree["resources"]["azureml"]["config"]["properties"]["configurationSettings"]["function"]
+    base, tls = settings["parameters"]["arg_1"], settings["parameters"]["arg_2"]
+    assert settings["type"] == "union" and tls == "tls" and "allowInsecureConnections" not in base
+    choice = tree["variables"]["tls"]["value"]["operator"]["operands"]
+    assert choice["condition"] == {"function": {"type": "empty", "parameters": {"item_to_test": "sslCname"}}}
+    assert choice["true_value"] == {"allowInsecureConnections": "True"}  # no certificate: HTTP, said so
+    assert choice["false_value"] == {"allowInsecureConnections": "False", "sslCname": "sslCname",
+                                     "sslSecret": "sslSecretName"}
+    main = BicepParser().parse(file_path=INFRA / "main.bicep")
+    passed = main["modules"]["aks"]["config"]["config"]["params"]
+    assert (passed["sslCname"], passed["sslSecretName"], passed["encryptionAtHost"]) == (
+        "kubernetesSslCname", "kubernetesSslSecretName", "kubernetesEncryptionAtHost")
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["kubernetesEncryptionAtHost"]["value"] == "${KUBERNETES_ENCRYPTION_AT_HOST=false}"

@@ -18,7 +18,7 @@ from shared import log_contract
 
 ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "infra" / "monitoring"
-CHECKER = ROOT / "tools" / "kql_check.js"
+CHECKER = ROOT / "tools" / "kql" / "kql_check.js"
 QUERIES = sorted([*MONITORING.glob("queries/*.kql"), *MONITORING.glob("alerts/*.kql")])
 
 

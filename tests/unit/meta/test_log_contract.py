@@ -1,6 +1,6 @@
-"""The log contract (shared/log_contract.py, the README's table) and the code say the same: every line the service
-logs is in the contract at its level, every contract line is logged somewhere, and a call whose fields are all
-written out carries every field the contract promises."""
+"""The log contract (shared/log_contract.py, the table in docs/monitoring.md) and the code say the same: every line
+the service logs is in the contract at its level, every contract line is logged somewhere, and a call whose fields
+are all written out carries every field the contract promises."""
 
 import ast
 import re
@@ -90,11 +90,11 @@ def test_a_call_whose_fields_are_written_out_carries_the_contract_fields():
     assert missing == []
 
 
-def test_the_readme_table_is_the_contract():
-    readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- log-contract:start -->\n(.*)\n<!-- log-contract:end -->", readme, re.S)
-    assert table, "README lost its log-contract markers"
-    assert table.group(1) == log_contract.markdown_table(), "run: .venv/bin/python scripts/readme_settings.py"
+def test_the_monitoring_page_table_is_the_contract():
+    page = (ROOT / "docs" / "monitoring.md").read_text()
+    table = re.search(r"<!-- log-contract:start -->\n(.*)\n<!-- log-contract:end -->", page, re.S)
+    assert table, "docs/monitoring.md lost its log-contract markers"
+    assert table.group(1) == log_contract.markdown_table(), "run: .venv/bin/python scripts/docs_tables.py"
 
 
 def test_the_check_sees_an_uncontracted_and_a_dynamic_message(tmp_path):

@@ -121,7 +121,7 @@ def test_images_with_annotations_no_reader_takes_are_never_a_silent_background_d
         "1 annotation file not read (csv/train/_annotations.csv): their boxes are not in this dataset; the reasons "
         "are listed below",
         "no boxes in 4 images: nothing to train a detector on (are the annotation files uploaded, and in a format "
-        "listed in the README?)"]
+        "listed in docs/datasets.md?)"]
     assert build.report.render().startswith("  !! 1 annotation file not read")
 
 

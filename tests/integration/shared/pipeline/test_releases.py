@@ -24,6 +24,7 @@ from shared.blob_folders import download_folder, upload_folder
 from shared.pipeline.labelling import CollectedData
 from shared.registry import ModelCandidate
 from shared.training import model_folder
+from tests.browser import chromium, screenshot
 
 PROJECT = "shapes"
 
@@ -333,28 +334,9 @@ def test_training_report_is_linked_from_status_and_shows_gates_ap_loss_and_image
     assert no_key.value.code == 401  # function-level routes need the key, locally as on Azure
 
 
-ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
-
-
-def chromium():
-    """Debian's Chromium, headless, driven through its own chromedriver (nothing downloaded)."""
-    import os
-    import shutil
-
-    os.environ["SE_OFFLINE"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,1600"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-
-
 def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
     """Chat card → approval page (the evidence) → Approve → the release starts; the same link again: already
-    decided. Screenshots of the pages go to test-artifacts/."""
+    decided; then the project page shows the version live. Screenshots of the pages go to test-artifacts/."""
     from selenium.webdriver.common.by import By
 
     loop, inbox = stack["loop"], stack["inbox"]
@@ -362,7 +344,6 @@ def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
     loop.services.approve().request(f"tfod-{PROJECT}", version, PROJECT, stack["run"]["batch_id"],
                                           "a new version waits for a decision", facts=[("mAP@0.5", "0.9")])
     link = inbox.links()[-1]
-    ARTIFACTS.mkdir(exist_ok=True)
     browser = chromium()
     try:
         browser.get(link)
@@ -372,19 +353,29 @@ def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
         gates = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "h2 + ul li")]
         assert gates == (stack["run"].get("gate_reasons") or ["every gate held"])  # every reason, as stored
         assert browser.find_element(By.CSS_SELECTOR, "img[alt^='validation images']").size["width"] > 100
-        browser.save_screenshot(str(ARTIFACTS / "approval-page.png"))
+        screenshot(browser, "approval-page.png")
         browser.find_element(By.NAME, "approver").send_keys("Ana Lima")
         browser.find_element(By.NAME, "comment").send_keys("boxes look right")
         browser.find_element(By.CSS_SELECTOR, "button.approve").click()
         decided = browser.find_element(By.TAG_NAME, "body").text
         assert f"version {version} approved" in decided and "Approved by Ana Lima" in decided
         assert "release" in decided.lower()
-        browser.save_screenshot(str(ARTIFACTS / "approval-decided.png"))
+        screenshot(browser, "approval-decided.png")
         browser.get(link)  # the same link, clicked again
         again = browser.find_element(By.TAG_NAME, "body").text
         assert "This link was already used" in again and "already approved by Ana Lima" in again
-        browser.save_screenshot(str(ARTIFACTS / "approval-link-used.png"))
+        screenshot(browser, "approval-link-used.png")
     finally:
         browser.quit()
     released = loop.run_until_released(PROJECT, version, timeout=180)
     assert released["phase"] == "live" and released["live_model"]["version"] == version
+    browser = chromium()
+    try:  # the project page shows what went live, and the traffic the collector kept
+        browser.get(stack["host"].url(f"projects/{PROJECT}"))
+        endpoint = browser.find_element(By.ID, "endpoint").text
+        assert f"version {version} on slot {released['live_slot']}" in endpoint, endpoint
+        assert "requests answered; latency p50" in endpoint
+        assert "None." in browser.find_element(By.ID, "approvals").text  # the decided one waits no more
+        screenshot(browser, "project-page-after-release.png")
+    finally:
+        browser.quit()

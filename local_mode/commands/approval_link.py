@@ -19,9 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="registered model name, e.g. tfod-demo")
     parser.add_argument("--version", required=True)
     parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=main)
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
     links = Approve(AzureTableStore.from_settings(settings), settings).reissue(args.model, args.version)
     if isinstance(links, Answer):
         print(json.dumps(links.body) if args.json else f"no new link: {links.body['error']}")

@@ -1,0 +1,232 @@
+"""The project page people look at instead of the status JSON: the window now, the run training, runs, versions
+(with a chart), approvals waiting, the live endpoint, labelling and drift. Pure: it renders what ProjectView
+gathered; every name and label is escaped, and no key or link credential is ever written into it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from shared.approval_page import STYLE
+from shared.version_chart import version_chart
+
+REFRESH_SECONDS = 15
+PAGE_STYLE = STYLE.replace("max-width:860px", "max-width:1100px") + (
+    ".bar{background:#eee;border-radius:4px;height:14px;width:420px}.bar div{background:#1565c0;height:14px;"
+    "border-radius:4px}.warn{color:#b26a00}section{margin:1.4em 0}h2{margin-bottom:.3em}"
+    "td.n{text-align:right}nav a{margin-right:1em}td.d{white-space:nowrap}")
+KEEP_KEY = ("const k=new URLSearchParams(location.search).get('code');"
+            "if(k)for(const a of document.querySelectorAll('a[data-key]')){const u=new URL(a.href,location.href);"
+            "u.searchParams.set('code',k);a.href=u.href}")
+"""Same-origin links get the function key from the address bar when clicked: the key is never in the HTML."""
+KEEP_KEY_HASH = "sha256-" + base64.b64encode(hashlib.sha256(KEEP_KEY.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                           f"script-src '{KEEP_KEY_HASH}'")
+
+
+def _text(value: Any, empty: str = "—") -> str:
+    if value is None or value == "":
+        return empty
+    return f"{value:.3f}" if isinstance(value, float) else escape(str(value))
+
+
+def _rate(steps_per_second: float | None) -> str:
+    return "—" if steps_per_second is None else f"{steps_per_second:.1f} steps/s"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def _link(href: str, label: str) -> str:
+    return f'<a data-key href="{escape(href)}">{label}</a>'
+
+
+def project_href(project: str, page: int | None = None) -> str:
+    return f"/api/projects/{quote(project, safe='')}" + (f"?page={page}" if page else "")
+
+
+def _page(title: str, body: str, now: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+            f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            f'<p class="muted">As of {escape(_moment(now))}; refreshes every {REFRESH_SECONDS} s.</p>{body}'
+            f"<script>{KEEP_KEY}</script></body></html>")
+
+
+def _moment(iso: str) -> str:
+    """'2026-12-06 05:16 UTC' from an ISO time (what people read; the JSON keeps the ISO form)."""
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M:%S} UTC"
+    except ValueError:
+        return iso
+
+
+def _ago(now: str, then: str | None) -> str:
+    if not then:
+        return "—"
+    seconds = int((datetime.fromisoformat(now) - datetime.fromisoformat(then)).total_seconds())
+    return _duration(seconds) + " ago"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min" if seconds >= 3600 else (
+        f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s")
+
+
+def _window(view: dict[str, Any]) -> str:
+    window, pending = view["window"], view["pending"]
+    rows = [("Phase", _text(window["phase"] or "idle")),
+            ("Next decision", f"{_text(window['next'])}: {_text(window['reason'])}"),
+            ("Changes waiting", f"{pending['changes']} ({pending['new_images']} new images)"),
+            ("Quiet for", _ago(view["now"], pending["last_change"]) if pending["last_change"] else "—"),
+            ("Runs today", f"{window['runs_today']} ({window['gpu_hours_today']:.2f} GPU hours)")]
+    holds = [f"last run failed: {_text(window['last_failure'])}" if window.get("last_failure") else "",
+             f"retrying after {_text(window['retry_after'])}" if window.get("retry_after") else "",
+             *(f"dataset: {_text(a)}" for a in view.get("dataset_alerts") or [])]
+    held = "".join(f'<li class="warn">{h}</li>' for h in holds if h)
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return (f'<section id="window"><h2>Now</h2><table>{table}</table>'
+            + (f"<p>Holds:</p><ul>{held}</ul>" if held else "") + "</section>")
+
+
+def _training(view: dict[str, Any]) -> str:
+    window, progress = view["window"], view.get("progress")
+    if not window.get("active_job"):
+        return '<section id="training"><h2>Training</h2><p class="muted">No run in progress.</p></section>'
+    head = (f"<p>Batch <b>{_text(window['batch_id'])}</b>, job {_text(window['active_job'])} "
+            f"({_text(window['step'])}).</p>")
+    if not progress:
+        return (f'<section id="training"><h2>Training</h2>{head}<p class="muted">No training step reported '
+                f"yet (the trainer reports every few seconds once it trains).</p></section>")
+    share = min(progress["step"] / max(progress["total_steps"], 1), 1.0)
+    eta = progress.get("eta_seconds")
+    return (f'<section id="training"><h2>Training</h2>{head}<div class="bar" role="progressbar" '
+            f'aria-valuenow="{progress["step"]}" aria-valuemax="{progress["total_steps"]}">'
+            f'<div style="width:{share * 100:.0f}%"></div></div>'
+            f'<p id="eta">Step {progress["step"]} of {progress["total_steps"]}, loss {_text(progress.get("loss"))}; '
+            f"ETA {_duration(eta)} at {_rate(progress.get('steps_per_second'))}, "
+            f"reported {_ago(view['now'], progress.get('at'))}.</p></section>")
+
+
+def _runs(view: dict[str, Any]) -> str:
+    project, paging = view["project"], view["runs_page"]
+    rows = []
+    for run in view["runs"]:
+        verdict = {True: '<span class="passed">passed</span>', False: '<span class="failed">failed</span>'}.get(
+            run.get("gates_passed"), "—")
+        report = _link(run["report"], "report") if run.get("report") else "—"
+        rows.append(f"<tr><td>{_text(run['batch_id'])}</td><td>{_text(run.get('dataset_version'))}</td>"
+                    f"<td class=n>{_text(run.get('changes'))}</td><td class=n>{_text(run.get('new_images'))}</td>"
+                    f"<td class=d>{_duration(_seconds(run.get('claimed_at'), run.get('ended_at')))}</td>"
+                    f"<td>{_text(run.get('status'))}</td><td class=n>{_text(run.get('map_50'))}</td>"
+                    f"<td>{verdict}</td><td class=d>{_model(run)}</td><td>{report}</td></tr>")
+    nav = []
+    if paging["page"] > 1:
+        nav.append(_link(project_href(project, paging["page"] - 1), "newer runs"))
+    if paging["page"] < paging["pages"]:
+        nav.append(_link(project_href(project, paging["page"] + 1), "older runs"))
+    body = "".join(rows) or '<tr><td colspan="10" class="muted">No run yet.</td></tr>'
+    plural = "" if paging["total"] == 1 else "s"
+    return (f'<section id="runs"><h2>Runs</h2><p class="muted">{paging["total"]} run{plural}; page {paging["page"]} of '
+            f'{paging["pages"]}.</p><table><tr><th>batch</th><th>dataset version</th><th>changes</th>'
+            f"<th>new images</th><th>duration</th><th>status</th><th>mAP@0.5</th><th>gates</th><th>model</th>"
+            f"<th></th></tr>{body}</table><nav>{''.join(nav)}</nav></section>")
+
+
+def _model(run: dict[str, Any]) -> str:
+    if not run.get("model_version"):
+        return "—"
+    return f"v{_text(run['model_version'])} ({_text(run.get('model_state'), 'registered')})"
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _approvals(view: dict[str, Any]) -> str:
+    waiting = view.get("approvals_waiting") or []
+    if not waiting:
+        return '<section id="approvals"><h2>Approvals waiting</h2><p class="muted">None.</p></section>'
+    rows = "".join(f"<tr><td>{_text(a['model_name'])}</td><td>{_text(a['model_version'])}</td>"
+                   f"<td>{_text(a['batch_id'])}</td><td>{_text(a['map_50'])}</td>"
+                   f"<td>{_moment(a['ended_at'] or '')}</td>"
+                   f"<td><code>python -m local_mode approval-link --model {escape(shlex.quote(a['model_name']))} "
+                   f"--version {escape(shlex.quote(a['model_version']))}</code></td></tr>" for a in waiting)
+    return ('<section id="approvals"><h2>Approvals waiting</h2><p>The approval link went to the chat channel '
+            "(it is a credential, so it is not shown here). Lost it? Re-issue it on your terminal, with "
+            "<code>DataStorage</code> set; the old link stops working.</p><table><tr><th>model</th><th>version</th>"
+            f"<th>batch</th><th>mAP@0.5</th><th>trained</th><th>new link</th></tr>{rows}</table></section>")
+
+
+def _endpoint(view: dict[str, Any]) -> str:
+    endpoint, traffic = view.get("endpoint"), view.get("traffic")
+    if not endpoint or not endpoint.get("live_model"):
+        phase = f" (release {_text(endpoint['phase'])})" if endpoint else ""
+        return f'<section id="endpoint"><h2>Endpoint</h2><p class="muted">Nothing live yet{phase}.</p></section>'
+    live = endpoint["live_model"]
+    split = ", ".join(f"{_text(slot)} {share}%" for slot, share in (endpoint.get("traffic") or {}).items())
+    rows = [("Live", f"{_text(live['name'])} version {_text(live['version'])} on slot "
+                     f"{_text(endpoint.get('live_slot'))} since {_moment(live.get('since') or '')}"),
+            ("Traffic", split or "—"), ("Release", _text(endpoint.get("phase"))),
+            ("Scoring URI", _text(endpoint.get("scoring_uri")) + ' <span class="muted">(API key required)</span>')]
+    if traffic:
+        rows.append(("Last hour", f"{traffic['requests']} requests answered; latency p50 "
+                                  f"{_ms(traffic['p50_ms'])}, p95 {_ms(traffic['p95_ms'])} "
+                                  '<span class="muted">(from the collected requests; failed requests are not '
+                                  "collected: the endpoint's metrics count them)</span>"))
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<section id="endpoint"><h2>Endpoint</h2><table>{table}</table></section>'
+
+
+def _labelling(view: dict[str, Any]) -> str:
+    export, drift = (view.get("labelling") or {}).get("last_export"), view.get("drift")
+    lines = []
+    if export:
+        where = (f", in {_text(export['folder'])}" if export.get("folder") else
+                 f" ({_text(export['reason'])})" if export.get("reason") else "")
+        lines.append(f"Last export {_text(export.get('export_id'))}: {_text(export.get('exported'))} images to "
+                     f"label{where}.")
+    if drift:
+        warned = "; ".join(_text(w) for w in drift.get("warnings") or []) or "no warning"
+        lines.append(f"Drift on {_text(drift.get('day'))} ({_text(drift.get('images'))} production images, "
+                     f"version {_text(drift.get('model_version'))}): {warned}.")
+    body = "".join(f"<p>{line}</p>" for line in lines) or '<p class="muted">No export or drift watch yet.</p>'
+    return f'<section id="labelling"><h2>Labelling and drift</h2>{body}</section>'
+
+
+def project_page(view: dict[str, Any]) -> str:
+    """The whole page for one project, from ProjectView.project."""
+    project = view["project"]
+    body = (f'<nav>{_link("/api/projects", "all projects")}'
+            f'{_link("/api/status/" + quote(project, safe=""), "status as JSON")}</nav>'
+            + _window(view) + _training(view)
+            + f'<section id="versions"><h2>Versions</h2>{version_chart(view.get("versions") or [])}</section>'
+            + _approvals(view) + _endpoint(view) + _labelling(view) + _runs(view))
+    return _page(f"Project {project}", body, view["now"])
+
+
+def index_page(listing: dict[str, Any], now: str) -> str:
+    """Every project a line, paged as the status endpoint pages them."""
+    rows = []
+    for p in listing["projects"]:
+        latest, live = p.get("latest_run") or {}, p.get("live_model") or {}
+        rows.append(f"<tr><td>{_link(project_href(p['project']), _text(p['project']))}</td>"
+                    f"<td>{_text(p['phase'])}</td><td>{_text(latest.get('batch_id'))} "
+                    f"{_text(latest.get('status'), '')}</td><td>{_text(live.get('version'))}</td></tr>")
+    more = (_link(f"/api/projects?after={quote(listing['next'], safe='')}", "more projects")
+            if listing.get("next") else "")
+    body = ('<table><tr><th>project</th><th>phase</th><th>latest run</th><th>live version</th></tr>'
+            + ("".join(rows) or '<tr><td colspan="4" class="muted">No project yet.</td></tr>')
+            + f"</table><nav>{more}</nav>")
+    return _page("Projects", body, now)
