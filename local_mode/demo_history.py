@@ -29,6 +29,7 @@ def history(project: str, runs: int, versions: int, classes: tuple[str, ...], no
         rows.append(RunRecord(
             project=project, batch_id=f"batch-{i:04d}", status="Completed", dataset_version=f"ds-{i}",
             claimed_at=_iso(start), ended_at=_iso(start + timedelta(minutes=12)), changes=20, new_images=10,
+            images=100 + 10 * i,
             map_50=round(0.5 + i / (4 * runs), 4), map=0.3, gates_passed=registered or i % 7 != 0,
             per_class_ap=json.dumps({c: round(0.2 + 0.1 * n + i / (5 * runs), 4) for n, c in enumerate(classes)})
             if registered else None,

@@ -13,23 +13,6 @@ python_bin="${PYTHON:-python3.11}"
 command -v "$python_bin" >/dev/null || python_bin=python3
 "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 
-req_files=(requirements.txt trainer_image/requirements.txt trainer_image/requirements-common.txt
-           trainer_image/requirements-serving.txt
-           trainer_image/requirements-nodeps.txt)
-stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
-if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp_value" ]]; then
-  echo "[setup] installing Python packages into .venv (first run takes a few minutes)"
-  "$python_bin" -m venv .venv
-  log=.venv/install.log
-  {
-    .venv/bin/python -m pip install --upgrade pip &&
-    .venv/bin/python -m pip install -r requirements.txt -r trainer_image/requirements.txt &&
-    # The OD API package's metadata pulls apache-beam and avro, which nothing here needs.
-    .venv/bin/python -m pip install --no-deps -r trainer_image/requirements-nodeps.txt
-  } >"$log" 2>&1 || { grep -v "is ignored: it is neither" "$log" | tail -n 40; echo "[setup] pip failed (log: $log)"; exit 1; }
-  echo "$stamp_value" > .venv/.requirements-stamp
-fi
-
 # Node packages from a folder's lock file, unless its stamp is current.
 npm_tools() {
   local folder="$1" what="$2" stamp
@@ -40,7 +23,30 @@ npm_tools() {
     echo "$stamp" > "$folder/node_modules/.lock-stamp"
   fi
 }
-npm_tools tools "Azurite"
+# Azurite installs while pip works (they share nothing).
+npm_tools tools "Azurite" &
+azurite_install=$!
+
+req_files=(requirements.txt trainer_image/requirements.txt trainer_image/requirements-common.txt
+           trainer_image/requirements-serving.txt
+           trainer_image/requirements-nodeps.txt)
+stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
+if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp_value" ]]; then
+  echo "[setup] installing Python packages into .venv (first run takes a few minutes)"
+  "$python_bin" -m venv .venv
+  log=.venv/install.log
+  {
+    .venv/bin/python -m pip install --upgrade pip &&
+    # --no-compile: byte-compiling all of TensorFlow's stack at install took 35 of 73 s here; Python compiles what a
+    # run imports on first use instead (a small share of it), and caches it.
+    .venv/bin/python -m pip install --no-compile -r requirements.txt -r trainer_image/requirements.txt &&
+    # The OD API package's metadata pulls apache-beam and avro, which nothing here needs.
+    .venv/bin/python -m pip install --no-compile --no-deps -r trainer_image/requirements-nodeps.txt
+  } >"$log" 2>&1 || { grep -v "is ignored: it is neither" "$log" | tail -n 40; echo "[setup] pip failed (log: $log)"; exit 1; }
+  echo "$stamp_value" > .venv/.requirements-stamp
+fi
+
+wait "$azurite_install" || { echo "[setup] npm failed installing Azurite"; exit 1; }
 "$for_tests" || exit 0
 
 dev_stamp="$(sha256sum requirements-dev.txt | cut -c1-16)"

@@ -125,7 +125,8 @@ def _runs(view: dict[str, Any]) -> str:
             run.get("gates_passed"), "—")
         report = _link(run["report"], "report") if run.get("report") else "—"
         rows.append(f"<tr><td>{_text(run['batch_id'])}</td><td>{_text(run.get('dataset_version'))}</td>"
-                    f"<td class=n>{_text(run.get('changes'))}</td><td class=n>{_text(run.get('new_images'))}</td>"
+                    f"<td class=n>{_text(run.get('images'))}</td><td class=n>{_text(run.get('new_images'))}</td>"
+                    f"<td class=n>{_text(run.get('changes'))}</td>"
                     f"<td class=d>{_duration(_seconds(run.get('claimed_at'), run.get('ended_at')))}</td>"
                     f"<td>{_text(run.get('status'))}</td><td class=n>{_text(run.get('map_50'))}</td>"
                     f"<td>{verdict}</td><td class=d>{_model(run)}</td><td>{report}</td></tr>")
@@ -134,12 +135,12 @@ def _runs(view: dict[str, Any]) -> str:
         nav.append(_link(project_href(project, paging["page"] - 1), "newer runs"))
     if paging["page"] < paging["pages"]:
         nav.append(_link(project_href(project, paging["page"] + 1), "older runs"))
-    body = "".join(rows) or '<tr><td colspan="10" class="muted">No run yet.</td></tr>'
+    body = "".join(rows) or '<tr><td colspan="11" class="muted">No run yet.</td></tr>'
     plural = "" if paging["total"] == 1 else "s"
     return (f'<section id="runs"><h2>Runs</h2><p class="muted">{paging["total"]} run{plural}; page {paging["page"]} of '
-            f'{paging["pages"]}.</p><table><tr><th>batch</th><th>dataset version</th><th>changes</th>'
-            f"<th>new images</th><th>duration</th><th>status</th><th>mAP@0.5</th><th>gates</th><th>model</th>"
-            f"<th></th></tr>{body}</table><nav>{''.join(nav)}</nav></section>")
+            f'{paging["pages"]}.</p><table><tr><th>batch</th><th>dataset version</th><th>images</th>'
+            f"<th>new images</th><th>changes</th><th>duration</th><th>status</th><th>mAP@0.5</th><th>gates</th>"
+            f"<th>model</th><th></th></tr>{body}</table><nav>{''.join(nav)}</nav></section>")
 
 
 def _model(run: dict[str, Any]) -> str:

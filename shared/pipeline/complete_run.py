@@ -108,12 +108,13 @@ class CompleteRun:
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
             log.error("gate settings unusable", extra={"error": str(exc)})
             return {"gates_passed": False, "gate_reasons": json.dumps([str(exc)]), "map": None, "map_50": None}
-        figures = {"map": None, "map_50": None, "per_class_ap": None, "validation_images": None}
+        figures = {"map": None, "map_50": None, "per_class_ap": None, "validation_images": None, "images": None}
         if metrics is not None:
+            counts = metrics.get("dataset_counts") if isinstance(metrics.get("dataset_counts"), dict) else {}
             figures = {"map": metrics.get("map"), "map_50": metrics.get("map_50"),
                        "per_class_ap": json.dumps(metrics["per_class_ap"])
                        if isinstance(metrics.get("per_class_ap"), dict) else None,
-                       "validation_images": metrics.get("validation_images")}
+                       "validation_images": metrics.get("validation_images"), "images": counts.get("images")}
         if metrics is None:
             metrics = {"error": f"{s.models_container}/{model_folder(project, batch_id)}/metrics.json not found"}
         decision = evaluate_gates(metrics, policy)

@@ -196,6 +196,8 @@ class RunRecord(Row):
     per_class_ap: str | None = None
     """JSON {class: AP@0.5:0.95} on the validation images (the project page's chart across versions)."""
     validation_images: int | None = None
+    images: int | None = None
+    """Images in the dataset version the run trained on (from its metrics.json)."""
     model_name: str | None = None
     model_version: str | None = None
     model_state: str | None = None

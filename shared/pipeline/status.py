@@ -14,7 +14,7 @@ from shared.pipeline.release import Release
 from shared.pipeline.submit import SubmitTraining
 
 RUN_FIELDS = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
-              "changes", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50", "model_name",
+              "changes", "images", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50", "model_name",
               "model_version", "model_state", "approver", "approver_verified", "approval_comment", "deployed_at",
               "slot", "deploy_reason", "retired_at", "failure", "attempt")
 

@@ -10,13 +10,14 @@ from shared.training import FAILURE_FILE, model_folder
 
 def test_a_run_that_passes_its_gates_is_registered_and_a_person_is_asked(pipeline):
     job = pipeline.train("good")
-    pipeline.write_metrics(job, map=0.5, map_50=0.8, per_class_ap={"cat": 0.6, "dog": 0.4})
+    pipeline.write_metrics(job, map=0.5, map_50=0.8, per_class_ap={"cat": 0.6, "dog": 0.4},
+                           dataset_counts={"images": 12, "boxes": 30})
     assert pipeline.end(job).outcome == "ended"
     request = pipeline.training.jobs[job]
     run = pipeline.run("good")
     assert (run.status, run.gates_passed, json.loads(run.gate_reasons)) == (RunStatus.COMPLETED, True, [])
     assert (run.model_name, run.model_version, run.model_state) == ("tfod-good", "1", "pending-approval")
-    assert (json.loads(run.per_class_ap), run.validation_images) == ({"cat": 0.6, "dog": 0.4}, 3)  # the page's chart
+    assert (json.loads(run.per_class_ap), run.validation_images, run.images) == ({"cat": 0.6, "dog": 0.4}, 3, 12)
     (registered,) = pipeline.tables.query("modelregistry", "tfod-good")
     assert json.loads(registered["tags"])["dataset_version"] == request.dataset_version  # its lineage
     (notice,) = pipeline.chat.notices
