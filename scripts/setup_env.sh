@@ -43,8 +43,9 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   } >"$log" 2>&1 || { grep -v "is ignored: it is neither" "$log" | tail -n 40; echo "[setup] pip failed (log: $log)"; exit 1; }
   # Byte-compiled on every core afterwards: pip compiles one file at a time (35 of its 73 s here; 19 s this way).
   # Not skipped: what the first run imports would then be compiled on its critical path (it cost that run 27 s).
+  # As with pip, a file that does not compile (Python 2 leftovers in some packages) is passed over.
   site="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  .venv/bin/python -m compileall -q -j 0 "$site" >>"$log" 2>&1 || true  # as pip does, a file that does not compile (Python 2 leftovers in some packages) is skipped
+  .venv/bin/python -m compileall -q -j 0 "$site" >>"$log" 2>&1 || true
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
 
