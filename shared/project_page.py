@@ -185,7 +185,9 @@ def _endpoint(view: dict[str, Any]) -> str:
         rows.append(("Last hour", f"{traffic['requests']} requests answered; latency p50 "
                                   f"{_ms(traffic['p50_ms'])}, p95 {_ms(traffic['p95_ms'])} "
                                   '<span class="muted">(from the collected requests; failed requests are not '
-                                  "collected: the endpoint's metrics count them)</span>"))
+                                  "collected: the endpoint's metrics count them)</span>"
+                                  + (f' <span class="warn">{traffic["problems"]} collected lines unreadable</span>'
+                                     if traffic.get("problems") else "")))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<section id="endpoint"><h2>Endpoint</h2><table>{table}</table></section>'
 

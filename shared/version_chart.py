@@ -44,7 +44,9 @@ def version_chart(versions: list[dict[str, Any]]) -> str:
                  f'transform="rotate(-90 12 {TOP + plot_h / 2:.1f})">AP on the validation images</text>')
     for n, (name, values, width) in enumerate(series):
         colour = COLOURS[n % len(COLOURS)]
-        points = [(x(i), y(value), value) for i, value in enumerate(values) if isinstance(value, int | float)]
+        # the OD API writes -1 (or NaN) for a class without validation boxes: no point, rather than a false zero
+        points = [(x(i), y(value), value) for i, value in enumerate(values)
+                  if isinstance(value, int | float) and value >= 0]
         if len(points) > 1:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points)
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="{width}" points="{path}"/>')
