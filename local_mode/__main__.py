@@ -14,6 +14,7 @@ from local_mode.commands import (
     base_model,
     export_labels,
     logs,
+    preflight,
     run,
     serve,
     smoke,
@@ -24,7 +25,7 @@ from local_mode.commands.common import say
 from shared import logs as service_logs
 from shared.adapters.child_processes import watch_children
 
-COMMANDS = (run, serve, logs, smoke, upload, validate, export_labels, base_model, approval_link)
+COMMANDS = (run, serve, logs, smoke, preflight, upload, validate, export_labels, base_model, approval_link)
 
 
 def _interrupt(signum: int, frame: object) -> None:

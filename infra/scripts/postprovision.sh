@@ -1,11 +1,27 @@
 #!/bin/sh
 # After provisioning: build the GPU trainer image and the CPU (serving) image in the registry (the environments
-# point at them) and
-# upload the sample base model. Uses the outputs azd exported from infra/main.bicep.
+# point at them) and upload the sample base model. Uses the outputs azd exported from infra/main.bicep.
+# ACR Tasks (az acr build) by default; with USE_DOCKER_BUILD=true (trial and free-credit offers refuse ACR Tasks:
+# the preflight says so) the local Docker builds and pushes instead.
 set -eu
-az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image tfod-trainer:gpu --file trainer_image/Dockerfile.gpu .
+build() {  # tag, Dockerfile
+  if [ "${USE_DOCKER_BUILD:-false}" = "true" ]; then
+    image="$AZURE_CONTAINER_REGISTRY_NAME.azurecr.io/tfod-trainer:$1"
+    docker build --file "$2" --tag "$image" . && docker push "$image"
+  else
+    az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image "tfod-trainer:$1" --file "$2" .
+  fi
+}
+if [ "${USE_DOCKER_BUILD:-false}" = "true" ]; then
+  command -v docker >/dev/null || {
+    echo "postprovision: USE_DOCKER_BUILD is true but docker is not installed" >&2
+    exit 1
+  }
+  az acr login --name "$AZURE_CONTAINER_REGISTRY_NAME"
+fi
+build gpu trainer_image/Dockerfile.gpu
 # The CPU image also serves: the online endpoints' environment (score.py under azureml-inference-server-http).
-az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image tfod-trainer:cpu --file trainer_image/Dockerfile .
+build cpu trainer_image/Dockerfile
 az storage blob upload-batch --auth-mode login --account-name "$AZURE_DATA_STORAGE_ACCOUNT" \
   --destination models --destination-path base-models/ssd_mobilenet_v2_128 \
   --source trainer_image/base_models/ssd_mobilenet_v2_128 --overwrite
