@@ -29,6 +29,17 @@ from shared.ledger import is_dataset_file
 from shared.pipeline.records import ended as run_ended
 from shared.ports import BlobStore
 
+QUEUED = {"Submitted", "NotStarted", "Queued", "Preparing", "Provisioning", "Starting"}
+"""Run statuses before the training code starts: a run that stays in them waits for machines."""
+
+
+@dataclass(frozen=True)
+class QueueReason:
+    """Why a run waits for machines, as the target found it; `blocking`: it cannot start until someone acts."""
+
+    message: str
+    blocking: bool
+
 
 class SmokeFailure(RuntimeError):
     """A step did not happen in time, or happened wrongly; the message says which and what was seen."""
@@ -97,6 +108,8 @@ class Smoke:
     approval_link: str | None = None
     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
     poll: float = 5.0
+    queue_check: float = 300.0
+    """Seconds a run may wait for machines before the target is asked why (quota, cluster state)."""
     steps: list[Step] = field(default_factory=list)
     sleep: Callable[[float], None] = time.sleep
 
@@ -151,15 +164,32 @@ class Smoke:
         link = self.target.studio_link(job)
         self.say(f"[smoke] training run {job} submitted" + (f": {link}" if link else ""))
 
+        queued_since, explained = time.monotonic(), False
+
         def ended() -> dict | None:
+            nonlocal explained
             current = next(r for r in self.target.status(self.project)["runs"] if r["batch_id"] == run["batch_id"])
             self._progress("training", f"run {job}: {current['status']}")
+            if (current["status"] in QUEUED and not explained
+                    and time.monotonic() - queued_since >= self.queue_check):
+                explained = True
+                self._explain_queue(job)
             return current if run_ended(current["status"]) else None
 
         run = self._wait("training", f"training run {job} to end", ended)
         if run["status"] != "Completed":
             raise SmokeFailure(f"training run {job} ended {run['status']}: {run.get('reason', 'no reason given')}")
         return run
+
+    def _explain_queue(self, job: str) -> None:
+        """A run still waiting for machines: the target says why; one nobody can fix by waiting ends the test."""
+        explain = getattr(self.target, "explain_queue", None)
+        reason = explain(job) if explain else None
+        if reason is None:
+            return
+        self.say(f"[smoke]   run {job} is still waiting for machines: {reason.message}")
+        if reason.blocking:
+            raise SmokeFailure(f"training run {job} cannot start: {reason.message}")
 
     def wait_for_gates(self, run: dict[str, Any]) -> dict[str, Any]:
         reasons = run.get("gate_reasons") or []

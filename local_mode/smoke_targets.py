@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local_mode.smoke import FunctionApp, SmokeFailure, http_json
+from local_mode.smoke import FunctionApp, QueueReason, SmokeFailure, http_json
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.ports import BlobStore
 from shared.serving import endpoint_name
@@ -53,6 +53,9 @@ class AzureTarget:
     settings: Settings
     datasets_container: str = "datasets"
     transport: Any = None
+    arm: Any = None
+    """ArmReader over the same credential: Azure ML's quota and VM sizes, when a run waits for machines."""
+    subscription_id: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, credential: Any = None,
@@ -79,8 +82,11 @@ class AzureTarget:
                       env["AZURE_ML_WORKSPACE"], show_progress=False, **extra)
         settings = Settings.from_env({"ENDPOINT_NAME_PREFIX": env["AZURE_ENDPOINT_NAME_PREFIX"],
                                       "DATASETS_CONTAINER": env.get("DATASETS_CONTAINER", "")})
+        from shared.adapters.azure_preflight import ArmReader
+
         return cls(blobs, FunctionApp(env["AZURE_FUNCTION_URL"].rstrip("/") + "/api", key, transport), ml, settings,
-                   settings.datasets_container, transport)
+                   settings.datasets_container, transport, ArmReader(credential, transport),
+                   env["AZURE_SUBSCRIPTION_ID"])
 
     def status(self, project: str) -> dict[str, Any]:
         return self.app.get(f"status/{project}")
@@ -90,6 +96,23 @@ class AzureTarget:
 
     def studio_link(self, job_name: str) -> str | None:
         return self.ml_client.jobs.get(job_name).studio_url
+
+    def explain_queue(self, job_name: str) -> QueueReason:
+        """A run waiting for machines: the training cluster's size against Azure ML's free quota in its region
+        (what `azd up` cannot know for a fresh subscription: most have no GPU quota)."""
+        from shared.adapters.azure_preflight import VERSIONS
+        from shared.preflight import node_quota
+
+        compute = self.ml_client.compute.get(self.settings.aml_compute)
+        ml = (f"/subscriptions/{self.subscription_id}/providers/Microsoft.MachineLearningServices/locations/"
+              f"{compute.location}")
+        sizes = list(self.arm.items(f"{ml}/vmSizes", VERSIONS["ml"]))
+        usages = list(self.arm.items(f"{ml}/usages", VERSIONS["ml"]))
+        finding, _ = node_quota("training", compute.size, 1, sizes, usages, compute.location)
+        if not finding.ok:
+            return QueueReason(f"{finding.what} — {finding.fix}", blocking=True)
+        return QueueReason(f"{finding.what}: the quota allows a node; cluster {compute.name} (0 to "
+                           f"{compute.max_instances} nodes) is allocating one, which can take minutes", blocking=False)
 
     def remove_deployment(self, project: str, model_name: str | None) -> list[str]:
         """The project's endpoint (deleted) and its model versions (archived: Azure ML keeps their lineage)."""

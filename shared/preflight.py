@@ -113,25 +113,15 @@ def _acr_tasks(plan: Plan, facts: Facts) -> Finding:
 
 
 def _sizes_and_quota(plan: Plan, facts: Facts) -> list[Finding]:
-    findings = []
-    sizes = {s["name"].lower(): s for s in facts.vm_sizes}
+    findings, total = [], 0
     wants = [("training", plan.training_vm_size, plan.training_nodes, 1.0, "AmlCompute")]
     if not plan.kubernetes:  # blue and green both run during a release
         wants.append(("serving", plan.serving_vm_size, 2 * plan.serving_instances, UPGRADE_HEADROOM, "MIR"))
-    total = 0
     for role, name, count, headroom, compute in wants:
-        size = sizes.get(name.lower())
-        if size is None or compute not in (size.get("supportedComputeTypes") or [compute]):
-            findings.append(Finding(f"{role} VM size", False, f"{name} is not offered for Azure ML "
-                                    f"{'compute clusters' if role == 'training' else 'managed endpoints'} in "
-                                    f"{plan.location}", f"az ml compute list-sizes --location {plan.location} shows "
-                                    "what is; then azd env set " + ("AZURE_GPU_VM_SIZE" if role == "training" else
-                                                                    "SERVING_INSTANCE_TYPE") + " <size> (or "
-                                    "another AZURE_LOCATION)"))
-            continue
-        need = math.ceil(size["vCPUs"] * count * headroom)
+        finding, need = node_quota(role, name, count, facts.vm_sizes, facts.usages, plan.location, headroom,
+                                   compute)
+        findings.append(finding)
         total += need
-        findings.append(_family_quota(role, size, need, facts.usages, plan.location))
     regional = _usage(facts.usages, "Total Cluster Dedicated Regional vCPUs")
     if regional is not None and total:
         free = regional["limit"] - regional["currentValue"]
@@ -139,6 +129,21 @@ def _sizes_and_quota(plan: Plan, facts: Facts) -> list[Finding]:
                                 f"free in {plan.location}; the deployment needs {total}",
                                 "" if free >= total else f"request more: {QUOTA_LINK}"))
     return findings
+
+
+def node_quota(role: str, name: str, count: int, vm_sizes: list[dict[str, Any]], usages: list[dict[str, Any]],
+               location: str, headroom: float = 1.0, compute: str = "AmlCompute") -> tuple[Finding, int]:
+    """Whether `count` machines of size `name` fit the family's free quota in the region (Azure ML's vmSizes and
+    usages lists), and the vCPUs they need (0 when the size is not offered there)."""
+    size = next((s for s in vm_sizes if s["name"].lower() == name.lower()), None)
+    if size is None or compute not in (size.get("supportedComputeTypes") or [compute]):
+        return Finding(f"{role} VM size", False, f"{name} is not offered for Azure ML "
+                       f"{'compute clusters' if compute == 'AmlCompute' else 'managed endpoints'} in {location}",
+                       f"az ml compute list-sizes --location {location} shows what is; then azd env set "
+                       + ("AZURE_GPU_VM_SIZE" if role == "training" else "SERVING_INSTANCE_TYPE")
+                       + " <size> (or another AZURE_LOCATION)"), 0
+    need = math.ceil(size["vCPUs"] * count * headroom)
+    return _family_quota(role, size, need, usages, location), need
 
 
 def _family_quota(role: str, size: dict[str, Any], need: int, usages: list[dict[str, Any]],

@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     smoke_p.add_argument("--cleanup", action="store_true", help="remove the uploads, the endpoint and the model "
                          "versions the test created, pass or fail")
     smoke_p.add_argument("--poll", type=float, default=10.0, help="seconds between two status checks")
+    smoke_p.add_argument("--queue-check", type=float, default=300.0, help="seconds a run may wait for machines "
+                         "before the test asks why (quota in the region, the cluster): no quota ends it at once")
     for name, default in (("events", 600), ("submission", 1800), ("training", 14400), ("approval", 3600),
                           ("release", 3600)):
         smoke_p.add_argument(f"--{name}-timeout", type=float, help=f"seconds to wait for {name} (default {default})")
@@ -54,7 +56,8 @@ def smoke(args: argparse.Namespace) -> int:
         timeouts = {name: getattr(args, f"{name}_timeout") for name in Smoke.DEFAULT_TIMEOUTS
                     if getattr(args, f"{name}_timeout") is not None}
         check = Smoke(target, **({"project": args.project} if args.project else {}), images=args.images,
-                      timeouts=timeouts, approval_link=args.approval_link, poll=args.poll)
+                      timeouts=timeouts, approval_link=args.approval_link, poll=args.poll,
+                      queue_check=args.queue_check)
         summary: dict = {"project": check.project, "ok": False}
         try:
             summary = check.run()

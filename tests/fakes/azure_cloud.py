@@ -7,6 +7,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+from tests.fakes.azure_arm import FakeArm
 from tests.fakes.azure_blob import BlobService
 from tests.fakes.azure_ml import AzureMLService, Workspace
 from tests.fakes.http import IdentityCredential, Request, Response, ServiceTransport, error
@@ -23,6 +24,7 @@ class FakeAzure:
         self.blobs = BlobService(self.grants, {self.ws.data_account: "data", self.ws.storage_account: "mlStorage"})
         self.ml = AzureMLService(self.grants, self.blobs, self.ws).provisioned_by_bicep()
         self.function_keys = {"default": "function-key-1"}
+        self.region = FakeArm(self.ws.subscription, self.ws.location)
         self.transport = ServiceTransport({"management.azure.com": self.arm,
                                            "blob.core.windows.net": self.blobs.handle,
                                            "inference.ml.azure.com": self.ml.score,
@@ -37,7 +39,10 @@ class FakeAzure:
                 "AZURE_ENDPOINT_NAME_PREFIX": "tfod-ab12cd"}
 
     def arm(self, request: Request) -> Response:
-        """Azure Resource Manager: the workspace's provider, and the function app's host keys."""
+        """Azure Resource Manager: the workspace's provider, the function app's host keys, and Azure ML's quota and
+        VM sizes in the region (the spec examples', tests/fakes/azure_arm.py)."""
+        if "/providers/Microsoft.MachineLearningServices/locations/" in request.path:
+            return self.region.handle(request)
         if "/providers/Microsoft.Web/sites/" in request.path:
             if not request.path.endswith("/host/default/listKeys") or request.method != "POST":
                 return error(404, "NotFound", request.path)

@@ -59,3 +59,34 @@ def test_studio_link_endpoint_key_and_cleanup(azure):
     azure.ml.settle()
     assert azure.ml.get("onlineEndpoints/tfod-ab12cd-shapes") is None
     assert azure.ml.get("models/tfod-shapes/versions/1")["properties"]["isArchived"] is True
+
+
+def _nc4as_t4(azure, free: int) -> None:
+    """The training cluster's size and family quota line in the region (the spec examples' DS3_v2 entry and NC
+    line, renamed to the Bicep's default size; `free` vCPUs left of 4)."""
+    import copy
+
+    region = azure.region
+    size = copy.deepcopy(next(s for s in region.vm_sizes if s["name"] == "Standard_DS3_v2"))
+    region.vm_sizes.append(size | {"name": "Standard_NC4as_T4_v3", "family": "standardNCASv3_T4Family", "vCPUs": 4,
+                                   "gpus": 1, "supportedComputeTypes": ["AmlCompute"]})
+    line = copy.deepcopy(next(u for u in region.usages if u["name"]["value"].startswith("Standard NC Family")))
+    name = "Standard NCASv3_T4 Family Cluster Dedicated vCPUs"
+    region.usages.append(line | {"name": {"value": name, "localizedValue": name}, "limit": 4,
+                                 "currentValue": 4 - free,
+                                 "id": line["id"].replace("Standard_NC_Family", "Standard_NCASv3_T4_Family")})
+
+
+def test_a_queued_run_is_explained_from_the_clusters_size_and_the_regions_quota(azure):
+    """A fresh subscription has no GPU quota: the smoke test says so with the numbers instead of waiting hours."""
+    _nc4as_t4(azure, free=0)
+    reason = deployer_target(azure).explain_queue("tfod-smoke-1")
+    assert reason.blocking
+    assert reason.message.startswith("0 of 4 vCPUs of NCASv3_T4 quota free in westeurope; Standard_NC4as_T4_v3 "
+                                     "needs 4 (training) — request more: https://ml.azure.com/quota")
+
+
+def test_a_queued_run_with_quota_is_waited_for(azure):
+    _nc4as_t4(azure, free=4)
+    reason = deployer_target(azure).explain_queue("tfod-smoke-1")
+    assert not reason.blocking and "cluster gpu-cluster (0 to 1 nodes) is allocating one" in reason.message

@@ -63,3 +63,50 @@ def test_cleanup_removes_exactly_what_the_smoke_test_uploaded():
     assert sorted(removed[:-1]) == sorted(f"datasets/smoke-t/{name}" for name in uploaded)
     assert removed[-1] == "endpoint of smoke-t"
     assert list(target.blobs.data) == [("datasets", "other/keep.jpg")]
+
+
+class Queued(Quiet):
+    """Uploads recorded and a run submitted, which never leaves Queued (no GPU quota in the region)."""
+
+    def __init__(self, reason):
+        super().__init__()
+        self.reason, self.asked = reason, []
+
+    def status(self, project):
+        files = len([n for (_, n) in self.blobs.data if n.startswith(project)])
+        return {"pending": {"changes": files}, "window": {"phase": "submitted", "next": "wait", "reason": "running"},
+                "runs": [{"batch_id": "b1", "job_name": "tfod-b1", "status": "Queued"}], "endpoint": None}
+
+    def studio_link(self, job):
+        return None
+
+    def explain_queue(self, job):
+        self.asked.append(job)
+        return self.reason
+
+
+def test_a_run_queued_for_want_of_quota_fails_at_once_with_the_numbers():
+    from local_mode.smoke import QueueReason
+
+    reason = QueueReason("0 of 0 vCPUs of NCASv3_T4 quota free in westeurope; Standard_NC4as_T4_v3 needs 4", True)
+    target = Queued(reason)
+    smoke = Smoke(target, project="smoke-q", images=3, queue_check=0, say=lambda _: None, sleep=lambda s: None)
+    smoke.wait_for_events = lambda expected: None
+    with pytest.raises(SmokeFailure, match=r"training run tfod-b1 cannot start: 0 of 0 vCPUs of NCASv3_T4 quota"):
+        smoke.run()
+    assert target.asked == ["tfod-b1"]  # asked once, long before the training bound (4 h)
+
+
+def test_a_run_queued_while_the_cluster_scales_is_explained_once_and_waited_for():
+    from local_mode.smoke import QueueReason
+
+    lines: list[str] = []
+    target = Queued(QueueReason("4 of 24 vCPUs free: the cluster is allocating a node", False))
+    smoke = Smoke(target, project="smoke-q", images=3, queue_check=0, timeouts={"training": 0.05},
+                  say=lines.append, sleep=lambda s: None)
+    smoke.wait_for_events = lambda expected: None
+    with pytest.raises(SmokeFailure, match="gave up after 0 s waiting for training run tfod-b1"):
+        smoke.run()
+    assert target.asked == ["tfod-b1"]
+    assert ("[smoke]   run tfod-b1 is still waiting for machines: 4 of 24 vCPUs free: the cluster is allocating a "
+            "node") in lines
