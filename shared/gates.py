@@ -18,6 +18,10 @@ class GatePolicy:
     min_validation_images: int = 10
     max_regression: float = 0.01
     """How far below the champion (same images) the mAP may be."""
+    max_class_regression: float = 0.05
+    """How far below the champion's AP of the same class (same images) a class's AP may be."""
+    min_class_objects: int = 10
+    """Validation objects a class needs for its AP to be compared (fewer: too noisy to judge)."""
 
 
 def policy_for(project: str, default: GatePolicy, overrides_json: str | None) -> GatePolicy:
@@ -68,10 +72,33 @@ def _against_champion(metrics: dict[str, Any], champion: dict[str, Any], policy:
     if not same_split:
         return ["champion was measured on other images: comparing numbers from different splits is refused"]
     checks["champion_map"] = champion["map"]
+    reasons = []
     if metrics["map"] < champion["map"] - policy.max_regression:
-        return [f"map {metrics['map']:.3f} regresses from the champion's {champion['map']:.3f} by more than "
-                f"{policy.max_regression:.3f} on the same validation images"]
-    return []
+        reasons.append(f"map {metrics['map']:.3f} regresses from the champion's {champion['map']:.3f} by more "
+                       f"than {policy.max_regression:.3f} on the same validation images")
+    return reasons + _classes_against_champion(metrics, champion, policy, checks)
+
+
+def _classes_against_champion(metrics: dict[str, Any], champion: dict[str, Any], policy: GatePolicy,
+                              checks: dict[str, Any]) -> list[str]:
+    """No class with enough validation objects may lose more than max_class_regression AP to the champion: a
+    retrain on new images of one class can forget another while the mean holds."""
+    objects = metrics.get("validation_objects")
+    if not isinstance(objects, dict):
+        checks["class_regression"] = "not checked: the run recorded no validation objects per class"
+        return []
+    mine, theirs = metrics.get("per_class_ap") or {}, champion.get("per_class_ap") or {}
+    compared, reasons = {}, []
+    for name in sorted(set(mine) & set(theirs)):
+        ap, before, count = mine[name], theirs[name], int(objects.get(name, 0))
+        if ap < 0 or before < 0 or count < policy.min_class_objects:  # -1: no validation object of that class
+            continue
+        compared[name] = round(ap - before, 4)
+        if ap < before - policy.max_class_regression:
+            reasons.append(f"AP of class {name!r} {ap:.3f} regresses from the champion's {before:.3f} by more than "
+                           f"{policy.max_class_regression:.3f} on the same {count} validation objects")
+    checks["class_regression"] = compared
+    return reasons
 
 
 def _fmt(value: Any) -> str:

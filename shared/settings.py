@@ -153,9 +153,16 @@ class Settings:
                                                "trustworthy evaluation needs.")
     gate_max_regression: float = _setting("GATE_MAX_REGRESSION", 0.01, "How far below the champion's mAP (on "
                                           "the same validation images) a model may score.")
+    gate_max_class_regression: float = _setting(
+        "GATE_MAX_CLASS_REGRESSION", 0.05, "How far below the champion's AP of the same class (on the same "
+        "validation images) a class may score: a retrain must not forget one class while the mean holds.")
+    gate_min_class_objects: int = _setting(
+        "GATE_MIN_CLASS_OBJECTS", 10, "Fewest validation objects of a class for its AP to be compared with the "
+        "champion's (fewer: too noisy to judge).")
     gate_overrides: str | None = _setting(
         "GATE_OVERRIDES", None, "Per-project gates as JSON, e.g. `{\"cars\": {\"min_map_50\": 0.6}}`; fields: "
-        "min_map, min_map_50, min_class_ap, min_validation_images, max_regression.")
+        "min_map, min_map_50, min_class_ap, min_validation_images, max_regression, max_class_regression, "
+        "min_class_objects.")
     approval_secret: str | None = _setting(
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     approval_ttl_hours: float = _setting("APPROVAL_TTL_HOURS", 72.0, "How long an approval link stays valid.")

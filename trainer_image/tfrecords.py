@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,9 +90,11 @@ class BuildStats:
     shards_reused: int = 0
     seconds: float = 0.0
     files: dict[str, list[str]] = field(default_factory=dict)
+    objects: dict[str, Counter] = field(default_factory=lambda: {"train": Counter(), "validation": Counter()})
+    """Objects per class in each split (the per-class gate compares only classes with enough of them)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "files"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("files", "objects")}
 
 
 class ShardCache:
@@ -155,6 +157,7 @@ class ShardBuilder:
             if entry["split"] in wanted:  # a user's `test` split is never trained on (nor evaluated: kept for them)
                 stats.images += 1
                 wanted[entry["split"]].add(entry_key(entry))
+                stats.objects[entry["split"]].update(o["name"] for o in entry["objects"])
         index = self.cache.index()
         reusable = {sid: members for sid, members in index.items()
                     if members and set(members) <= wanted.get(sid.split("-", 1)[0], set())}

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return {"project": project, "dataset_version": version, "role": "worker", "timings_seconds": clock.seconds}
         with clock.stage("evaluate"):
             metrics = _evaluate(manifest, config_path, train_dir, champion, stats.files["validation"], work)
+            metrics["validation_objects"] = dict(sorted(stats.objects["validation"].items()))
             metrics["dataset_counts"] = {k: manifest["counts"].get(k, 0) for k in (
                 "images", "train", "validation", "production")}
         with clock.stage("export"):

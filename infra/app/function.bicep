@@ -84,6 +84,8 @@ var appSettings = union({
   GATE_MIN_CLASS_AP: '0.0'
   GATE_MIN_VALIDATION_IMAGES: '10'
   GATE_MAX_REGRESSION: '0.01'
+  GATE_MAX_CLASS_REGRESSION: '0.05'
+  GATE_MIN_CLASS_OBJECTS: '10'
   GATE_OVERRIDES: '{}'
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
   APPROVAL_TTL_HOURS: '72'

@@ -105,6 +105,9 @@ def test_metrics_json_has_coco_map_overall_and_per_class(run):
     counts = run["manifest"]["counts"]
     assert metrics["dataset_counts"] == {"images": 24, "train": counts["train"], "validation": counts["validation"],
                                          "production": 0}
+    objects = metrics["validation_objects"]  # what the per-class gate weighs each class's AP by
+    assert set(objects) <= {"circle", "square", "triangle"}
+    assert counts["validation"] <= sum(objects.values()) < counts["boxes"]  # every demo image has a shape
 
 
 def test_the_drift_baseline_profiles_every_validation_image(run):

@@ -37,6 +37,32 @@ def test_non_regression_against_the_champion_on_the_same_images():
     assert not other_split.passed and "different splits is refused" in other_split.reasons[0]
 
 
+def test_a_class_forgotten_while_the_mean_holds_is_refused_with_its_name():
+    """The champion found dogs; the retrain on new cat images lost them, and its mAP still matches."""
+    champion = {"map": 0.45, "validation_images": 40, "dataset_version": "v2",
+                "per_class_ap": {"cat": 0.30, "dog": 0.60, "bird": 0.70}}
+    run = metrics(map=0.45, champion=champion, per_class_ap={"cat": 0.58, "dog": 0.32, "bird": 0.25},
+                  validation_objects={"cat": 30, "dog": 25, "bird": 4})
+    decision = evaluate_gates(run, POLICY)
+    assert not decision.passed
+    assert decision.reasons == ["AP of class 'dog' 0.320 regresses from the champion's 0.600 by more than 0.050 "
+                                "on the same 25 validation objects"]  # bird: 4 objects, too few to judge
+    assert decision.checks["class_regression"] == {"cat": 0.28, "dog": -0.28}
+
+
+def test_a_small_per_class_dip_within_the_tolerance_passes():
+    champion = {"map": 0.45, "validation_images": 40, "dataset_version": "v2",
+                "per_class_ap": {"cat": 0.5, "dog": 0.42}}
+    run = metrics(champion=champion, validation_objects={"cat": 30, "dog": 25})
+    assert evaluate_gates(run, POLICY).passed  # dog 0.40 vs 0.42: within 0.05
+
+
+def test_without_per_class_counts_the_class_check_says_it_did_not_run():
+    champion = {"map": 0.45, "validation_images": 40, "dataset_version": "v2", "per_class_ap": {"dog": 0.9}}
+    decision = evaluate_gates(metrics(champion=champion), POLICY)
+    assert decision.checks["class_regression"].startswith("not checked")
+
+
 def test_a_run_without_evaluation_never_passes():
     decision = evaluate_gates({"error": "no validation images: nothing to evaluate"}, POLICY)
     assert not decision.passed and "no validation images" in decision.reasons[0]
