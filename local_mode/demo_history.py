@@ -34,9 +34,21 @@ def history(project: str, runs: int, versions: int, classes: tuple[str, ...], no
             per_class_ap=json.dumps({c: round(0.2 + 0.1 * n + i / (5 * runs), 4) for n, c in enumerate(classes)})
             if registered else None,
             validation_images=40 if registered else None, model_name=f"tfod-{project}" if registered else None,
-            model_version=version,
-            model_state=(PENDING_APPROVAL if version == str(versions) else "deployed") if registered else None))
+            model_version=version, **_released(version, versions, start)))
     return rows
+
+
+def _released(version: str | None, versions: int, trained: datetime) -> dict[str, object]:
+    """A version's release fields: the newest waits for approval, the one before it is live, older ones retired."""
+    if version is None:
+        return {}
+    if version == str(versions):
+        return {"model_state": PENDING_APPROVAL}
+    live = {"model_state": "deployed", "approver": "ana@contoso.com", "approver_verified": True,
+            "deployed_at": _iso(trained + timedelta(minutes=40)), "slot": "blue" if int(version) % 2 else "green"}
+    if version != str(versions - 1):
+        live |= {"model_state": "retired", "retired_at": _iso(trained + timedelta(hours=100))}
+    return live
 
 
 def write_history(settings: Settings, blobs: BlobStore, tables: TableStore, project: str, *, runs: int = 1000,

@@ -170,6 +170,26 @@ def _approvals(view: dict[str, Any]) -> str:
             f"<th>batch</th><th>mAP@0.5</th><th>trained</th><th>new link</th></tr>{rows}</table></section>")
 
 
+def _releases(view: dict[str, Any]) -> str:
+    """Every version that went live (or failed to), newest first: who approved it, when it was live, why it ended."""
+    rows = []
+    for run in view.get("releases") or []:
+        who = _text(run.get("approver"))
+        if run.get("approver") and not run.get("approver_verified"):
+            who += ' <span class="muted">(name typed, not signed in)</span>'
+        outcome = (f'<span class="failed">not released: {_text(run.get("deploy_reason"))}</span>'
+                   if run.get("model_state") == "deploy-failed" else _text(run.get("model_state")))
+        rows.append(f"<tr><td>v{_text(run.get('model_version'))}</td><td>{_text(run.get('dataset_version'))}</td>"
+                    f"<td class=n>{_text(run.get('map_50'))}</td><td>{who}</td>"
+                    f"<td class=d>{_moment(run.get('deployed_at') or '') if run.get('deployed_at') else '—'}</td>"
+                    f"<td class=d>{_moment(run.get('retired_at') or '') if run.get('retired_at') else '—'}</td>"
+                    f"<td>{_text(run.get('slot'))}</td><td>{outcome}</td></tr>")
+    body = ("".join(rows) or '<tr><td colspan="8" class="muted">No release yet.</td></tr>')
+    return ('<section id="releases"><h2>Releases</h2><table><tr><th>version</th><th>dataset version</th>'
+            "<th>mAP@0.5</th><th>approved by</th><th>live from</th><th>live until</th><th>slot</th><th>state</th>"
+            f"</tr>{body}</table></section>")
+
+
 def _endpoint(view: dict[str, Any]) -> str:
     endpoint, traffic = view.get("endpoint"), view.get("traffic")
     if not endpoint or not endpoint.get("live_model"):
@@ -215,7 +235,7 @@ def project_page(view: dict[str, Any]) -> str:
             f'{_link("/api/status/" + quote(project, safe=""), "status as JSON")}</nav>'
             + _window(view) + _training(view)
             + f'<section id="versions"><h2>Versions</h2>{version_chart(view.get("versions") or [])}</section>'
-            + _approvals(view) + _endpoint(view) + _labelling(view) + _runs(view))
+            + _approvals(view) + _endpoint(view) + _releases(view) + _labelling(view) + _runs(view))
     return _page(f"Project {project}", body, view["now"])
 
 

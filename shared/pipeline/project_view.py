@@ -44,6 +44,8 @@ class ProjectView:
             "runs_page": {"page": page, "pages": pages, "total": len(runs)},
             "progress": self._progress(project, view["window"]),
             "versions": versions(runs),
+            "releases": [run_view(r) for r in sorted((r for r in runs if r.deployed_at or r.deploy_reason),
+                                                     key=lambda r: r.deployed_at or r.updated or "", reverse=True)],
             "approvals_waiting": [{"model_name": r.model_name, "model_version": r.model_version,
                                    "batch_id": r.batch_id, "ended_at": r.ended_at, "map_50": r.map_50}
                                   for r in runs if r.model_state == PENDING_APPROVAL],

@@ -96,6 +96,9 @@ def test_a_person_sees_the_project_at_a_glance(seeded):
         approvals = browser.find_element(By.ID, "approvals").text
         assert f"approval-link --model {shlex.quote('tfod-' + PROJECT)} --version {VERSIONS}" in approvals
         assert f"tfod-{PROJECT} version {VERSIONS - 1} on slot blue" in browser.find_element(By.ID, "endpoint").text
+        releases = browser.find_elements(By.CSS_SELECTOR, "#releases tr")[1:]
+        assert len(releases) == VERSIONS - 1 and releases[0].text.startswith(f"v{VERSIONS - 1} ")
+        assert "deployed" in releases[0].text and all("retired" in r.text for r in releases[1:])
         screenshot(browser, "project-page.png")
         browser.find_element(By.LINK_TEXT, "older runs").click()
         assert "page 2 of 20" in browser.find_element(By.ID, "runs").text  # the key went along: no 401

@@ -376,6 +376,7 @@ def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
         assert f"version {version} on slot {released['live_slot']}" in endpoint, endpoint
         assert "requests answered; latency p50" in endpoint
         assert "None." in browser.find_element(By.ID, "approvals").text  # the decided one waits no more
+        assert "Ana Lima (name typed, not signed in)" in browser.find_element(By.ID, "releases").text
         screenshot(browser, "project-page-after-release.png")
     finally:
         browser.quit()
