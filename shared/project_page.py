@@ -179,10 +179,11 @@ def _releases(view: dict[str, Any]) -> str:
             who += ' <span class="muted">(name typed, not signed in)</span>'
         outcome = (f'<span class="failed">not released: {_text(run.get("deploy_reason"))}</span>'
                    if run.get("model_state") == "deploy-failed" else _text(run.get("model_state")))
+        ended = run.get("model_state") == "retired"
         rows.append(f"<tr><td>v{_text(run.get('model_version'))}</td><td>{_text(run.get('dataset_version'))}</td>"
                     f"<td class=n>{_text(run.get('map_50'))}</td><td>{who}</td>"
                     f"<td class=d>{_moment(run.get('deployed_at') or '') if run.get('deployed_at') else '—'}</td>"
-                    f"<td class=d>{_moment(run.get('retired_at') or '') if run.get('retired_at') else '—'}</td>"
+                    f"<td class=d>{_moment(run['retired_at']) if ended and run.get('retired_at') else '—'}</td>"
                     f"<td>{_text(run.get('slot'))}</td><td>{outcome}</td></tr>")
     body = ("".join(rows) or '<tr><td colspan="8" class="muted">No release yet.</td></tr>')
     return ('<section id="releases"><h2>Releases</h2><table><tr><th>version</th><th>dataset version</th>'
