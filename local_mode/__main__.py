@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     service_logs.configure(os.environ.get("LOG_LEVEL", "WARNING"), file=args.log_file if local else None,
                            human=local)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and timeouts stop everything, as Ctrl-C does
+    # Ctrl-C (SIGINT) always stops a command cleanly, also when started from a shell that ignores it for background
+    # jobs (Python then installs no KeyboardInterrupt handler of its own)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if not local:
         return args.handler(args)
     watch_children()  # trainers, inference servers and Azurite die with this process, even on SIGKILL
