@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from azure.ai.ml.entities import Model
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared.registry import ModelCandidate, RegisteredModel
 
@@ -22,11 +23,19 @@ class AzureMLRegistry:
 
     def register(self, candidate: ModelCandidate) -> RegisteredModel:
         """A redelivered completion finds the version already registered for this run."""
-        for existing in self.ml_client.models.list(name=candidate.name):
+        for existing in self._versions(candidate.name):
             if (existing.tags or {}).get("run_id") == candidate.run_id:
                 return RegisteredModel(existing.name, str(existing.version), existing.tags.get("state", ""), False)
         model = self.ml_client.models.create_or_update(self.build_model(candidate))
         return RegisteredModel(model.name, str(model.version), candidate.tags()["state"], True)
+
+    def _versions(self, name: str) -> list[Model]:
+        """A name's versions; none before the first registration, whether the service answers an empty list or
+        404 for a model container that does not exist yet (the spec allows both: 200, or its default error)."""
+        try:
+            return list(self.ml_client.models.list(name=name))
+        except ResourceNotFoundError:
+            return []
 
     def set_state(self, name: str, version: str, state: str) -> None:
         """Tags and description are the mutable part of a model version: the state lives in a tag."""

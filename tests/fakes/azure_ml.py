@@ -75,6 +75,9 @@ class AzureMLService:
         self._clock = itertools.count(1)
         self._ids = itertools.count(1)
         self.calls: list[tuple[str, str]] = []
+        self.missing_container_is_404: set[str] = set()
+        """Asset kinds ("models") whose version list answers 404 before the first version, instead of an empty
+        list: the spec's `default` error response; which one the service sends is not recorded, so both are tried."""
         self.scored: list[tuple[str, str, bytes]] = []
 
     # ---- what exists before the service's code runs (Bicep, postprovision) ----
@@ -239,6 +242,8 @@ class AzureMLService:
         kind = request.path.split("/")[-3]
         prefix = f"{kind}/{name}/versions/"
         versions = [r for p, r in self.resources.items() if p.startswith(prefix) and p.count("/") == 3]
+        if not versions and kind in self.missing_container_is_404:
+            return error(404, "UserError", f"Could not find {kind[:-1]} container with name {name}")
         if request.query.get("$orderBy", request.query.get("$orderby", "")).startswith("createdtime desc"):
             versions.sort(key=lambda r: r["systemData"]["createdAt"], reverse=True)
         if "$top" in request.query:

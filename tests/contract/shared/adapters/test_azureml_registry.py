@@ -25,7 +25,11 @@ def completed_run(azure) -> str:
     return run.run_id
 
 
-def test_a_completed_runs_output_is_registered_with_its_lineage(azure, completed_run):
+@pytest.mark.parametrize("before_first", ["empty list", "404"])
+def test_a_completed_runs_output_is_registered_with_its_lineage(azure, completed_run, before_first):
+    """Before the first version the name has no container: an empty list or a 404, the first version either way."""
+    if before_first == "404":
+        azure.ml.missing_container_is_404.add("models")
     registered = AzureMLRegistry(azure.ml_client()).register(candidate_of(completed_run))
     assert (registered.name, registered.version, registered.created) == ("tfod-shapes", "1", True)
     stored = azure.ml.get("models/tfod-shapes/versions/1")["properties"]
