@@ -10,6 +10,7 @@ from typing import Any
 
 from local_mode.smoke import FunctionApp, QueueReason, SmokeFailure, http_json
 from shared.adapters.azure_storage import AzureBlobStore
+from shared.adapters.azureml_registry import AzureMLRegistry
 from shared.ports import BlobStore
 from shared.serving import endpoint_name
 from shared.settings import Settings
@@ -123,8 +124,8 @@ class AzureTarget:
         with contextlib.suppress(ResourceNotFoundError):
             self.ml_client.online_endpoints.begin_delete(name=name)
             removed.append(f"online endpoint {name}")
-        if model_name:
-            for model in list(self.ml_client.models.list(name=model_name)):
+        if model_name:  # a smoke test that failed before registering has no versions (an empty list, or a 404)
+            for model in AzureMLRegistry(self.ml_client).versions(model_name):
                 self.ml_client.models.archive(name=model_name, version=model.version)
                 removed.append(f"model {model_name}:{model.version} (archived)")
         return removed

@@ -23,13 +23,13 @@ class AzureMLRegistry:
 
     def register(self, candidate: ModelCandidate) -> RegisteredModel:
         """A redelivered completion finds the version already registered for this run."""
-        for existing in self._versions(candidate.name):
+        for existing in self.versions(candidate.name):
             if (existing.tags or {}).get("run_id") == candidate.run_id:
                 return RegisteredModel(existing.name, str(existing.version), existing.tags.get("state", ""), False)
         model = self.ml_client.models.create_or_update(self.build_model(candidate))
         return RegisteredModel(model.name, str(model.version), candidate.tags()["state"], True)
 
-    def _versions(self, name: str) -> list[Model]:
+    def versions(self, name: str) -> list[Model]:
         """A name's versions; none before the first registration, whether the service answers an empty list or
         404 for a model container that does not exist yet (the spec allows both: 200, or its default error)."""
         try:
