@@ -68,10 +68,8 @@ def _moment(iso: str) -> str:
 
 
 def _ago(now: str, then: str | None) -> str:
-    if not then:
-        return "—"
-    seconds = int((datetime.fromisoformat(now) - datetime.fromisoformat(then)).total_seconds())
-    return _duration(seconds) + " ago"
+    seconds = _seconds(then, now)
+    return "—" if seconds is None else _duration(seconds) + " ago"
 
 
 def _duration(seconds: float | None) -> str:
@@ -150,9 +148,12 @@ def _model(run: dict[str, Any]) -> str:
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
+    """Seconds between two ISO times; None when either is missing or not a time with its zone (a row written by
+    hand, an older version) — the page shows a dash rather than failing."""
+    try:
+        return (datetime.fromisoformat(end or "") - datetime.fromisoformat(start or "")).total_seconds()
+    except (ValueError, TypeError):
         return None
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
 def _approvals(view: dict[str, Any]) -> str:
