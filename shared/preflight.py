@@ -14,8 +14,8 @@ PROVIDERS = ("Microsoft.MachineLearningServices", "Microsoft.Web", "Microsoft.St
              "Microsoft.OperationalInsights", "Microsoft.ManagedIdentity")
 """The resource providers infra/main.bicep deploys to (`azd up` fails on the first one not registered)."""
 KUBERNETES_PROVIDERS = ("Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
-NO_ACR_TASKS = ("FreeTrial", "AzurePass", "AzureForStudents", "MSDN_2014-09-01")
-"""Offers (the subscription's quotaId) whose registries refuse ACR Tasks (`TasksOperationsNotAllowed`)."""
+NO_ACR_TASKS = ("FreeTrial", "AzurePass", "AzureForStudents")
+"""Free-credit offers (the subscription's quotaId), whose registries refuse ACR Tasks (`TasksOperationsNotAllowed`)."""
 UPGRADE_HEADROOM = 1.2
 """Managed online endpoints keep 20% of a deployment's cores in reserve for upgrades (Azure ML quota docs)."""
 QUOTA_LINK = "https://ml.azure.com/quota"
