@@ -101,14 +101,11 @@ class AzureTarget:
     def explain_queue(self, job_name: str) -> QueueReason:
         """A run waiting for machines: the training cluster's size against Azure ML's free quota in its region
         (what `azd up` cannot know for a fresh subscription: most have no GPU quota)."""
-        from shared.adapters.azure_preflight import VERSIONS
+        from shared.adapters.azure_preflight import ml_region
         from shared.preflight import node_quota
 
         compute = self.ml_client.compute.get(self.settings.aml_compute)
-        ml = (f"/subscriptions/{self.subscription_id}/providers/Microsoft.MachineLearningServices/locations/"
-              f"{compute.location}")
-        sizes = list(self.arm.items(f"{ml}/vmSizes", VERSIONS["ml"]))
-        usages = list(self.arm.items(f"{ml}/usages", VERSIONS["ml"]))
+        sizes, usages = ml_region(self.arm, self.subscription_id, compute.location)
         finding, _ = node_quota("training", compute.size, 1, sizes, usages, compute.location)
         if not finding.ok:
             return QueueReason(f"{finding.what} — {finding.fix}", blocking=True)

@@ -49,18 +49,24 @@ class ArmReader:
             page = response.json()
 
 
+def ml_region(reader: ArmReader, subscription_id: str, location: str) -> tuple[list[dict], list[dict]]:
+    """Azure ML's VM sizes and vCPU quota lines in a region (the preflight; the smoke test's queued run)."""
+    ml = f"/subscriptions/{subscription_id}/providers/Microsoft.MachineLearningServices/locations/{location}"
+    return list(reader.items(f"{ml}/vmSizes", VERSIONS["ml"])), list(reader.items(f"{ml}/usages", VERSIONS["ml"]))
+
+
 def read_facts(plan: Plan, reader: ArmReader, az_account: dict[str, Any] | None) -> Facts:
     """Everything the checks read, in a dozen GETs."""
     sub, loc = f"/subscriptions/{plan.subscription_id}", plan.location
     namespaces = PROVIDERS + (KUBERNETES_PROVIDERS if plan.kubernetes else ())
     providers = {ns: ((reader.get(f"{sub}/providers/{ns}", VERSIONS["resources"]) or {}).get("registrationState")
                       or "NotRegistered") for ns in namespaces}
-    ml = f"{sub}/providers/Microsoft.MachineLearningServices/locations/{loc}"
+    vm_sizes, usages = ml_region(reader, plan.subscription_id, loc)
     return Facts(
         subscription=reader.get(sub, VERSIONS["resources"]) or {},
         providers=providers,
-        vm_sizes=list(reader.items(f"{ml}/vmSizes", VERSIONS["ml"])),
-        usages=list(reader.items(f"{ml}/usages", VERSIONS["ml"])),
+        vm_sizes=vm_sizes,
+        usages=usages,
         flex_regions=list(reader.items(f"{sub}/providers/Microsoft.Web/geoRegions", VERSIONS["web"],
                                        sku="FlexConsumption")),
         features=list(reader.items(f"{sub}/providers/Microsoft.Features/providers/Microsoft.Compute/features",
