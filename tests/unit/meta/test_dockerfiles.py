@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
@@ -25,3 +27,14 @@ def test_cpu_and_gpu_images_and_ci_install_the_same_pins():
                  if line and not line.startswith("#")]
         assert lines == wanted, name
     assert "trainer_image/requirements.txt" in (ROOT / "scripts" / "setup_env.sh").read_text()
+
+
+def test_the_environment_holds_one_tensorflow_build():
+    """tf-models-official asks for the full `tensorflow`; installed by its metadata it lands beside `tensorflow-cpu`
+    (1.4 GB more, the same files written twice), which the --no-deps install keeps out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    assert version("tensorflow-cpu") == "2.15.1"
+    for other in ("tensorflow", "tensorflow-text", "tensorflow-hub", "tensorflow-datasets", "opencv-python"):
+        with pytest.raises(PackageNotFoundError):
+            version(other)
