@@ -33,7 +33,8 @@ req_files=(requirements.txt trainer_image/requirements.txt trainer_image/require
 stamp_value="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
 if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp_value" ]]; then
   echo "[setup] installing Python packages into .venv (first run takes a few minutes)"
-  "$python_bin" -m venv .venv
+  # --clear: a pin removed or moved to --no-deps must leave the environment, as on a fresh clone.
+  "$python_bin" -m venv --clear .venv
   log=.venv/install.log
   {
     .venv/bin/python -m pip install --upgrade pip &&

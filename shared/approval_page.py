@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from shared.exports_table import exports_table
+
 STYLE = """body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#1b1b1b}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
 .passed{color:#1b5e20}.failed{color:#b71c1c}.muted{color:#555}.box{border:1px solid #ccc;padding:1em;border-radius:6px}
@@ -66,6 +68,11 @@ def metrics_table(metrics: dict[str, Any]) -> str:
             f"<th>{who}</th></tr>{rows}</table>")
 
 
+def _exports(metrics: dict[str, Any]) -> str:
+    table = exports_table(metrics)
+    return f"<h2>Exports against the SavedModel</h2>{table}" if table else ""
+
+
 def decision_page(evidence: Evidence, action: str, *, report_link: str, now: datetime | None = None) -> str:
     """The page behind the link: what is decided, on which evidence, until when; Approve and Reject."""
     now = now or datetime.now(UTC)
@@ -94,7 +101,7 @@ def decision_page(evidence: Evidence, action: str, *, report_link: str, now: dat
 {escape(evidence.batch_id)}).</p>
 <h2>Release gates: <span class="{verdict.split()[0]}">{verdict}</span></h2><ul>{reasons}</ul>
 <h2>Accuracy against the live model, same validation images</h2>{metrics_table(evidence.metrics)}
-<h2>Examples from the validation images</h2>{grid}
+{_exports(evidence.metrics)}<h2>Examples from the validation images</h2>{grid}
 <table><tr><th>image</th><th>true</th><th>predicted (score ≥ 0.5)</th></tr>{examples}</table>
 <p><a href="{escape(report_link)}">Full training report</a> (loss curve, every class).</p>
 <form method="post" class="box">

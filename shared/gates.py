@@ -22,6 +22,8 @@ class GatePolicy:
     """How far below the champion's AP of the same class (same images) a class's AP may be."""
     min_class_objects: int = 10
     """Validation objects a class needs for its AP to be compared (fewer: too noisy to judge)."""
+    max_export_map_drop: float = 0.005
+    """How far below the SavedModel's mAP@0.5 an export may score on the same validation images."""
 
 
 def policy_for(project: str, default: GatePolicy, overrides_json: str | None) -> GatePolicy:
@@ -57,10 +59,32 @@ def evaluate_gates(metrics: dict[str, Any], policy: GatePolicy) -> GateDecision:
     for name, ap in sorted(metrics.get("per_class_ap", {}).items()):
         if ap >= 0 and ap < policy.min_class_ap:  # -1: no validation object of that class
             reasons.append(f"AP of class {name!r} {ap:.3f} is below {policy.min_class_ap:.3f}")
+    reasons += _exports(metrics.get("exports") or {}, policy, checks)
     champion = metrics.get("champion")
     if champion is not None:
         reasons += _against_champion(metrics, champion, policy, checks)
     return GateDecision(not reasons, reasons, checks)
+
+
+def _exports(exports: dict[str, Any], policy: GatePolicy, checks: dict[str, Any]) -> list[str]:
+    """Each export written must detect as the SavedModel does: its mAP@0.5 on the same validation images may drop
+    by at most max_export_map_drop, and one written but not measured is refused. A format the architecture could
+    not be converted to is only noted: the package has no such file to ship, and the SavedModel serves."""
+    reasons = []
+    for name, export in sorted(exports.items()):
+        if "error" in export:
+            checks[f"{name}_export"] = f"not written: {export['error']}"
+            continue
+        parity = export.get("parity") or {}
+        if "error" in parity or parity.get("map_50_drop") is None:
+            reasons.append(f"{name} export's accuracy unknown: {parity.get('error', 'it was not measured')}")
+            continue
+        checks[f"{name}_map_50_drop"] = drop = parity["map_50_drop"]
+        if drop > policy.max_export_map_drop:
+            reasons.append(f"{name} export's map_50 {parity['map_50']:.3f} is {drop:.3f} below the SavedModel's "
+                           f"{parity['saved_model']['map_50']:.3f} (at most {policy.max_export_map_drop:.3f}) on "
+                           f"the same {parity['images']} validation images")
+    return reasons
 
 
 def _against_champion(metrics: dict[str, Any], champion: dict[str, Any], policy: GatePolicy,

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+from shared.training import EXPORT_FORMATS
+
 
 def _setting(env: str, default: Any, doc: str) -> Any:
     return field(default=default, metadata={"env": env, "doc": doc})
@@ -124,6 +126,10 @@ class Settings:
         "BASE_MODEL", "base-models/ssd_mobilenet_v2_128", "Folder (in the models container) of the base model: "
         "its pipeline.config and, for fine-tuning, its checkpoint.")
     train_steps: int = _setting("TRAIN_STEPS", 2000, "Training steps per run.")
+    export_formats: str = _setting(
+        "EXPORT_FORMATS", "", "Formats the trainer writes beside the SavedModel, comma-separated: `onnx` (tf2onnx, "
+        "opset 17), each scored against the SavedModel on the validation images (figures in metrics.json, gated by "
+        "GATE_MAX_EXPORT_MAP_DROP). Empty: SavedModel only (the conversion adds about 25 s a run on 2 cores).")
     train_batch_size: int = _setting("TRAIN_BATCH_SIZE", 16, "Global batch size per step (split across GPUs).")
     models_container: str = _setting("MODELS_CONTAINER", "models", "Container of base models and trained models.")
     checkpoints_container: str = _setting(
@@ -159,10 +165,13 @@ class Settings:
     gate_min_class_objects: int = _setting(
         "GATE_MIN_CLASS_OBJECTS", 10, "Fewest validation objects of a class for its AP to be compared with the "
         "champion's (fewer: too noisy to judge).")
+    gate_max_export_map_drop: float = _setting(
+        "GATE_MAX_EXPORT_MAP_DROP", 0.005, "How far below the SavedModel's mAP@0.5 an export (EXPORT_FORMATS) may "
+        "score on the same validation images: a conversion that loses accuracy stops the release.")
     gate_overrides: str | None = _setting(
         "GATE_OVERRIDES", None, "Per-project gates as JSON, e.g. `{\"cars\": {\"min_map_50\": 0.6}}`; fields: "
         "min_map, min_map_50, min_class_ap, min_validation_images, max_regression, max_class_regression, "
-        "min_class_objects.")
+        "min_class_objects, max_export_map_drop.")
     approval_secret: str | None = _setting(
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     approval_ttl_hours: float = _setting("APPROVAL_TTL_HOURS", 72.0, "How long an approval link stays valid.")
@@ -279,12 +288,21 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:
+        unknown = set(self.exports) - set(EXPORT_FORMATS)
+        if unknown:
+            raise SettingsError(f"setting EXPORT_FORMATS={self.export_formats!r}: {', '.join(sorted(unknown))} is "
+                                f"not a format the trainer writes (use {', '.join(EXPORT_FORMATS)})")
         if self.endpoint_kind not in ("managed", "kubernetes"):
             raise SettingsError(f"setting ENDPOINT_KIND={self.endpoint_kind!r}: use managed or kubernetes")
         if self.endpoint_kind == "kubernetes" and (self.serving_instance_type or "").startswith("Standard_"):
             raise SettingsError(
                 f"setting SERVING_INSTANCE_TYPE={self.serving_instance_type!r} is a VM size, but Kubernetes "
                 "deployments take an instance type defined on the cluster (e.g. defaultinstancetype)")
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        """EXPORT_FORMATS as a list, in order, without repeats."""
+        return tuple(dict.fromkeys(f.strip().lower() for f in self.export_formats.split(",") if f.strip()))
 
     @property
     def deployment_instance_type(self) -> str:

@@ -10,6 +10,8 @@ SERVICE_TAG = "tfod-retrain"
 FAILURE_FILE = "failure.json"
 """Written by the trainer into the run's model folder when it fails for a reason of its own (bad data, bad
 config): such a run is not retried. A run that fails without it (killed, lost, preempted) is."""
+EXPORT_FORMATS = ("onnx",)
+"""Formats the trainer can write beside the SavedModel (`--export`, EXPORT_FORMATS)."""
 
 
 def batch_id_for(project: str, claimed_at: str) -> str:
@@ -89,3 +91,8 @@ class SubmittedRun:
     status: str
     created: bool
     """False when the job already existed (a retried submission)."""
+
+
+def export_arguments(settings: Any) -> list[str]:
+    """The trainer's `--export` arguments for EXPORT_FORMATS (the same on Azure ML and in local mode)."""
+    return [arg for name in settings.exports for arg in ("--export", name)]

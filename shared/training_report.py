@@ -7,6 +7,8 @@ import base64
 from html import escape
 from typing import Any
 
+from shared.exports_table import exports_table
+
 
 def _number(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else escape(str(value))
@@ -104,6 +106,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}.passed{{color:#2e7d32}}.failed{{c
 <h2>Accuracy (COCO) vs. champion on the same validation images</h2>
 <table><tr><th></th><th>this model</th><th>champion</th></tr>{overall}</table>
 <h2>AP per class</h2><table><tr><th>class</th><th>this model</th><th>champion</th></tr>{ap_rows}</table>
+{"<h2>Exports against the SavedModel</h2>" + exports if (exports := exports_table(metrics)) else ""}
 <h2>Training loss</h2>{loss_svg(report.get("loss", []), champion=champion_loss, champion_label=champion_name)}
 <h2>Validation images</h2>{grid}
 <table><tr><th>image</th><th>true</th><th>predicted (score ≥ 0.5)</th></tr>{examples}</table>

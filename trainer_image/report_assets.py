@@ -17,7 +17,8 @@ TILE = 192
 COLUMNS = 4
 
 
-def _examples(records: list[str], limit: int):
+def read_examples(records: list[str], limit: int):
+    """(file name, encoded image, true boxes as normalised [xmin, ymin, xmax, ymax], class names) per record."""
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
                 "image/filename": tf.io.FixedLenFeature([], tf.string),
                 **{f"image/object/bbox/{k}": tf.io.VarLenFeature(tf.float32) for k in ("xmin", "ymin", "xmax", "ymax")},
@@ -41,7 +42,7 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
     """A JPEG grid of up to `limit` validation images, and per image what was true and what was predicted."""
     detect = _detector(str(saved_model))
     tiles, rows = [], []
-    for name, encoded, truth, names in _examples(records, limit):
+    for name, encoded, truth, names in read_examples(records, limit):
         image = Image.open(io.BytesIO(encoded)).convert("RGB")
         out = detect(input_tensor=tf.constant(np.asarray(image)[np.newaxis]))
         kept = [(b, int(c), float(s)) for b, c, s in zip(out["detection_boxes"][0].numpy(),
@@ -75,7 +76,7 @@ def validation_profile(saved_model: Path, records: list[str], labels: dict[int, 
     detect = _detector(str(saved_model))
 
     def observations():
-        for _, encoded, _, _ in _examples(records, limit):
+        for _, encoded, _, _ in read_examples(records, limit):
             image = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))[np.newaxis]
             out = detect(input_tensor=tf.constant(image))
             yield [(labels.get(int(c), str(int(c))), float(s)) for c, s in

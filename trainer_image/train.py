@@ -2,6 +2,7 @@
 
     python -m trainer_image.train --manifest M --base-model B --model-dir OUT --checkpoint-url C/P \
         --num-steps N --batch-size S [--strategy default|mirrored|multi_worker_mirrored] [--champion C [--warm-start]]
+        [--export onnx]
 
 M, B, OUT and the champion are local paths (Azure ML mounts them) or blob://container/path (local mode).
 Exits non-zero with one clear line on failure; progress is logged as JSON lines.
@@ -25,7 +26,7 @@ from typing import Any
 from shared import logs
 from shared.dataset.label_map import LabelMap
 from shared.dataset.manifest import ManifestError, iter_entries, load_manifest
-from shared.training import FAILURE_FILE, SHARD_CACHE, progress_blob
+from shared.training import EXPORT_FORMATS, FAILURE_FILE, SHARD_CACHE, progress_blob
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
@@ -59,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "read-only mount (Azure ML): reused shards are read from it, new ones go to Blob only")
     parser.add_argument("--tfrecord-cache-dir", help="local folder mirroring the shard cache (local mode's disk "
                         "or a mounted cache): reused shards are read in place instead of downloaded")
+    parser.add_argument("--export", action="append", choices=EXPORT_FORMATS, default=[], help="also export the "
+                        "model to this format, with its accuracy measured against the SavedModel (repeatable)")
     parser.add_argument("--work-dir", help="local scratch folder (default: a temporary one)")
     parser.add_argument("--sync-interval", type=float, default=10.0)
     return parser.parse_args(argv)
@@ -193,7 +196,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             metrics["dataset_counts"] = {k: manifest["counts"].get(k, 0) for k in (
                 "images", "train", "validation", "production")}
         with clock.stage("export"):
-            package = _package(args, config_path, train_dir, label_map, metrics, stats.files["validation"], work)
+            package = _package(args, config_path, train_dir, label_map, stats.files["validation"], work)
+        if args.export:
+            with clock.stage("exports"):
+                metrics["exports"] = _exports(args.export, package, stats.files["validation"], label_map)
+        (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
                    "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
                    "warm_start": warm, "tfrecords": stats.to_dict(), "overrides": overrides,
@@ -252,16 +259,35 @@ def _evaluate(manifest: dict[str, Any], config_path: Path, train_dir: Path, cham
 
 
 def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label_map: LabelMap,
-             metrics: dict[str, Any], validation: list[str], work: Path) -> Path:
-    """The exported SavedModel with its label map, metrics and report data, in the folder that gets uploaded."""
+             validation: list[str], work: Path) -> Path:
+    """The exported SavedModel with its label map and report data, in the folder that gets uploaded."""
     from trainer_image.exporting import export
 
     package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
     export(config_path, train_dir, package)
     (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
-    (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     _report_data(package, validation, label_map, train_dir)
     return package
+
+
+def _exports(formats: list[str], package: Path, validation: list[str], label_map: LabelMap) -> dict[str, Any]:
+    """Each asked-for format beside the SavedModel, with its size, conversion time and accuracy against it on the
+    validation images; a format that fails says why and the run goes on."""
+    from trainer_image import export_parity
+    from trainer_image.onnx_export import to_onnx
+
+    exports: dict[str, Any] = {}
+    for name in dict.fromkeys(formats):  # only "onnx" so far
+        exports[name] = figures = to_onnx(package / "saved_model", package)
+        if "error" in figures or not validation:
+            continue
+        figures["parity"] = export_parity.measure(
+            export_parity.saved_model_detector(package / "saved_model"),
+            export_parity.onnx_detector(package / figures["file"]), validation,
+            {item.name: item.id for item in label_map.items})
+        log.info("export accuracy measured", extra={"format": name, **{k: figures["parity"].get(k) for k in (
+            "map_50", "map_50_drop", "max_box_difference", "max_score_difference")}})
+    return exports
 
 
 def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:

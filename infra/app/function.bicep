@@ -69,6 +69,7 @@ var appSettings = union({
   TRAINING_BACKEND: 'azureml'
   BASE_MODEL: 'base-models/ssd_mobilenet_v2_128'
   TRAIN_STEPS: '2000'
+  EXPORT_FORMATS: ''
   TRAIN_BATCH_SIZE: '16'
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   AZURE_RESOURCE_GROUP: resourceGroup().name
@@ -86,6 +87,7 @@ var appSettings = union({
   GATE_MAX_REGRESSION: '0.01'
   GATE_MAX_CLASS_REGRESSION: '0.05'
   GATE_MIN_CLASS_OBJECTS: '10'
+  GATE_MAX_EXPORT_MAP_DROP: '0.005'
   GATE_OVERRIDES: '{}'
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
   APPROVAL_TTL_HOURS: '72'

@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.naming import EXPERIMENT, azure_name
 from shared.settings import Settings, SettingsError
-from shared.training import JobState, SubmittedRun, TrainingRequest, model_folder
+from shared.training import JobState, SubmittedRun, TrainingRequest, export_arguments, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class AzureMLTraining:
             "--num-steps", str(request.num_steps),
             "--batch-size", str(request.batch_size),
             "--strategy", strategy,
+            *export_arguments(s),
         ]
         inputs = {
             # the project's manifest folder: the index and the JSON Lines shards beside it

@@ -18,7 +18,7 @@ from shared.adapters import child_processes
 from shared.adapters.event_grid import run_ended_events, wire
 from shared.ports import BlobStore, PreconditionFailed
 from shared.settings import Settings
-from shared.training import JobState, SubmittedRun, TrainingRequest, model_folder
+from shared.training import JobState, SubmittedRun, TrainingRequest, export_arguments, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class LocalTraining:
                 "--checkpoint-url", f"{s.checkpoints_container}/{request.output_prefix}",
                 "--num-steps", str(request.num_steps), "--batch-size", str(request.batch_size),
                 "--strategy", "default",
-                "--tfrecord-cache-dir", str(self.work_dir / "tfrecord-cache" / request.project)] + (
+                "--tfrecord-cache-dir", str(self.work_dir / "tfrecord-cache" / request.project),
+                *export_arguments(s)] + (
             ["--champion", f"blob://{s.models_container}/{request.champion_model}"]
             + ([] if request.label_map_changed else ["--warm-start"]) if request.champion_model else [])
 

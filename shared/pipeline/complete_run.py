@@ -102,7 +102,8 @@ class CompleteRun:
         """Check the run's metrics against the gates; the decision and every reason go on the run's row."""
         s = self.settings
         default = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
-                             s.gate_max_regression, s.gate_max_class_regression, s.gate_min_class_objects)
+                             s.gate_max_regression, s.gate_max_class_regression, s.gate_min_class_objects,
+                             s.gate_max_export_map_drop)
         try:
             policy = policy_for(project, default, s.gate_overrides)
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown

@@ -1,7 +1,8 @@
 """A base model the way people bring one: a TF2 model-zoo archive. Here the archive is made from a real short run
 on three classes, exported in the zoo's layout, imported with the base-model use case, then fine-tuned into a
-dataset of two classes — checked in the weights (the feature extractor comes from the archive) and in the loss
-(lower than the same pipeline from scratch over the same steps)."""
+dataset of two classes — checked in the weights (the feature extractor comes from the archive) and in what the
+model does on held-out images (it detects there, where the same pipeline from scratch over the same steps does not
+yet)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.integration.trainer_image.trainer_runs import fresh_storage, kernels,
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
-BASE_STEPS, STEPS = 150, 40
+BASE_STEPS, STEPS = 150, 60
 
 pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
 
@@ -77,15 +78,13 @@ def test_fine_tuning_restores_the_feature_extractor_into_a_model_of_other_classe
     assert moved(scratch) > 1.0 and moved(fine) < 0.5 * moved(scratch), (moved(fine), moved(scratch))
 
 
-def test_fine_tuned_from_the_archive_has_a_lower_loss_than_from_scratch(runs):
-    def mean_loss(package: Path) -> float:
-        points = json.loads((package / "report.json").read_text())["loss"]
-        return float(np.mean([loss for _, loss in points]))
-
-    # the mean over the logged curve, not its last point: one batch's loss at step 40 is noisy (CI once saw 1.02
-    # fine-tuned vs 0.99 from scratch there; here the curves ran 1.51→0.61 and 3.78→0.92, means 1.14 and 1.93)
-    fine, scratch = mean_loss(runs["fine"]), mean_loss(runs["scratch"])
-    assert fine < 0.85 * scratch, (fine, scratch)
+def test_fine_tuned_from_the_archive_detects_better_than_from_scratch_on_held_out_images(runs):
+    """Judged as a user judges a model, on the validation images neither trained on. Not by the training loss: one
+    batch's loss at step 40 once came out 1.02 fine-tuned vs 0.99 from scratch, and the mean over the four logged
+    points 1.51 vs 1.56, while the held-out mAP@0.5 of every run seen (40 steps) was 0.05-0.31 vs 0.003-0.018."""
+    fine, scratch = (json.loads((runs[run] / "metrics.json").read_text()) for run in ("fine", "scratch"))
+    assert fine["validation_images"] == scratch["validation_images"] > 0  # the same split: the same dataset
+    assert fine["map_50"] > 2 * scratch["map_50"] + 0.02, (fine["map_50"], scratch["map_50"])
 
 
 def test_the_trainer_leaves_its_last_progress_for_the_project_page(runs):

@@ -1,4 +1,5 @@
-"""A real, short training on CPU against Azurite: killed once after its first checkpoint, then resumed."""
+"""A real, short training on CPU against Azurite: killed once after its first checkpoint, then resumed; exported
+to ONNX beside the SavedModel, with the export's accuracy measured against it."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def run(azurite_connection_string, tmp_path_factory):
     args = ["--manifest", f"blob://{settings.manifests_container}/{manifest_blob}",
             "--base-model", f"blob://{models}/base-models/ssd", "--model-dir", f"blob://{models}/shapes/b1/model",
             "--checkpoint-url", f"{checkpoints}/shapes/b1", "--num-steps", str(STEPS), "--batch-size", "4",
-            "--checkpoint-every", "10", "--sync-interval", "0.5"]
+            "--checkpoint-every", "10", "--sync-interval", "0.5", "--export", "onnx"]
 
     first = trainer(env, *args)
     deadline = time.monotonic() + 400
@@ -335,3 +336,26 @@ def test_options_apply_per_request_inside_one_batch(scoring):
     assert len(first["detections"]) == 3 and len(one["detections"]) == 1
     assert all(d["score"] >= 0.9999 for d in strict["detections"])
     assert [a["threshold"] for a in (first, strict, one)] == [0.0, 0.9999, 0.0]
+
+
+def test_the_onnx_export_detects_as_the_saved_model_does(run):
+    """The package's model.onnx, run by ONNX Runtime on an image, answers what the SavedModel answers; the
+    trainer's own parity figures on the validation images say the same."""
+    import onnxruntime
+    import tensorflow as tf
+
+    onnx = json.loads((run["package"] / "metrics.json").read_text())["exports"]["onnx"]
+    assert onnx["file"] == "model.onnx" and onnx["bytes"] == (run["package"] / "model.onnx").stat().st_size > 100_000
+    assert onnx["opset"] == 17 and onnx["seconds"] > 0
+    parity = onnx["parity"]
+    assert parity["images"] == run["manifest"]["counts"]["validation"]
+    assert set(parity["per_class_ap"]) == set(parity["saved_model"]["per_class_ap"]) == {"circle", "square", "triangle"}
+    assert abs(parity["map_50_drop"]) <= 0.005 and parity["max_box_difference"] < 1e-3, parity
+
+    session = onnxruntime.InferenceSession(str(run["package"] / "model.onnx"), providers=["CPUExecutionProvider"])
+    image = np.random.default_rng(1).integers(0, 255, (2, 150, 200, 3), dtype=np.uint8)  # any size, any batch
+    boxes, scores = session.run(["detection_boxes", "detection_scores"], {"input_tensor": image})
+    expected = tf.saved_model.load(str(run["package"] / "saved_model")).signatures["serving_default"](
+        input_tensor=tf.constant(image))
+    np.testing.assert_allclose(scores, expected["detection_scores"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(boxes, expected["detection_boxes"].numpy(), atol=1e-4)

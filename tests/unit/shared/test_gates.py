@@ -63,6 +63,36 @@ def test_without_per_class_counts_the_class_check_says_it_did_not_run():
     assert decision.checks["class_regression"].startswith("not checked")
 
 
+def onnx(map_50=0.7, drop=0.0, **kw):
+    parity = {"map_50": map_50 - drop, "map_50_drop": drop, "images": 40, "saved_model": {"map_50": map_50}} | kw
+    return {"onnx": {"file": "model.onnx", "bytes": 3_600_000, "seconds": 24.0, "parity": parity}}
+
+
+def test_an_export_that_detects_as_the_saved_model_passes():
+    decision = evaluate_gates(metrics(exports=onnx(drop=0.002)), POLICY)
+    assert decision.passed and decision.checks["onnx_map_50_drop"] == 0.002
+
+
+def test_an_export_that_lost_accuracy_in_conversion_stops_the_release():
+    decision = evaluate_gates(metrics(exports=onnx(drop=0.03)), POLICY)
+    assert not decision.passed
+    assert decision.reasons == ["onnx export's map_50 0.670 is 0.030 below the SavedModel's 0.700 (at most 0.005) "
+                                "on the same 40 validation images"]
+
+
+def test_an_export_written_but_not_measured_is_refused():
+    unmeasured = {"onnx": {"file": "model.onnx", "parity": {"error": "no validation images to compare on"}}}
+    decision = evaluate_gates(metrics(exports=unmeasured), POLICY)
+    assert decision.reasons == ["onnx export's accuracy unknown: no validation images to compare on"]
+
+
+def test_an_architecture_that_cannot_be_converted_is_noted_and_released_as_a_saved_model():
+    failed = {"onnx": {"error": "tf2onnx exited 1: Unsupported ops: TensorListReserve", "seconds": 3.1}}
+    decision = evaluate_gates(metrics(exports=failed), POLICY)
+    assert decision.passed
+    assert decision.checks["onnx_export"] == "not written: tf2onnx exited 1: Unsupported ops: TensorListReserve"
+
+
 def test_a_run_without_evaluation_never_passes():
     decision = evaluate_gates({"error": "no validation images: nothing to evaluate"}, POLICY)
     assert not decision.passed and "no validation images" in decision.reasons[0]

@@ -27,3 +27,21 @@ def test_the_report_embeds_the_champion_curve_when_given():
     html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5}, report={"loss": RUN},
                          gates_passed=True, gate_reasons=[], grid_jpeg=None, champion_loss=CHAMPION)
     assert html.count("<polyline") == 2
+
+
+def test_the_report_shows_each_export_against_the_saved_model():
+    exports = {"onnx": {"file": "model.onnx", "bytes": 3_651_195, "seconds": 24.4, "parity": {
+        "images": 48, "map_50": 0.9391, "map_50_drop": 0.0, "max_box_difference": 1.5e-07,
+        "max_score_difference": 1.7e-06, "saved_model": {"map_50": 0.9391}}}}
+    html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5, "exports": exports},
+                         report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None)
+    row = re.search(r"<tr><td>onnx</td>(.*?)</tr>", html).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["3.7 MB", "24.4 s", "0.939", "0.939", "0.0000",
+                                                    "0.000000 / 0.000002"]
+    assert "same 48 validation images" in html
+    failed = render_report(project="p", batch_id="b", run_id="r", report={"loss": RUN}, gates_passed=True,
+                           gate_reasons=[], grid_jpeg=None,
+                           metrics={"map": 0.5, "exports": {"onnx": {"error": "tf2onnx exited 1: <Unsupported>"}}})
+    assert "not usable: tf2onnx exited 1: &lt;Unsupported&gt;" in failed
+    assert "Exports" not in render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5},
+                                          report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None)

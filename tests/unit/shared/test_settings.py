@@ -16,6 +16,13 @@ def test_bad_value_names_the_variable():
         Settings.from_env({"MAX_IMAGE_PIXELS": "lots"})
 
 
+def test_export_formats_are_read_as_a_list_and_an_unknown_one_is_refused_by_name():
+    assert Settings.from_env({"EXPORT_FORMATS": " ONNX, onnx "}).exports == ("onnx",)
+    assert Settings().exports == ()
+    with pytest.raises(SettingsError, match="EXPORT_FORMATS='onnx,coreml': coreml is not a format the trainer"):
+        Settings.from_env({"EXPORT_FORMATS": "onnx,coreml"})
+
+
 def test_every_setting_has_a_variable_and_a_meaning():
     rows = documented_settings()
     assert len({name for name, _, _ in rows}) == len(rows)

@@ -80,6 +80,11 @@ def test_the_champion_is_evaluated_and_warm_starts_only_when_the_label_map_is_un
     assert grown_props["command"].endswith("--champion ${{inputs.champion}}")
 
 
+def test_the_exports_asked_for_are_written_by_the_job(azure):
+    run = training(azure, export_formats="onnx").submit(REQUEST)
+    assert azure.ml.job(run.job_name)["properties"]["command"].endswith("--strategy default --export onnx")
+
+
 def test_names_from_any_project_fit_azure_rules_and_never_collide(azure):
     adapter = training(azure)
     names = set()
