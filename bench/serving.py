@@ -7,10 +7,15 @@ Side by side in one run, on the same 128x128 JPEGs and a model exported by the t
     default threading), called directly;
   * project, batching off: the API key → gateway → azureml-inference-server-http → score.py path with data
     collection to Azurite (as deployed), SCORE_MAX_BATCH=1;
-  * project, batching on: the same with SCORE_MAX_BATCH / SCORE_BATCH_WAIT_MS (the deployed defaults unless given).
-Each client count: the ways take turns (see `interleaved`); p50/p99 latency and requests/s of each.
+  * project, batching on: the same with SCORE_MAX_BATCH / SCORE_BATCH_WAIT_MS (the deployed defaults unless given);
+  * project, ONNX Runtime: the same endpoint with batching on, SERVING_RUNTIME=onnx (the trainer's model.onnx,
+    whose parity it measured); the TensorFlow ways run with SERVING_RUNTIME=tensorflow.
+Each client count: the ways take turns (see `interleaved`); p50/p99 latency and requests/s of each. Each endpoint's
+start (provisioning → ready, then its first answer) is timed too.
 Targets (issue: serving): at 16 clients, batching on ≥ 1.5x the plain server's requests/s with p50 no worse; at 4
 clients, p99 ≤ 1.2x and p50 ≤ 1.1x the plain server's; at 1 client, batching adds ≤ 1 ms to p50 (vs batching off).
+(issue: ONNX) at 1 client, ONNX p50 ≤ 0.6x TensorFlow's (batching on); at 16 clients ONNX requests/s ≥ 1.3x
+TensorFlow's batching on and ≥ 1.5x the plain server's; ONNX start ≤ 0.5x TensorFlow's.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ def train_model(store: AzureBlobStore, settings: Settings, steps: int) -> str:
                     f"blob://{settings.manifests_container}/{manifest}", "--base-model",
                     f"blob://{settings.models_container}/base-models/ssd", "--model-dir",
                     f"blob://{settings.models_container}/bench/b1/model", "--checkpoint-url",
-                    f"{settings.checkpoints_container}/bench/b1", "--num-steps", str(steps), "--batch-size", "4"],
+                    f"{settings.checkpoints_container}/bench/b1", "--num-steps", str(steps), "--batch-size", "4",
+                    "--export", "onnx"],
                    cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     return "bench/b1/model"
 
@@ -163,14 +169,19 @@ def plain_server(model_dir: Path, threads: int, log: Path) -> tuple[subprocess.P
     raise RuntimeError(f"the plain server did not start: {log.read_text()[-2000:]}")
 
 
-def project_endpoint(store: AzureBlobStore, settings: Settings, folder: str, work: Path) -> tuple[LocalEndpoints, str]:
+def project_endpoint(store: AzureBlobStore, settings: Settings, folder: str, work: Path,
+                     first: bytes) -> tuple[LocalEndpoints, str, float]:
+    """The endpoint as released, and the seconds from provisioning to its first answer on `first`."""
+    started = time.perf_counter()
     endpoints = LocalEndpoints(store, settings, work)
     spec = DeploymentSpec("bench", "tfod-bench", "1", folder)
     while (state := endpoints.provision(spec, "blue")) == "provisioning":
-        time.sleep(0.5)
+        time.sleep(0.1)
     assert state == "ready", state
     endpoints.route("bench", {"blue": 100})
-    return endpoints, endpoints.describe("bench")["scoring_uri"]
+    uri = endpoints.describe("bench")["scoring_uri"]
+    served(uri, endpoints.key)(first)
+    return endpoints, uri, time.perf_counter() - started
 
 
 def main() -> None:
@@ -192,7 +203,9 @@ def main() -> None:
         on = base.with_overrides(serving_threads=threads, serving_max_batch=args.max_batch or base.serving_max_batch,
                                  serving_batch_wait_ms=args.wait_ms if args.wait_ms is not None
                                  else base.serving_batch_wait_ms)
-        off = base.with_overrides(serving_threads=threads, serving_max_batch=1)
+        off = base.with_overrides(serving_threads=threads, serving_max_batch=1, serving_runtime="tensorflow")
+        on = on.with_overrides(serving_runtime="tensorflow")
+        onnx = on.with_overrides(serving_runtime="onnx")
         store = AzureBlobStore.from_settings(base)
         print(f"training a {args.steps}-step model with the trainer ...", file=sys.stderr, flush=True)
         folder = train_model(store, base, args.steps)
@@ -201,14 +214,19 @@ def main() -> None:
         try:
             plain, plain_uri = plain_server(local, threads, Path(scratch) / "plain.log")
             started.append(plain)
-            off_endpoints, off_uri = project_endpoint(store, off, folder, Path(scratch) / "off")
+            off_endpoints, off_uri, _ = project_endpoint(store, off, folder, Path(scratch) / "off", images[0])
             started.append(off_endpoints)
-            on_endpoints, on_uri = project_endpoint(store, on, folder, Path(scratch) / "on")
+            on_endpoints, on_uri, tf_start = project_endpoint(store, on, folder, Path(scratch) / "on", images[0])
             started.append(on_endpoints)
+            onnx_endpoints, onnx_uri, onnx_start = project_endpoint(store, onnx, folder, Path(scratch) / "onnx",
+                                                                    images[0])
+            started.append(onnx_endpoints)
+            os.environ["SERVING_RUNTIME"] = "tensorflow"
             ways = {"in-process (score.py functions)": in_process(local),
                     "plain server (minimal score.py)": served(plain_uri, ""),
                     "project, batching off": served(off_uri, off_endpoints.key),
-                    "project, batching on": served(on_uri, on_endpoints.key)}
+                    "project, batching on": served(on_uri, on_endpoints.key),
+                    "project, ONNX Runtime": served(onnx_uri, onnx_endpoints.key)}
             for call in ways.values():
                 hammer(call, images, 40, 4)  # warm-up
             table = {clients: interleaved(ways, images, args.requests, clients, args.rounds)
@@ -223,6 +241,14 @@ def main() -> None:
     for clients, rows in table.items():
         for name, row in rows.items():
             print(f"| {clients} | {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rps']:.0f} |")
+    for clients, rows in table.items():
+        onnx_row, batched, plain_row = (rows["project, ONNX Runtime"], rows["project, batching on"],
+                                        rows["plain server (minimal score.py)"])
+        print(f"{clients} clients: ONNX / TensorFlow (batching on): p50 {onnx_row['p50_ms'] / batched['p50_ms']:.2f}x, "
+              f"requests/s {onnx_row['rps'] / batched['rps']:.2f}x; ONNX / plain server requests/s "
+              f"{onnx_row['rps'] / plain_row['rps']:.2f}x")
+    print(f"endpoint start to first answer: TensorFlow {tf_start:.1f} s, ONNX Runtime {onnx_start:.1f} s "
+          f"({onnx_start / tf_start:.2f}x)")
     for clients, rows in table.items():
         plain_row, batched, unbatched = (rows["plain server (minimal score.py)"], rows["project, batching on"],
                                          rows["project, batching off"])

@@ -208,7 +208,7 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("MLFLOW_TRACKING_URI is set but mlflow is not installed: metrics stay in metrics.json", "WARNING",
        "trainer", "run_id", "", "metrics are not sent to MLflow"),
     # The endpoint's score.py (AppTraces through the inference server's handler).
-    _e("model loaded", "INFO", "endpoint", "model_version", "model_name deployment saved_model classes",
+    _e("model loaded", "INFO", "endpoint", "model_version", "model_name deployment saved_model classes runtime why",
        "a deployment's worker is ready"),
     _e("scored", "INFO", "endpoint", "model_version", "model_name deployment status latency_ms detections width "
        "height request_id", "one request answered"),

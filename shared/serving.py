@@ -16,6 +16,6 @@ def endpoint_name(settings: Settings, project: str) -> str:
 
 
 def scoring_environment(settings: Settings) -> dict[str, str]:
-    """What score.py reads in every deployment, managed, Kubernetes or local: its batching."""
+    """What score.py reads in every deployment, managed, Kubernetes or local: its batching and its runtime."""
     return {"SCORE_MAX_BATCH": str(settings.serving_max_batch),
-            "SCORE_BATCH_WAIT_MS": f"{settings.serving_batch_wait_ms:g}"}
+            "SCORE_BATCH_WAIT_MS": f"{settings.serving_batch_wait_ms:g}", "SERVING_RUNTIME": settings.serving_runtime}

@@ -209,6 +209,10 @@ class Settings:
     serving_batch_wait_ms: float = _setting("SERVING_BATCH_WAIT_MS", 5.0, "Longest a request waits for the "
                                             "others already inside its worker to join its batch (a lone request "
                                             "never waits). Deployed as SCORE_BATCH_WAIT_MS.")
+    serving_runtime: str = _setting(
+        "SERVING_RUNTIME", "auto", "What runs the model in score.py: `auto` (ONNX Runtime when the model has an ONNX "
+        "export whose parity the trainer measured, see EXPORT_FORMATS; TensorFlow otherwise), `onnx` or "
+        "`tensorflow`. Deployed as the deployment's SERVING_RUNTIME.")
     endpoint_identity_id: str | None = _setting("ENDPOINT_IDENTITY_ID", None, "Resource id of the user-assigned "
                                                 "identity the endpoints run as (empty: system-assigned).")
     endpoint_identity_client_id: str | None = _setting("ENDPOINT_IDENTITY_CLIENT_ID", None, "Client id of that "
@@ -292,6 +296,8 @@ class Settings:
         if unknown:
             raise SettingsError(f"setting EXPORT_FORMATS={self.export_formats!r}: {', '.join(sorted(unknown))} is "
                                 f"not a format the trainer writes (use {', '.join(EXPORT_FORMATS)})")
+        if self.serving_runtime not in ("auto", "onnx", "tensorflow"):
+            raise SettingsError(f"setting SERVING_RUNTIME={self.serving_runtime!r}: use auto, onnx or tensorflow")
         if self.endpoint_kind not in ("managed", "kubernetes"):
             raise SettingsError(f"setting ENDPOINT_KIND={self.endpoint_kind!r}: use managed or kubernetes")
         if self.endpoint_kind == "kubernetes" and (self.serving_instance_type or "").startswith("Standard_"):

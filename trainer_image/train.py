@@ -275,12 +275,15 @@ def _exports(formats: list[str], package: Path, validation: list[str], label_map
     validation images; a format that fails says why and the run goes on."""
     from trainer_image import export_parity
     from trainer_image.onnx_export import to_onnx
+    from trainer_image.serving.runtimes import fixed_input_size
 
     exports: dict[str, Any] = {}
     for name in dict.fromkeys(formats):  # only "onnx" so far
         exports[name] = figures = to_onnx(package / "saved_model", package)
         if "error" in figures or not validation:
             continue
+        # the serving side batches images of other sizes by resizing them to this first; it has no OD API to ask
+        figures["input_size"] = fixed_input_size((package / "pipeline.config").read_text())
         figures["parity"] = export_parity.measure(
             export_parity.saved_model_detector(package / "saved_model"),
             export_parity.onnx_detector(package / figures["file"]), validation,

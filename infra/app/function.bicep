@@ -103,6 +103,7 @@ var appSettings = union({
   SERVING_THREADS: '16'
   SERVING_MAX_BATCH: '8'
   SERVING_BATCH_WAIT_MS: '5'
+  SERVING_RUNTIME: 'auto'
   ENDPOINT_IDENTITY_ID: endpointIdentityId
   ENDPOINT_IDENTITY_CLIENT_ID: endpointIdentityClientId
   INFERENCE_DATA_CONTAINER: 'inference-data'

@@ -29,6 +29,8 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from shared import safe_json  # the serving image has shared/ and trainer_image/ on its PYTHONPATH
+from shared.dataset.label_map import LabelMap
+from trainer_image.serving import runtimes
 from trainer_image.serving.batching import Batcher
 
 log = logging.getLogger("azmlinfsrv.score")
@@ -61,7 +63,10 @@ BATCH_WAIT_MS = float(os.environ.get("SCORE_BATCH_WAIT_MS", "5"))
 BATCH_CALLS = int(os.environ.get("SCORE_BATCH_CALLS", "0")) or min(os.cpu_count() or 1, 4)
 """Batches run at once (0: one per core, up to 4): each op runs on one thread, so one call uses one core."""
 
-_model: Any = None
+_model: runtimes.Detect | None = None
+_runtime = ""
+"""tensorflow or onnx (SERVING_RUNTIME, default auto: ONNX Runtime when the model has a measured ONNX export)."""
+_batch_dimension: int | None = None
 _labels: dict[int, str] = {}
 _identity: dict[str, str] = {}
 _buffer: CollectionBuffer | None = None
@@ -75,8 +80,35 @@ class BadRequest(ValueError):
 
 
 def init() -> None:
-    """Load the SavedModel and its label map once, warm the graph, and open the data collectors."""
-    global _model, _labels, _identity
+    """Load the model (ONNX Runtime or TensorFlow) and its label map once, warm it, and open the data collectors."""
+    global _model, _runtime, _batch_dimension, _labels, _identity
+    root = Path(os.environ["AZUREML_MODEL_DIR"])
+    saved = next((p.parent for p in sorted(root.rglob("saved_model.pb"))), None)
+    if saved is None:
+        raise FileNotFoundError(f"no saved_model.pb under AZUREML_MODEL_DIR={root}")
+    package = saved.parent
+    _runtime, why = runtimes.choose(os.environ.get("SERVING_RUNTIME", "auto").strip().lower() or "auto", package)
+    _labels = read_label_map(package / "label_map.pbtxt")
+    if _runtime == "onnx":
+        export = runtimes.onnx_export(package) or {}
+        _model, _batch_dimension = runtimes.onnx_model(package / export["file"], INTRA_OP_THREADS, INTER_OP_THREADS)
+        size = export.get("input_size")
+        input_size = (int(size[0]), int(size[1])) if size else None
+    else:
+        _set_tensorflow_threads()
+        _model, _batch_dimension = runtimes.tensorflow_model(saved)
+        config = package / "pipeline.config"
+        input_size = runtimes.fixed_input_size(config.read_text()) if config.is_file() else None
+    _identity = {"model_name": os.environ.get("MODEL_NAME", ""), "model_version": os.environ.get("MODEL_VERSION", ""),
+                 "deployment": os.environ.get("DEPLOYMENT_NAME", "")}
+    _detect(np.zeros((1, 64, 64, 3), dtype=np.uint8))
+    _start_batching(input_size)
+    _open_collectors()
+    log.info(json.dumps({"message": "model loaded", "saved_model": str(saved), "classes": len(_labels),
+                         "runtime": _runtime, "why": why, **_identity}))
+
+
+def _set_tensorflow_threads() -> None:
     import tensorflow as tf
 
     try:
@@ -84,59 +116,26 @@ def init() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
     except RuntimeError:  # TensorFlow already runs in this process (score.py used in-process): its threads stand
         log.warning(json.dumps({"message": "TensorFlow threads already set: SCORE_*_OP_THREADS not applied"}))
-    root = Path(os.environ["AZUREML_MODEL_DIR"])
-    saved = next((p.parent for p in sorted(root.rglob("saved_model.pb"))), None)
-    if saved is None:
-        raise FileNotFoundError(f"no saved_model.pb under AZUREML_MODEL_DIR={root}")
-    package = saved.parent
-    _labels = read_label_map(package / "label_map.pbtxt")
-    _model = tf.saved_model.load(str(saved)).signatures["serving_default"]
-    _identity = {"model_name": os.environ.get("MODEL_NAME", ""), "model_version": os.environ.get("MODEL_VERSION", ""),
-                 "deployment": os.environ.get("DEPLOYMENT_NAME", "")}
-    _detect(np.zeros((1, 64, 64, 3), dtype=np.uint8))
-    _start_batching(package / "pipeline.config")
-    _open_collectors()
-    log.info(json.dumps({"message": "model loaded", "saved_model": str(saved), "classes": len(_labels),
-                         **_identity}))
 
 
-def _start_batching(config: Path) -> None:
+def _start_batching(input_size: tuple[int, int] | None) -> None:
     """The in-worker batcher, with the model's own input size when its resizer is a fixed shape."""
     global _batcher, _input_size
     if MAX_BATCH <= 1:
         return
-    if _model.structured_input_signature[1]["input_tensor"].shape[0] == 1:  # exported before batching existed
+    if _batch_dimension == 1:  # exported before batching existed
         log.warning(json.dumps({"message": "model takes one image a call: requests are not batched",
                                 **_identity}))
         return
-    _input_size = fixed_input_size(config.read_text()) if config.is_file() else None
+    _input_size = input_size
     _batcher = Batcher(_run_batch, MAX_BATCH, BATCH_WAIT_MS / 1000, BATCH_CALLS)
     if _input_size:  # the batched graph's first call is slow: not on a caller's time
         _detect(np.zeros((min(MAX_BATCH, 2), *_input_size, 3), dtype=np.uint8))
 
 
-def fixed_input_size(pipeline_config: str) -> tuple[int, int] | None:
-    """(height, width) of a fixed_shape_resizer; None for any other resizer (keep-aspect-ratio cannot be
-    reproduced outside the graph exactly: only images of one size share a batch then)."""
-    from google.protobuf import text_format
-    from object_detection.protos import pipeline_pb2
-
-    config = text_format.Parse(pipeline_config, pipeline_pb2.TrainEvalPipelineConfig())
-    arch = config.model.WhichOneof("model")
-    resizer = getattr(config.model, arch).image_resizer if arch else None
-    if resizer is None or resizer.WhichOneof("image_resizer_oneof") != "fixed_shape_resizer":
-        return None
-    return resizer.fixed_shape_resizer.height, resizer.fixed_shape_resizer.width
-
-
 def read_label_map(path: Path) -> dict[int, str]:
     """id → display name (or name) from the OD API's StringIntLabelMap text format."""
-    from google.protobuf import text_format
-    from object_detection.protos import string_int_label_map_pb2
-
-    label_map = string_int_label_map_pb2.StringIntLabelMap()
-    text_format.Merge(path.read_text(), label_map)
-    return {item.id: item.display_name or item.name for item in label_map.item}
+    return {item.id: item.display_name or item.name for item in LabelMap.parse(path.read_text()).items}
 
 
 def _open_collectors() -> None:
@@ -291,12 +290,10 @@ def decode_image(data: bytes) -> Image.Image:
 
 
 def _detect(batch: np.ndarray) -> dict[str, np.ndarray]:
-    import tensorflow as tf
-
-    return {k: v.numpy() for k, v in _model(input_tensor=tf.constant(batch)).items()}
+    return _model(batch)  # type: ignore[misc]
 
 
-OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores")
+OUTPUTS = runtimes.OUTPUTS
 
 
 def _infer(pixels: np.ndarray) -> dict[str, np.ndarray]:
@@ -324,13 +321,8 @@ def _run_batch(images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
 
 
 def _to_input_size(image: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
     height, width = _input_size  # type: ignore[misc]
-    if image.shape[:2] == (height, width):
-        return image
-    resized = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear")
-    return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
+    return runtimes.resize_bilinear(image, height, width)
 
 
 def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[str, Any]:
@@ -352,7 +344,8 @@ def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[st
                     "xmax": round(xmax * width, 1), "ymax": round(ymax * height, 1)},
             "box_normalized": {"xmin": round(xmin, 4), "ymin": round(ymin, 4), "xmax": round(xmax, 4),
                                "ymax": round(ymax, 4)}})
-    return {"model": {"name": _identity.get("model_name"), "version": _identity.get("model_version")},
+    return {"model": {"name": _identity.get("model_name"), "version": _identity.get("model_version"),
+                      "runtime": _runtime},
             "image": {"width": width, "height": height}, "threshold": threshold,
             "detections": [d for d in found if d["score"] >= threshold][:max_detections],
             "candidates": [d for d in found if d["score"] >= COLLECT_MIN_SCORE][:COLLECT_MAX_CANDIDATES]}

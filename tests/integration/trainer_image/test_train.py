@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -240,10 +241,12 @@ def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_sc
     assert all(p["score"] >= 0.99 for row in rows for p in row["predicted"])
 
 
-@pytest.fixture(scope="module")
-def scoring(run):
-    """score.py in this process on the trained package, with its batcher (8 requests, 50 ms bound)."""
+@pytest.fixture(scope="module", params=["tensorflow", "onnx"])
+def scoring(run, request):
+    """score.py in this process on the trained package, with its batcher (8 requests, 50 ms bound), on each
+    runtime."""
     os.environ["AZUREML_MODEL_DIR"] = str(run["package"])
+    os.environ["SERVING_RUNTIME"] = request.param
     from trainer_image.serving import score
 
     saved = score.MAX_BATCH, score.BATCH_WAIT_MS
@@ -252,6 +255,7 @@ def scoring(run):
     yield score
     score.MAX_BATCH, score.BATCH_WAIT_MS = saved
     score._batcher = None
+    os.environ.pop("SERVING_RUNTIME")
 
 
 def together(score, images, options) -> list[dict]:
@@ -359,3 +363,46 @@ def test_the_onnx_export_detects_as_the_saved_model_does(run):
         input_tensor=tf.constant(image))
     np.testing.assert_allclose(scores, expected["detection_scores"].numpy(), atol=1e-4)
     np.testing.assert_allclose(boxes, expected["detection_boxes"].numpy(), atol=1e-4)
+
+
+def test_onnx_runtime_answers_what_tensorflow_answers_and_the_answer_says_which_served(run):
+    """The same requests through score.py on each runtime (auto picks ONNX: the export's parity was measured)."""
+    from trainer_image.serving import runtimes
+
+    assert runtimes.choose("auto", run["package"])[0] == "onnx"
+    images = scenes([(128, 128), (96, 160), (200, 120)])
+    answers = {name: [json.loads(line) for line in served_without(run["package"], name, images).splitlines()]
+               for name in ("tensorflow", "onnx")}
+    for tf_answer, onnx_answer in zip(answers["tensorflow"], answers["onnx"], strict=True):
+        assert (tf_answer["model"]["runtime"], onnx_answer["model"]["runtime"]) == ("tensorflow", "onnx")
+        assert len(tf_answer["detections"]) == len(onnx_answer["detections"])
+        same_detections(tf_answer, onnx_answer, 1e-3)
+
+
+def served_without(package: Path, runtime: str, images: list) -> str:
+    """score.py in a process of its own, scoring `images` one JSON answer a line; with ONNX Runtime, TensorFlow
+    cannot be imported there at all (as in an ONNX-only serving image)."""
+    import base64
+    import io
+
+    blocked = "import sys; sys.modules['tensorflow'] = None\n" if runtime == "onnx" else ""
+    program = blocked + textwrap.dedent("""
+        import base64, io, json, sys
+        from PIL import Image
+        from trainer_image.serving import score
+        score.init()
+        for line in sys.stdin:
+            image = Image.open(io.BytesIO(base64.b64decode(line))).convert("RGB")
+            print(json.dumps(score.detect(image, 0.1, 20)))
+        """)
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        encoded.append(base64.b64encode(buffer.getvalue()).decode())
+    env = os.environ | {"AZUREML_MODEL_DIR": str(package), "SERVING_RUNTIME": runtime, "PYTHONPATH": str(REPO),
+                        "SCORE_MAX_BATCH": "1"}
+    done = subprocess.run([sys.executable, "-c", program], input="\n".join(encoded) + "\n", env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

@@ -102,7 +102,8 @@ def test_the_deployment_azure_receives_has_every_name_resolved_and_its_code_uplo
     assert props["appInsightsEnabled"] is True
     assert props["environmentVariables"] == {"MODEL_NAME": "tfod-shapes", "MODEL_VERSION": "1",
                                              "DEPLOYMENT_NAME": "blue", "GUNICORN_CMD_ARGS": "--threads 16",
-                                             "SCORE_MAX_BATCH": "8", "SCORE_BATCH_WAIT_MS": "5"}
+                                             "SCORE_MAX_BATCH": "8", "SCORE_BATCH_WAIT_MS": "5",
+                                             "SERVING_RUNTIME": "auto"}
     assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 16
     collections = props["dataCollector"]["collections"]
     assert set(collections) == {"model_inputs", "model_outputs"}
