@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,21 @@ from PIL import Image
 
 from trainer_image.evaluation import summarize
 from trainer_image.report_assets import read_examples
-from trainer_image.tf_compat import tf
+from trainer_image.serving import runtimes
 
-Detector = Callable[[np.ndarray], dict[str, np.ndarray]]
-"""uint8 images [1, H, W, 3] → the OD API's outputs: detection_boxes (normalised ymin, xmin, ymax, xmax),
-detection_scores, detection_classes (label map ids) and num_detections, each with the batch dimension."""
-OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+Detector = runtimes.Detect
+"""uint8 images [1, H, W, 3] → detection_boxes (normalised ymin, xmin, ymax, xmax), detection_scores and
+detection_classes (label map ids), each with the batch dimension: what score.py runs on either runtime."""
 COMPARED_SCORE = 0.05
 """Detections below this score in both models are not compared (their order among near-zero scores is noise)."""
 
 
 def saved_model_detector(path: Path) -> Detector:
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    return lambda images: {k: v.numpy() for k, v in signature(input_tensor=tf.constant(images)).items()
-                           if k in OUTPUTS}
+    return runtimes.tensorflow_model(path)[0]
 
 
 def onnx_detector(path: Path) -> Detector:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # tf2onnx graphs make ORT warn about implicit input names at load: harmless
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda images: dict(zip(OUTPUTS, session.run(list(OUTPUTS), {"input_tensor": images}), strict=True))
+    return runtimes.onnx_model(path, intra_op_threads=0, inter_op_threads=0)[0]  # 0: ONNX Runtime's own choice
 
 
 def measure(reference: Detector, candidate: Detector, records: list[str], label_ids: dict[str, int], *,
