@@ -53,9 +53,11 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   # --clear: a pin removed or moved to --no-deps must leave the environment, as on a fresh clone.
   "$uv" venv -q --clear --python "$python_bin" .venv
   log=.venv/install.log
-  uv_install .venv "$log" -r requirements.txt -r trainer_image/requirements.txt
-  # The OD API package's metadata pulls apache-beam and avro, which nothing here needs. Byte-compiled now, on every
-  # core: what the first run imports would otherwise be compiled on its critical path (it cost that run 27 s).
+  # Byte-compiled now, on every core (uv compiles what each call installs): what the first run imports would
+  # otherwise be compiled on its critical path (it cost that run 27 s), or on every run where Python is told not to
+  # write bytecode.
+  uv_install .venv "$log" --compile-bytecode -r requirements.txt -r trainer_image/requirements.txt
+  # The OD API package's metadata pulls apache-beam and avro, which nothing here needs.
   uv_install .venv "$log" --compile-bytecode --no-deps -r trainer_image/requirements-nodeps.txt
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
@@ -66,7 +68,7 @@ wait "$azurite_install" || { echo "[setup] npm failed installing Azurite"; exit 
 dev_stamp="$(sha256sum requirements-dev.txt | cut -c1-16)"
 if [[ "$(cat .venv/.dev-stamp 2>/dev/null)" != "$dev_stamp" ]]; then
   echo "[setup] installing the test tools (pytest, ruff, linters, selenium) into .venv"
-  uv_install .venv .venv/install-dev.log -r requirements-dev.txt
+  uv_install .venv .venv/install-dev.log --compile-bytecode -r requirements-dev.txt
   echo "$dev_stamp" > .venv/.dev-stamp
 fi
 
@@ -77,7 +79,7 @@ tool_venv() {
   if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.requirements-stamp" 2>/dev/null)" != "$stamp" ]]; then
     echo "[setup] installing $what into $venv"
     "$uv" venv -q --clear --python "$python_bin" "$venv"
-    uv_install "$venv" "$venv/install.log" -r "$requirements"
+    uv_install "$venv" "$venv/install.log" --compile-bytecode -r "$requirements"
     echo "$stamp" > "$venv/.requirements-stamp"
   fi
 }
