@@ -16,6 +16,7 @@ from shared.pipeline.complete_run import CompleteRun
 from shared.pipeline.dead_letters import DeadLetters
 from shared.pipeline.ingest import Ingestor
 from shared.pipeline.labelling import Labelling
+from shared.pipeline.labelling_tool import LabellingToolSync
 from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.release import Release
 from shared.pipeline.status import ProjectStatus
@@ -97,7 +98,18 @@ class Services:
         return self._cache["approval_failures"]
 
     def labelling(self) -> Labelling:
-        return Labelling(self.tables, self.blobs, self.settings, self.notifier())
+        return Labelling(self.tables, self.blobs, self.settings, self.notifier(), self.labelling_tool())
+
+    def labelling_tool(self) -> LabellingToolSync | None:
+        """The team's Label Studio when LABEL_STUDIO_URL is set; its webhook calls this app's route."""
+        s = self.settings
+        if not s.label_studio_url:
+            return None
+        from shared.adapters.label_studio import LabelStudio
+
+        tool = LabelStudio(s.label_studio_url, s.label_studio_token or "")
+        return LabellingToolSync(self.tables, self.blobs, s, tool,
+                                 lambda project: s.public_url(f"/api/labelling/{project}/label-studio"))
 
     def dead_letters(self) -> DeadLetters:
         from shared.adapters.event_grid import envelope

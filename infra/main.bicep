@@ -43,6 +43,13 @@ param approverAuthClientId string = ''
 @description('Name of the Key Vault secret holding that registration\'s client secret (add it after provisioning).')
 param approverAuthSecretName string = 'approver-auth-secret'
 
+@description('Your team\'s Label Studio (any URL the function app reaches; empty: exports stay in the to-label container). Put a personal access token of its user in the vault as label-studio-token; see docs/labelling-loop.md.')
+param labelStudioUrl string = ''
+
+@secure()
+@description('Shared secret Label Studio\'s webhook sends; by default a new random one each deployment (the service registers the webhook with it on its next push).')
+param labelStudioWebhookSecret string = newGuid()
+
 @description('Settings of the retraining service (debounce, budget, training); see docs/settings.md.')
 param serviceSettings object = {}
 
@@ -110,6 +117,7 @@ module vault 'app/keyvault.bicep' = {
     tags: tags
     resourceToken: resourceToken
     approvalSecret: approvalSecret
+    labelStudioWebhookSecret: labelStudioWebhookSecret
     purgeProtection: keyVaultPurgeProtection
     nameSuffix: keyVaultNameSuffix
   }
@@ -173,6 +181,9 @@ module function 'app/function.bicep' = {
     endpointIdentityClientId: identities.outputs.endpointClientId
     serviceSettings: union(kubernetesSettings, serviceSettings)
     approverAuthClientId: approverAuthClientId
+    labelStudioUrl: labelStudioUrl
+    labelStudioTokenUri: empty(labelStudioUrl) ? '' : '${vault.outputs.uri}secrets/label-studio-token'
+    labelStudioWebhookSecretUri: vault.outputs.labelStudioWebhookSecretUri
     approverAuthSecretUri: empty(approverAuthClientId) ? '' : '${vault.outputs.uri}secrets/${approverAuthSecretName}'
   }
 }

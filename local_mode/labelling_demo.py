@@ -17,9 +17,12 @@ from typing import Any
 from PIL import Image
 
 from local_mode import demo_data
+from shared.adapters.label_studio import LabelStudio
+from shared.dataset.manifest import PRODUCTION_PREFIX
 from shared.dataset.voc import parse_voc
 from shared.labelling.export_files import ARCHIVE, MANIFEST, unzipped
 from shared.pipeline.labelling import Labelling
+from shared.pipeline.labelling_tool import RETURN_FOLDER
 from shared.ports import BlobStore
 from shared.serving import endpoint_name
 from shared.settings import Settings
@@ -106,3 +109,36 @@ def labelled_production(images: list[tuple[bytes, list[demo_data.Shape]]], count
         files[f"Annotations/{stem}.xml"] = demo_data.voc_xml(f"{stem}.jpg", 128, 128, shapes)
     return files
 
+
+
+def label_in_label_studio(tool: LabelStudio, project_url: str, truth: Truth) -> int:
+    """Each pushed task the demo knows the truth of, labelled in Label Studio as a person would: the model's boxes
+    replaced by the true ones and submitted, least sure first. Its webhook brings each one back."""
+    project_id = int(project_url.rstrip("/").split("/")[-2])
+    labelled = 0
+    for task in sorted(tool.tasks(project_id), key=lambda t: t["data"].get("rank", 0)):
+        digest = task["data"].get("name", "").removeprefix(PRODUCTION_PREFIX)
+        shapes = next((s for sha, s in truth.items() if digest and sha.startswith(digest)), None)
+        if shapes is None or task.get("total_annotations"):  # not a demo request, or labelled already
+            continue
+        width, height = Image.open(io.BytesIO(tool.image(task["data"]["image"]))).size
+        tool.submit(task["id"], [
+            {"id": f"t{i}", "type": "rectanglelabels", "from_name": "label", "to_name": "image",
+             "original_width": width, "original_height": height, "image_rotation": 0,
+             "value": {"x": s.xmin * 100 / width, "y": s.ymin * 100 / height, "width": (s.xmax - s.xmin) * 100 / width,
+                       "height": (s.ymax - s.ymin) * 100 / height, "rotation": 0, "rectanglelabels": [s.name]}}
+            for i, s in enumerate(shapes)])
+        labelled += 1
+    return labelled
+
+
+def wait_returned(blobs: BlobStore, settings: Settings, project: str, count: int, timeout: float = 60.0) -> int:
+    """Until Label Studio's webhook calls have written `count` labelled tasks into the dataset."""
+    deadline, seen = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        seen = sum(b.name.endswith(".json") for b in blobs.list(settings.datasets_container,
+                                                                  f"{project}/{RETURN_FOLDER}/"))
+        if seen >= count:
+            break
+        time.sleep(0.3)
+    return seen

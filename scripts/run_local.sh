@@ -4,5 +4,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup_env.sh
+setup_args=()
+# Label Studio (its own environment) only when the run asks for it.
+[[ " $* " == *" --labelling-tool label-studio "* || " $* " == *" --labelling-tool=label-studio "* ]] \
+  && setup_args+=(--label-studio)
+bash scripts/setup_env.sh "${setup_args[@]}"
 exec .venv/bin/python -m local_mode run "$@"

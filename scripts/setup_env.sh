@@ -2,10 +2,17 @@
 # Creates what the main command needs from the registries: .venv (Python 3.11: the service and the trainer) and
 # tools/node_modules (Azurite). With --tests, also what only the tests use: pytest, ruff and the linters in .venv,
 # .venv-tools (infrastructure validation), .venv-formats (the labelling tools' importers), Chromium and its WebDriver,
-# and tools/kql (the Kusto language service). A no-op when nothing changed.
+# and tools/kql (the Kusto language service), and Label Studio in .venv-label-studio (alone: --label-studio, for local
+# mode's --labelling-tool label-studio). A no-op when nothing changed.
 set -euo pipefail
-for_tests=false
-[[ "${1:-}" == "--tests" ]] && for_tests=true
+for_tests=false with_label_studio=false
+for arg in "$@"; do
+  case "$arg" in
+    --tests) for_tests=true with_label_studio=true ;;
+    --label-studio) with_label_studio=true ;;
+    *) echo "[setup] unknown option $arg (known: --tests, --label-studio)"; exit 2 ;;
+  esac
+done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
@@ -67,16 +74,6 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
 
-wait "$azurite_install" || { echo "[setup] npm failed installing Azurite"; exit 1; }
-"$for_tests" || exit 0
-
-dev_stamp="$(sha256sum requirements-dev.txt | cut -c1-16)"
-if [[ "$(cat .venv/.dev-stamp 2>/dev/null)" != "$dev_stamp" ]]; then
-  echo "[setup] installing the test tools (pytest, ruff, linters, selenium) into .venv"
-  uv_install .venv .venv/install-dev.log --compile-bytecode -r requirements-dev.txt
-  echo "$dev_stamp" > .venv/.dev-stamp
-fi
-
 # A tool environment of its own (its pins are not TensorFlow's): VENV from REQUIREMENTS, unless its stamp is current.
 tool_venv() {
   local venv="$1" requirements="$2" what="$3" stamp
@@ -88,6 +85,19 @@ tool_venv() {
     echo "$stamp" > "$venv/.requirements-stamp"
   fi
 }
+wait "$azurite_install" || { echo "[setup] npm failed installing Azurite"; exit 1; }
+if "$with_label_studio"; then
+  tool_venv .venv-label-studio requirements-label-studio.txt "Label Studio"
+fi
+"$for_tests" || exit 0
+
+dev_stamp="$(sha256sum requirements-dev.txt | cut -c1-16)"
+if [[ "$(cat .venv/.dev-stamp 2>/dev/null)" != "$dev_stamp" ]]; then
+  echo "[setup] installing the test tools (pytest, ruff, linters, selenium) into .venv"
+  uv_install .venv .venv/install-dev.log --compile-bytecode -r requirements-dev.txt
+  echo "$dev_stamp" > .venv/.dev-stamp
+fi
+
 tool_venv .venv-tools requirements-tools.txt "infrastructure validation tools"
 tool_venv .venv-formats requirements-formats.txt "the labelling tools' importers (Datumaro, label-studio-sdk)"
 

@@ -195,3 +195,46 @@ class OnlineEndpoints(Protocol):
     def describe(self, project: str) -> dict[str, Any]:
         """Scoring URI, traffic and deployments as the service sees them now (empty if no endpoint)."""
         ...
+
+
+@dataclass(frozen=True)
+class LabellingTask:
+    """One image for a person to label: its stable name (what makes a second push a no-op), the image, its rank
+    among the export's (1: the model's least sure, labelled first) and the model's boxes to start from."""
+
+    name: str
+    image: bytes
+    rank: int
+    model_version: str
+    score: float
+    """The pick's uncertainty score (higher: more useful to label)."""
+    result: list[dict[str, Any]]
+    """The model's boxes as Label Studio rectanglelabels results (percent of the image)."""
+
+
+@dataclass(frozen=True)
+class LabellingProject:
+    id: int
+    url: str
+    """The project's view in the tool, for people (chat cards, status)."""
+
+
+class LabellingTool(Protocol):
+    """A team's labelling tool (Label Studio): a project per service project, kept in step with its label map,
+    that tasks are pushed to and whose finished annotations come back by webhook."""
+
+    def ensure_project(self, project: str, labels: list[str]) -> LabellingProject:
+        """The project named for `project`, created or its labelling config brought up to `labels`."""
+        ...
+
+    def push(self, tool_project: LabellingProject, tasks: list[LabellingTask]) -> dict[str, int]:
+        """Add the tasks not already there (by name), in rank order; {"pushed": n, "already_there": m}."""
+        ...
+
+    def ensure_webhook(self, tool_project: LabellingProject, url: str, secret: str) -> None:
+        """The tool calls `url` with `secret` in a header when an annotation is created, updated or deleted."""
+        ...
+
+    def image(self, path: str) -> bytes:
+        """The bytes of a task's image, by the path the tool gave it (`/data/upload/...`)."""
+        ...

@@ -248,6 +248,17 @@ class Settings:
         "LABELLING_OVERRIDES", None, "Per-project selection as JSON, e.g. `{\"cars\": {\"max_images\": 50}}`; "
         "fields: score_threshold, band_low, band_high, overlap_iou, confident_share, near_duplicate_bits, "
         "max_images, pre_annotation_score, export_format.")
+    label_studio_url: str | None = _setting(
+        "LABEL_STUDIO_URL", None, "Your team's Label Studio (any URL the function app reaches): each labelling export "
+        "becomes tasks there, the model's boxes drawn, least sure first, and each submitted annotation comes back "
+        "into `datasets/<project>/label-studio/` by webhook. Empty: exports stay in LABELLING_CONTAINER only.")
+    label_studio_token: str | None = _setting(
+        "LABEL_STUDIO_TOKEN", None, "A personal access token of a Label Studio user (Account & Settings → Personal "
+        "Access Token); a legacy token works where your Label Studio still allows them. In Azure a Key Vault "
+        "reference.")
+    label_studio_webhook_secret: str | None = _setting(
+        "LABEL_STUDIO_WEBHOOK_SECRET", None, "Shared secret Label Studio's webhook sends in X-Label-Studio-Secret; "
+        "the service registers the webhook with it. In Azure a Key Vault reference.")
     drift_max_no_detection_change: float = _setting("DRIFT_MAX_NO_DETECTION_CHANGE", 0.15, "Drift warning when the "
                                                     "share of production images without a detection differs from "
                                                     "the validation images' by more than this.")
@@ -300,10 +311,20 @@ class Settings:
             raise SettingsError(f"setting SERVING_RUNTIME={self.serving_runtime!r}: use auto, onnx or tensorflow")
         if self.endpoint_kind not in ("managed", "kubernetes"):
             raise SettingsError(f"setting ENDPOINT_KIND={self.endpoint_kind!r}: use managed or kubernetes")
+        if self.label_studio_url and not (self.label_studio_token and self.label_studio_webhook_secret):
+            missing = [n for n, v in (("LABEL_STUDIO_TOKEN", self.label_studio_token),
+                                      ("LABEL_STUDIO_WEBHOOK_SECRET", self.label_studio_webhook_secret)) if not v]
+            raise SettingsError(f"setting LABEL_STUDIO_URL={self.label_studio_url!r} needs {' and '.join(missing)}")
         if self.endpoint_kind == "kubernetes" and (self.serving_instance_type or "").startswith("Standard_"):
             raise SettingsError(
                 f"setting SERVING_INSTANCE_TYPE={self.serving_instance_type!r} is a VM size, but Kubernetes "
                 "deployments take an instance type defined on the cluster (e.g. defaultinstancetype)")
+
+    def public_url(self, path: str) -> str:
+        """An absolute link to one of this app's routes (`/api/...`): https on Azure, http on 127.0.0.1."""
+        host = self.public_host or "127.0.0.1"
+        scheme = "http" if host.startswith(("127.", "localhost")) else "https"
+        return f"{scheme}://{host}{path}"
 
     @property
     def exports(self) -> tuple[str, ...]:

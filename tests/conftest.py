@@ -24,6 +24,16 @@ def azurite_connection_string():
         yield azurite.connection_string
 
 
+@pytest.fixture(scope="session")
+def label_studio():
+    """A real Label Studio for this session (about a minute to start on 2 cores), with a user and its personal
+    access token; started only by the tests that ask for it."""
+    from local_mode.label_studio import LocalLabelStudio
+
+    with LocalLabelStudio() as tool:
+        yield tool
+
+
 @pytest.fixture
 def settings(azurite_connection_string) -> Settings:
     """Settings pointing at Azurite, with containers of this test's own."""

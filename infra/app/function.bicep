@@ -26,6 +26,12 @@ param serviceSettings object
 param approverAuthClientId string = ''
 @description('Key Vault secret URI of that registration\'s client secret (for the sign-in flow).')
 param approverAuthSecretUri string = ''
+@description('The team\'s Label Studio (empty: none).')
+param labelStudioUrl string = ''
+@description('Key Vault secret URI of its personal access token (empty without a Label Studio).')
+param labelStudioTokenUri string = ''
+@description('Key Vault secret URI of the shared secret its webhook sends.')
+param labelStudioWebhookSecretUri string
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageName
@@ -93,6 +99,9 @@ var appSettings = union({
   APPROVAL_TTL_HOURS: '72'
   APPROVAL_WEBHOOK_URL: ''
   APPROVERS: ''
+  LABEL_STUDIO_URL: labelStudioUrl
+  LABEL_STUDIO_TOKEN: empty(labelStudioTokenUri) ? '' : '@Microsoft.KeyVault(SecretUri=${labelStudioTokenUri})'
+  LABEL_STUDIO_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${labelStudioWebhookSecretUri})'
   RELEASES_TABLE: 'releases'
   ENDPOINT_KIND: 'managed'
   ENDPOINT_NAME_PREFIX: 'tfod-${take(resourceToken, 6)}'

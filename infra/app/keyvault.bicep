@@ -1,10 +1,13 @@
-// Key Vault (RBAC): the approval-link signing secret, and the vault Azure ML needs.
+// Key Vault (RBAC): the approval-link signing secret, Label Studio's webhook secret, and the vault Azure ML needs.
 param location string
 param tags object
 param resourceToken string
 
 @secure()
 param approvalSecret string
+
+@secure()
+param labelStudioWebhookSecret string
 
 // With purge protection a deleted vault (and its name) is kept for the whole retention period: the same environment
 // can then be torn down and brought back within it only with another `nameSuffix`.
@@ -45,7 +48,18 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource labelStudioSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'label-studio-webhook-secret'
+  properties: {
+    value: labelStudioWebhookSecret
+    contentType: 'text/plain'
+    attributes: { exp: secretExpiry }
+  }
+}
+
 output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
 output approvalSecretUri string = secret.properties.secretUri
+output labelStudioWebhookSecretUri string = labelStudioSecret.properties.secretUri

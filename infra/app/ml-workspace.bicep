@@ -45,7 +45,9 @@ resource dataAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: dataAccountName
 }
 
-resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+// 2025-12-01: the first stable API whose spec has systemDatastoresAuthMode (AccessKey, Identity, UserDelegationSAS), as
+// azure-ai-ml 1.35's ARM client generated from it shows; 2024-10-01's has not.
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' = {
   name: 'mlw-${resourceToken}'
   location: location
   tags: tags
@@ -57,7 +59,7 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
     keyVault: keyVaultId
     applicationInsights: applicationInsightsId
     containerRegistry: registry.id
-    systemDatastoresAuthMode: 'identity'
+    systemDatastoresAuthMode: 'Identity'
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
   }

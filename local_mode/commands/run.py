@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -29,8 +31,12 @@ from local_mode.commands.common import (
     validate,
 )
 from local_mode.functions_host import FunctionsHost, WebhookInbox
+from local_mode.label_studio import USER as LABEL_STUDIO_USER
+from local_mode.label_studio import LocalLabelStudio
 from local_mode.loop import LocalLoop
 from shared.adapters.azure_storage import AzureBlobStore
+from shared.adapters.label_studio import LabelStudio
+from shared.pipeline.labelling_tool import RETURN_FOLDER
 from shared.settings import Settings
 from shared.training import model_folder
 
@@ -60,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "images (a third of them harder), export the uncertain ones for labelling, label them from the "
                        "demo's truth, drop them back and retrain: champion vs challenger on the same validation images")
     run_p.add_argument("--production-images", type=int, default=60, help="production requests of --labelling-demo")
+    run_p.add_argument("--labelling-tool", choices=["folder", "label-studio"], default="folder",
+                       help="where --labelling-demo's labeller works: the export's files (folder), or a real Label "
+                       "Studio started here, whose webhook brings each submit back")
     run_p.add_argument("--serve", action="store_true", help="keep serving (and retraining on uploads) until Ctrl-C")
     run_p.add_argument("--check-images", type=int, default=3, help="held-out images sent to the endpoint")
     run_p.add_argument("--gate-min-map-50", type=float, default=0.5, help="the demo's release gate on mAP@0.5")
@@ -81,9 +90,14 @@ def run(args: argparse.Namespace) -> int:
     """Start Azurite, the functions' HTTP front and a webhook inbox, drop a dataset in the way a user would, then
     let the event loop train, gate, register, and (approved) release it to the local endpoint."""
     clock = StageClock()
-    with Azurite(data_folder(args)) as azurite, tempfile.TemporaryDirectory() as scratch:
+    with Azurite(data_folder(args)) as azurite, tempfile.TemporaryDirectory() as scratch, ExitStack() as tools:
         host, inbox = FunctionsHost(args.port), WebhookInbox()
         settings = local_settings(Settings.from_env(), args, azurite, host, inbox.url)
+        if args.labelling_tool == "label-studio":
+            studio = tools.enter_context(LocalLabelStudio())
+            settings = settings.with_overrides(label_studio_url=studio.url, label_studio_token=studio.token,
+                                               label_studio_webhook_secret=secrets.token_urlsafe(24))
+            print(f"[local] Label Studio on {studio.url} (user {LABEL_STUDIO_USER}, password {studio.password})")
         clock.lap("start Azurite and the local functions host")
         print(f"[local] project page (open it in a browser; it refreshes itself): "
               f"{host.url('projects/' + quote(args.project, safe=''))}")
@@ -176,24 +190,50 @@ def _labelling_demo(loop: LocalLoop, settings: Settings, args: argparse.Namespac
         return 1
     reasons = ", ".join(f"{n} {kind}" for kind, n in summary["reasons"].items())
     print(f"[labelling] export {summary['export_id']}: {summary['exported']} of {summary['requests']} images need "
-          f"labels ({reasons}), pre-annotated: {summary['archive']} (Pascal VOC zip for CVAT) and export.json")
-    files = labelling_demo.relabel(loop.blobs, settings, project, summary["export_id"], truth)
-    target = f"{project}/labelled/{summary['export_id']}/"
-    for name, data in files.items():
-        loop.blobs.write(settings.datasets_container, target + name, data)
-    labelled = len(files) // 2
+          f"labels ({reasons}), pre-annotated: {summary['archive']} ({labelling.policy(project).export_format}) "
+          "and export.json")
+    if settings.label_studio_url:
+        labelled = _label_in_label_studio(loop, settings, project, summary, truth)
+    else:
+        labelled = _label_the_files(loop, settings, project, summary, truth)
     clock.summary["labelled"] = labelled
-    print(f"[labelling] a person corrected the pre-annotations: {labelled} images dropped back into "
-          f"{settings.datasets_container}/{target}" + (f" ({summary['exported'] - labelled} exported images "
-                                                        "were not production images of the demo: the release's "
-                                                        "smoke test and the held-out checks; left out)"
-                                                        if labelled < summary["exported"] else ""))
     if not labelled:
         return 1
     clock.lap("production traffic → export for labelling → labels back")
     _train_once(loop, settings, args, clock, "with the labelled production images", after=champion["batch_id"])
     runs = clock.summary.get("runs", [])
     return 0 if len(runs) >= 2 and runs[-1]["status"] == "Completed" else 1  # failed gates are an answer too
+
+
+def _label_in_label_studio(loop: LocalLoop, settings: Settings, project: str, summary: dict,
+                           truth: labelling_demo.Truth) -> int:
+    pushed = summary.get("labelling_tool") or {}
+    if not pushed.get("tool_project"):
+        print(f"[labelling] the push to Label Studio failed: {pushed.get('error')}")
+        return 0
+    print(f"[labelling] {pushed['pushed']} tasks in Label Studio, the model's boxes drawn, least sure first: "
+          f"{pushed['tool_project']}")
+    tool = LabelStudio(settings.label_studio_url or "", settings.label_studio_token or "")
+    labelled = labelling_demo.label_in_label_studio(tool, pushed["tool_project"], truth)
+    returned = labelling_demo.wait_returned(loop.blobs, settings, project, labelled)
+    print(f"[labelling] a person corrected the boxes and pressed Submit on {labelled} tasks; Label Studio's webhook "
+          f"brought {returned} back into {settings.datasets_container}/{project}/{RETURN_FOLDER}/")
+    return returned
+
+
+def _label_the_files(loop: LocalLoop, settings: Settings, project: str, summary: dict,
+                     truth: labelling_demo.Truth) -> int:
+    files = labelling_demo.relabel(loop.blobs, settings, project, summary["export_id"], truth)
+    target = f"{project}/labelled/{summary['export_id']}/"
+    for name, data in files.items():
+        loop.blobs.write(settings.datasets_container, target + name, data)
+    labelled = len(files) // 2
+    print(f"[labelling] a person corrected the pre-annotations: {labelled} images dropped back into "
+          f"{settings.datasets_container}/{target}" + (f" ({summary['exported'] - labelled} exported images "
+                                                        "were not production images of the demo: the release's "
+                                                        "smoke test and the held-out checks; left out)"
+                                                        if labelled < summary["exported"] else ""))
+    return labelled
 
 
 def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, clock: StageClock,

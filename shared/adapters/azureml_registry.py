@@ -15,7 +15,10 @@ class AzureMLRegistry:
         self.ml_client = ml_client
 
     def build_model(self, candidate: ModelCandidate) -> Model:
-        """Registered from the job's `model` output, so Azure ML keeps the lineage to the run."""
+        """Registered from the job's `model` output, so Azure ML keeps the lineage to the run. The whole named
+        output, without `/paths/…`: the form Azure/azureml-examples registers from (the fine-tuned model in
+        sdk/python/foundation-models/system/finetune/image-object-detection/mmdetection-fridgeobjects-object-detection
+        .ipynb: `azureml://jobs/{job}/outputs/trained_model`); `/paths/<p>` is for a path inside an output."""
         return Model(name=candidate.name, type="custom_model",
                      path=f"azureml://jobs/{candidate.run_id}/outputs/model",
                      description=f"{candidate.project}: dataset {candidate.dataset_version}, run {candidate.run_id}",

@@ -83,10 +83,9 @@ class Approve:
 
     def link(self, token: str, decision: str | None = None) -> str:
         """The approval page (both buttons); with `decision`, the JSON API's link for that one decision."""
-        host = self.settings.public_host or "127.0.0.1"
-        scheme = "http" if host.startswith(("127.", "localhost")) else "https"
         # tokens are URL-safe base64 and '.': nothing to quote
-        return f"{scheme}://{host}/api/approvals?token={token}" + (f"&decision={decision}" if decision else "")
+        return self.settings.public_url(f"/api/approvals?token={token}" + (f"&decision={decision}" if decision
+                                                                            else ""))
 
     def request(self, model: str, version: str, project: str, batch_id: str, summary: str,
                 facts: list[tuple[str, str]] | None = None, now: datetime | None = None) -> dict[str, str] | None:

@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.labelling.collected import INPUTS, OUTPUTS, CollectedRows
 from shared.labelling.drift import DriftLimits, Profile, compare, profile
 from shared.labelling.export_files import ARCHIVE, EXPORT_FORMATS, MANIFEST, ExportHeader, export_files, zipped
 from shared.labelling.selection import SelectionPolicy, kind_of, policy_for, select
+from shared.pipeline.labelling_tool import LabellingToolSync
 from shared.pipeline.records import ProjectState, Records, ReleaseState
 from shared.ports import ApprovalNotice, BlobStore, NotFound, Notifier, PreconditionFailed, TableStore
 from shared.serving import endpoint_name
@@ -68,8 +70,8 @@ class Labelling:
     """Export for labelling (timer, HTTP route, local command) and the daily drift watch."""
 
     def __init__(self, tables: TableStore, blobs: BlobStore, settings: Settings,
-                 notifier: Notifier | None = None) -> None:
-        self.blobs, self.settings, self.notifier = blobs, settings, notifier
+                 notifier: Notifier | None = None, tool: LabellingToolSync | None = None) -> None:
+        self.blobs, self.settings, self.notifier, self.tool = blobs, settings, notifier, tool
         self.records = Records(tables, settings)
         self.collected = CollectedData(blobs, settings)
 
@@ -81,6 +83,8 @@ class Labelling:
                                   pre_annotation_score=s.labelling_pre_annotation_score,
                                   export_format=s.labelling_export_format)
         policy = policy_for(project, default, s.labelling_overrides)
+        if self.tool is not None:  # the team labels in Label Studio: the export is its tasks, pushed there
+            policy = replace(policy, export_format="label-studio")
         if policy.export_format not in EXPORT_FORMATS:
             raise ValueError(f"LABELLING_EXPORT_FORMAT / LABELLING_OVERRIDES[{project!r}]: {policy.export_format!r} "
                              f"is not one of {', '.join(EXPORT_FORMATS)}")
@@ -135,6 +139,8 @@ class Labelling:
         reasons = Counter(kind_of(reason) for p in picks for reason in p.reasons)
         result = {"exported": written, "skipped": len(skipped), "folder": f"{container}/{folder}",
                   "archive": f"{container}/{folder}{ARCHIVE}", "reasons": dict(reasons)}
+        if self.tool is not None:
+            result["labelling_tool"] = self.tool.push(project, folder)
         self._notify(project, export_id, written, result)
         return result
 
@@ -154,13 +160,19 @@ class Labelling:
         if self.notifier is None:
             return
         base = (self.settings.blob_service_uri or "").rstrip("/")
-        link = f"{base}/{result['archive']}" if base else result["archive"]
         facts = [("Project", project), ("Export", export_id)] + [(k, str(v)) for k, v in result["reasons"].items()]
+        tool = result.get("labelling_tool") or {}
+        if tool.get("tool_project"):  # straight to the tasks, least sure first
+            notice = ApprovalNotice(f"{images} images need labels ({project})", "Production images the live model "
+                                    "is unsure about, its boxes drawn, are at the top of the Label Studio project.",
+                                    facts, tool["tool_project"], action="Open in Label Studio")
+        else:
+            link = f"{base}/{result['archive']}" if base else result["archive"]
+            notice = ApprovalNotice(f"{images} images need labels ({project})", "Production images the live model "
+                                    f"is unsure about, pre-annotated ({self.policy(project).export_format} export): "
+                                    f"{result['archive']}", facts, link, action="Download the export")
         try:
-            self.notifier.notify(ApprovalNotice(f"{images} images need labels ({project})",
-                                                f"Production images the live model is unsure about, pre-annotated "
-                                                f"(Pascal VOC zip for CVAT): {result['archive']}", facts, link,
-                                                action="Download the export"))
+            self.notifier.notify(notice)
         except Exception as exc:  # the export is written; a chat outage must not undo it
             log.warning("labelling notification failed", extra={"error": str(exc)})
 
@@ -221,7 +233,7 @@ class Labelling:
         """The timer: each live project's export, and its drift watch for yesterday (UTC)."""
         now = now or datetime.now(UTC)
         yesterday = day_of(now - timedelta(days=1))
-        results = []
+        results = self.tool.retry_pending() if self.tool is not None else []
         for release in self.live_projects():
             try:
                 results.append(self.export(release.project, now))

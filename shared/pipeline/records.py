@@ -158,6 +158,8 @@ class ProjectState(Row):
     """JSON: the last labelling export's summary."""
     drift: str = ""
     """JSON: the last drift watch (day, figures, warnings)."""
+    labelling_tool: str = ""
+    """JSON: the project in the team's labelling tool (id, link), exports still to push and the last push."""
 
     def runs_on(self, moment: datetime) -> int:
         """Runs counted against the daily cap on `moment`'s UTC day (the counters roll over at midnight)."""

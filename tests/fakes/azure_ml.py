@@ -223,9 +223,9 @@ class AzureMLService:
                 "modelUri", ""):
             return error(409, "Conflict", f"{path} exists: only its tags and description can change")
         if kind == "models" and "/versions/" in path and created:
-            problem = self._check_model_path(body["properties"].get("modelUri", ""))
+            code, problem = self._check_model_path(body["properties"].get("modelUri", ""))
             if problem:
-                return error(400, "UserError", problem)
+                return error(400, code, problem)
         if "/versions/" in path:  # what the service fills in on every asset version it returns
             body["properties"] = {"tags": {}, "properties": {}, "isArchived": False, "isAnonymous": False} | (
                 {"flavors": {}} if kind == "models" else {}) | body["properties"]
@@ -282,7 +282,7 @@ class AzureMLService:
                     "discoveryUrl": f"https://{self.ws.location}.api.azureml.ms/discovery",
                     "mlFlowTrackingUri": f"azureml://{self.ws.location}.api.azureml.ms/mlflow/v1.0{self.ws.id}",
                     "workspaceId": "00000000-0000-0000-0000-0000000000aa",
-                    "systemDatastoresAuthMode": "identity", "provisioningState": "Succeeded"}}
+                    "systemDatastoresAuthMode": "Identity", "provisioningState": "Succeeded"}}
 
     # ---- jobs ----
     def _put_job(self, request: Request, name: str) -> Response:
@@ -365,18 +365,21 @@ class AzureMLService:
         return Response(202, None, {"Location": self._operation_url(op, "operationLocations")})
 
     # ---- models ----
-    def _check_model_path(self, uri: str) -> str:
-        match = re.match(r"azureml://jobs/([^/]+)/outputs/([^/]+)", uri)
+    def _check_model_path(self, uri: str) -> tuple[str, str]:
+        """(error code, message) for a job-output model URI the service refuses; ("", "") when it takes it.
+        A missing output answers as the service did in a user's log: `(NoMatchingOutputFoundFromJob) Job output
+        default not found`."""
+        match = re.match(r"azureml://jobs/([^/]+)/outputs/([^/]+)(/paths/.*)?$", uri)
         if match:
             job = self.resources.get(f"jobs/{match.group(1)}")
             if job is None:
-                return f"Job {match.group(1)} does not exist"
+                return "UserError", f"Job {match.group(1)} does not exist"
             if match.group(2) not in (job["properties"].get("outputs") or {}):
-                return f"Job {match.group(1)} has no output {match.group(2)}"
+                return "NoMatchingOutputFoundFromJob", f"Job output {match.group(2)} not found"
             if job["properties"]["status"] != "Completed":
-                return f"Job {match.group(1)} is {job['properties']['status']}: only outputs of completed jobs " \
-                       "can be registered"
-        return ""
+                return "UserError", f"Job {match.group(1)} is {job['properties']['status']}: only outputs of " \
+                                    "completed jobs can be registered"
+        return "", ""
 
     # ---- online endpoints ----
     def _put_endpoint(self, request: Request, name: str) -> Response:

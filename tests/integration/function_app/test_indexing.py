@@ -13,6 +13,8 @@ EXPECTED = {
     "release_tick": ("timerTrigger", {"schedule": "%RELEASE_SCHEDULE%"}),
     "labelling_tick": ("timerTrigger", {"schedule": "%LABELLING_SCHEDULE%"}),
     "export_for_labelling": ("httpTrigger", {"route": "labelling/{project}/export", "authLevel": "FUNCTION"}),
+    "label_studio_webhook": ("httpTrigger", {"route": "labelling/{project}/label-studio",
+                                             "authLevel": "ANONYMOUS"}),
     "base_models": ("httpTrigger", {"route": "base-models", "authLevel": "FUNCTION"}),
     "dead_letter_tick": ("timerTrigger", {"schedule": "%DEAD_LETTER_SCHEDULE%"}),
     "relay_alert": ("httpTrigger", {"route": "alerts", "authLevel": "FUNCTION"}),

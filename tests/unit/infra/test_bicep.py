@@ -186,3 +186,19 @@ def test_the_kubernetes_path_is_what_azure_ml_supports_on_a_fresh_subscription()
         "kubernetesSslCname", "kubernetesSslSecretName", "kubernetesEncryptionAtHost")
     azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert azd["kubernetesEncryptionAtHost"]["value"] == "${KUBERNETES_ENCRYPTION_AT_HOST=false}"
+
+
+def test_identity_only_workspace_storage_uses_an_api_version_whose_spec_defines_it():
+    """`systemDatastoresAuthMode` is in the stable spec from 2025-12-01 on: azure-ai-ml's ARM client, generated from
+    that spec, has the property and its values; an older API version's schema would not define it."""
+    from azure.ai.ml._restclient.arm_ml_service import _configuration
+    from azure.ai.ml._restclient.arm_ml_service.models import SystemDatastoresAuthMode, WorkspaceProperties
+
+    tree = BicepParser().parse(file_path=INFRA / "app" / "ml-workspace.bicep")
+    workspace = tree["resources"]["workspace"]
+    spec_version = re.search(r'api_version: str = kwargs.pop\("api_version", "([\d-]+)"\)',
+                             Path(_configuration.__file__).read_text()).group(1)
+    serialized = dict(WorkspaceProperties(system_datastores_auth_mode=SystemDatastoresAuthMode.IDENTITY))
+    assert serialized == {"systemDatastoresAuthMode": "Identity"}
+    assert workspace["api_version"] >= spec_version == "2025-12-01"
+    assert workspace["config"]["properties"]["systemDatastoresAuthMode"] == SystemDatastoresAuthMode.IDENTITY.value

@@ -73,6 +73,15 @@ def test_a_run_that_has_not_completed_cannot_be_registered(azure):
         AzureMLRegistry(azure.ml_client()).register(candidate_of(run.run_id))
 
 
+def test_a_job_without_the_model_output_is_refused_with_the_services_code(azure, completed_run):
+    """Registered from the whole named output (the form Azure/azureml-examples' fine-tuning notebooks register
+    from); a job without that output answers NoMatchingOutputFoundFromJob, as the service does."""
+    del azure.ml.resources[f"jobs/{completed_run}"]["properties"]["outputs"]["model"]
+    with pytest.raises(HttpResponseError, match="NoMatchingOutputFoundFromJob") as refused:
+        AzureMLRegistry(azure.ml_client()).register(candidate_of(completed_run))
+    assert "Job output model not found" in str(refused.value)
+
+
 def test_a_project_name_azure_would_refuse_as_a_model_name_is_cleaned(azure):
     from dataclasses import replace
 
