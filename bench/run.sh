@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup_env.sh
+bash scripts/setup_env.sh --label-studio
 export LOG_LEVEL=WARNING
 echo "## Event burst (issue: event-driven core)"
 .venv/bin/python -m bench.event_burst
@@ -22,6 +22,9 @@ echo "## Base models and scale-out (issue: base models)"
 echo
 echo "## The labelling loop (issue: labelling loop)"
 .venv/bin/python -m bench.labelling_loop
+echo
+echo "## The labelling loop's end in Label Studio: pushing tasks, submits coming back (issue: Label Studio loop)"
+.venv/bin/python -m bench.label_studio
 echo
 echo "## Dataset snapshots at scale (issue: scale; ~30 minutes)"
 .venv/bin/python -m bench.snapshot_scale
