@@ -26,6 +26,9 @@ WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELE
 SECRET_HEADER = "X-Label-Studio-Secret"
 TITLE_SUFFIX = " · retraining"
 PAGE = 100
+UPLOAD_FILES = 50
+"""Images per upload call: Label Studio refuses more than DATA_UPLOAD_MAX_NUMBER_FILES (100 by default) in one."""
+IMPORT_TASKS = 500
 
 
 class LabelStudioError(RuntimeError):
@@ -68,12 +71,14 @@ class LabelStudio:
     def push(self, tool_project: LabellingProject, tasks: list[LabellingTask]) -> dict[str, int]:
         there = {t["data"].get("name") for t in self.tasks(tool_project.id)}
         new = sorted((t for t in tasks if t.name not in there), key=lambda t: t.rank)
-        if new:
-            paths = self._upload(tool_project.id, new)
+        paths: dict[str, str] = {}
+        for start in range(0, len(new), UPLOAD_FILES):
+            paths |= self._upload(tool_project.id, new[start:start + UPLOAD_FILES])
+        for start in range(0, len(new), IMPORT_TASKS):  # in rank order: earlier calls get the lower task ids
             self._call("POST", f"/api/projects/{tool_project.id}/import", json=[
                 {"data": {"image": paths[t.name], "name": t.name, "rank": t.rank},
                  "predictions": [{"model_version": t.model_version, "score": t.score, "result": t.result}]}
-                for t in new])
+                for t in new[start:start + IMPORT_TASKS]])
         return {"pushed": len(new), "already_there": len(tasks) - len(new)}
 
     def ensure_webhook(self, tool_project: LabellingProject, url: str, secret: str) -> None:
@@ -111,12 +116,18 @@ class LabelStudio:
         return {t.name: by_file[f"{t.name}.jpg"] for t in tasks}
 
     def _pages(self, path: str, key: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        page = 1
+        """Every item of a paged list. Past its last page Label Studio answers 404 ("Invalid page"), so the pages
+        end by the list's own count (`total` for tasks, `next` for projects), not by asking once more."""
+        page, seen = 1, 0
         while True:
             body = self._call("GET", path, params={**(params or {}), "page": page, "page_size": PAGE}).json()
             items = body.get(key, []) if isinstance(body, dict) else body
             yield from items
-            if len(items) < PAGE or (isinstance(body, dict) and key == "results" and not body.get("next")):
+            seen += len(items)
+            done = len(items) < PAGE or not isinstance(body, dict)
+            if isinstance(body, dict):
+                done = done or ("next" in body and not body["next"]) or ("total" in body and seen >= body["total"])
+            if done:
                 return
             page += 1
 

@@ -67,6 +67,18 @@ def test_tasks_arrive_in_rank_order_with_predictions_and_a_second_push_adds_noth
     assert tasks[0]["data"]["image"].startswith("/data/upload/") and Image.open(io.BytesIO(image)).size == (64, 48)
 
 
+def test_an_export_larger_than_one_upload_call_arrives_whole_and_in_order(tool, project):
+    """Label Studio refuses more than DATA_UPLOAD_MAX_NUMBER_FILES (100) files in one call; LABELLING_MAX_IMAGES is
+    200 by default: the push uploads in slices."""
+    target = tool.ensure_project(project, ["circle"])
+    batch = [task(f"prod-{i:04d}", i) for i in range(1, 201)]  # two full pages of the task list, exactly
+    assert tool.push(target, list(reversed(batch))) == {"pushed": 200, "already_there": 0}
+    tasks = sorted(tool.tasks(target.id), key=lambda t: t["id"])
+    assert [t["data"]["rank"] for t in tasks] == list(range(1, 201))
+    assert len({t["data"]["image"] for t in tasks}) == 200
+    assert tool.push(target, batch) == {"pushed": 0, "already_there": 200}
+
+
 def test_the_webhook_is_registered_once_with_its_secret(tool, project):
     target = tool.ensure_project(project, ["circle"])
     url = f"http://127.0.0.1:9/api/labelling/{project}/label-studio"
