@@ -101,15 +101,19 @@ class Services:
         return Labelling(self.tables, self.blobs, self.settings, self.notifier(), self.labelling_tool())
 
     def labelling_tool(self) -> LabellingToolSync | None:
-        """The team's Label Studio when LABEL_STUDIO_URL is set; its webhook calls this app's route."""
+        """The team's Label Studio when LABEL_STUDIO_URL is set; its webhook calls this app's route. One per worker:
+        its access token and connections serve every webhook call instead of a token refresh each."""
         s = self.settings
         if not s.label_studio_url:
             return None
-        from shared.adapters.label_studio import LabelStudio
+        if "labelling_tool" not in self._cache:
+            from shared.adapters.label_studio import LabelStudio
 
-        tool = LabelStudio(s.label_studio_url, s.label_studio_token or "")
-        return LabellingToolSync(self.tables, self.blobs, s, tool,
-                                 lambda project: s.public_url(f"/api/labelling/{project}/label-studio"))
+            tool = LabelStudio(s.label_studio_url, s.label_studio_token or "")
+            self._cache["labelling_tool"] = LabellingToolSync(
+                self.tables, self.blobs, s, tool,
+                lambda project: s.public_url(f"/api/labelling/{project}/label-studio"))
+        return self._cache["labelling_tool"]
 
     def dead_letters(self) -> DeadLetters:
         from shared.adapters.event_grid import envelope

@@ -16,6 +16,7 @@ import requests
 
 from local_mode.azurite import REPO_ROOT, _free_port
 from shared.adapters import child_processes
+from shared.adapters.label_studio import LabelStudio
 
 VENV = REPO_ROOT / ".venv-label-studio"
 USER = "labeller@local.test"
@@ -62,12 +63,8 @@ class LocalLabelStudio:
         created = requests.post(f"{self.url}/api/token/", headers=legacy, timeout=30)
         created.raise_for_status()
         self.token = created.json()["token"]
-        access = requests.post(f"{self.url}/api/token/refresh/", json={"refresh": self.token}, timeout=30)
-        access.raise_for_status()
-        off = requests.post(f"{self.url}/api/jwt/settings", json={"legacy_api_tokens_enabled": False,
-                                                                   "api_tokens_enabled": True}, timeout=30,
-                            headers={"Authorization": f"Bearer {access.json()['access']}"})
-        off.raise_for_status()
+        LabelStudio(self.url, self.token)._call("POST", "/api/jwt/settings", json={  # with the token, as teams will
+            "legacy_api_tokens_enabled": False, "api_tokens_enabled": True})
         return self
 
     def _wait_healthy(self, timeout: float) -> None:
