@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/setup_env.sh --label-studio
+bash scripts/setup_env.sh --label-studio --serving-onnx
 export LOG_LEVEL=WARNING
 echo "## Event burst (issue: event-driven core)"
 .venv/bin/python -m bench.event_burst
@@ -13,6 +13,9 @@ echo "## TFRecords and training speed (issue: trainer)"
 echo
 echo "## Serving: the endpoint with and without dynamic batching vs. the plain server and in-process (issue: serving)"
 .venv/bin/python -m bench.serving
+echo
+echo "## Exports: ONNX and TFLite float16/int8 against the SavedModel on the demo's validation images (issue: exports)"
+.venv/bin/python -m bench.exports
 echo
 echo "## Scoring under garbage senders (issue: reliability)"
 .venv/bin/python -m bench.hostile_load

@@ -15,7 +15,8 @@ start (provisioning → ready, then its first answer) is timed too.
 Targets (issue: serving): at 16 clients, batching on ≥ 1.5x the plain server's requests/s with p50 no worse; at 4
 clients, p99 ≤ 1.2x and p50 ≤ 1.1x the plain server's; at 1 client, batching adds ≤ 1 ms to p50 (vs batching off).
 (issue: ONNX) at 1 client, ONNX p50 ≤ 0.6x TensorFlow's (batching on); at 16 clients ONNX requests/s ≥ 1.3x
-TensorFlow's batching on and ≥ 1.5x the plain server's; ONNX start ≤ 0.5x TensorFlow's.
+TensorFlow's batching on and ≥ 1.5x the plain server's; ONNX start ≤ 0.5x TensorFlow's, both as the local endpoint
+starts them and as each serving image's environment would (.venv-serving-onnx: no TensorFlow installed).
 """
 
 from __future__ import annotations
@@ -143,20 +144,26 @@ def served(uri: str, key: str) -> Callable[[bytes], None]:
 
 def plain_server(model_dir: Path, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
     """azmlinfsrv with the minimal score.py, on a free port; its scoring URI once it answers."""
+    return inference_server(sys.executable, REPO_ROOT / "bench" / "minimal_score.py", model_dir, threads, log, {})
+
+
+def inference_server(python: str, entry_script: Path, model_dir: Path, threads: int, log: Path,
+                     env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """azmlinfsrv run by `python` with `entry_script`, on a free port; its scoring URI once it answers."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = os.environ | {"PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-                        "GUNICORN_CMD_ARGS": f"--threads {threads}"}
+                        "GUNICORN_CMD_ARGS": f"--threads {threads}", "AZUREML_MODEL_DIR": str(model_dir)} | env
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local_mode.inference_server", "--entry_script",
-                                    str(REPO_ROOT / "bench" / "minimal_score.py"), "--model_dir", str(model_dir),
+        process = subprocess.Popen([python, "-m", "local_mode.inference_server", "--entry_script",
+                                    str(entry_script), "--model_dir", str(model_dir),
                                     "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}/score"
-    for _ in range(240):
+    for _ in range(480):
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/")
@@ -164,9 +171,22 @@ def plain_server(model_dir: Path, threads: int, log: Path) -> tuple[subprocess.P
                 return process, uri
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"the plain server did not start: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
+
+
+def image_start(python: str, runtime: str, model_dir: Path, first: bytes, log: Path) -> float:
+    """Seconds from starting score.py's server as a serving image would (its own environment) to its first answer."""
+    started = time.perf_counter()
+    process, uri = inference_server(python, REPO_ROOT / "trainer_image" / "serving" / "score.py", model_dir, 1, log,
+                                    {"SERVING_RUNTIME": runtime, "SCORE_MAX_BATCH": "1"})
+    try:
+        served(uri, "")(first)
+        return time.perf_counter() - started
+    finally:
+        process.kill()
+        process.wait()
 
 
 def project_endpoint(store: AzureBlobStore, settings: Settings, folder: str, work: Path,
@@ -231,6 +251,10 @@ def main() -> None:
                 hammer(call, images, 40, 4)  # warm-up
             table = {clients: interleaved(ways, images, args.requests, clients, args.rounds)
                      for clients in (int(c) for c in args.clients.split(","))}
+            onnx_python = str(REPO_ROOT / ".venv-serving-onnx" / "bin" / "python")
+            image_starts = [(image_start(sys.executable, "tensorflow", local, images[0], Path(scratch) / "tf.log"),
+                             image_start(onnx_python, "onnx", local, images[0], Path(scratch) / "onnx.log"))
+                            for _ in range(3)]
         finally:
             for thing in started:
                 thing.kill() if isinstance(thing, subprocess.Popen) else thing.close()
@@ -249,6 +273,10 @@ def main() -> None:
               f"{onnx_row['rps'] / plain_row['rps']:.2f}x")
     print(f"endpoint start to first answer: TensorFlow {tf_start:.1f} s, ONNX Runtime {onnx_start:.1f} s "
           f"({onnx_start / tf_start:.2f}x)")
+    tf_image, onnx_image = (statistics.median(times) for times in zip(*image_starts, strict=True))
+    print(f"serving environment start to first answer (median of {len(image_starts)}, alternating): TensorFlow "
+          f"image's environment {tf_image:.1f} s, ONNX-only environment (no TensorFlow installed) {onnx_image:.1f} s "
+          f"({onnx_image / tf_image:.2f}x)")
     for clients, rows in table.items():
         plain_row, batched, unbatched = (rows["plain server (minimal score.py)"], rows["project, batching on"],
                                          rows["project, batching off"])

@@ -177,6 +177,7 @@ module function 'app/function.bicep' = {
     computeIdentityClientId: identities.outputs.computeClientId
     environmentName: ml.outputs.trainerEnvironment
     servingEnvironment: ml.outputs.servingEnvironment
+    servingOnnxEnvironment: ml.outputs.servingOnnxEnvironment
     endpointIdentityId: identities.outputs.endpointId
     endpointIdentityClientId: identities.outputs.endpointClientId
     serviceSettings: union(kubernetesSettings, serviceSettings)
@@ -241,5 +242,6 @@ output AZURE_LOG_ANALYTICS_WORKSPACE string = monitoring.outputs.logAnalyticsNam
 output AZURE_MONITORING_WORKBOOK string = monitoring.outputs.workbookId
 output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
 output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment
+output AZURE_SERVING_ONNX_ENVIRONMENT string = ml.outputs.servingOnnxEnvironment
 output AZURE_ENDPOINT_NAME_PREFIX string = function.outputs.endpointNamePrefix
 output AZURE_KUBERNETES_COMPUTE string = kubernetesServing ? 'aks-serving' : ''

@@ -12,6 +12,7 @@ from local_mode.azurite import DataFolderBusy
 from local_mode.commands import (
     approval_link,
     base_model,
+    download_model,
     export_labels,
     logs,
     preflight,
@@ -25,7 +26,8 @@ from local_mode.commands.common import say
 from shared import logs as service_logs
 from shared.adapters.child_processes import watch_children
 
-COMMANDS = (run, serve, logs, smoke, preflight, upload, validate, export_labels, base_model, approval_link)
+COMMANDS = (run, serve, logs, smoke, preflight, upload, validate, export_labels, base_model, approval_link,
+            download_model)
 
 
 def _interrupt(signum: int, frame: object) -> None:

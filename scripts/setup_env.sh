@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Creates what the main command needs from the registries: .venv (Python 3.11: the service and the trainer) and
 # tools/node_modules (Azurite). With --tests, also what only the tests use: pytest, ruff and the linters in .venv,
-# .venv-tools (infrastructure validation), .venv-formats (the labelling tools' importers), Chromium and its WebDriver,
-# and tools/kql (the Kusto language service), and Label Studio in .venv-label-studio (alone: --label-studio, for local
-# mode's --labelling-tool label-studio). A no-op when nothing changed.
+# .venv-tools (infrastructure validation), .venv-formats (the labelling tools' importers), .venv-serving-onnx (score.py
+# on ONNX Runtime without TensorFlow, as its serving image runs it), Label Studio in .venv-label-studio, Chromium and
+# its WebDriver, and tools/kql (the Kusto language service). Alone: --label-studio (local mode's --labelling-tool
+# label-studio) and --serving-onnx (the serving bench). A no-op when nothing changed.
 set -euo pipefail
-for_tests=false with_label_studio=false
+for_tests=false with_label_studio=false with_serving_onnx=false
 for arg in "$@"; do
   case "$arg" in
-    --tests) for_tests=true with_label_studio=true ;;
+    --tests) for_tests=true with_label_studio=true with_serving_onnx=true ;;
     --label-studio) with_label_studio=true ;;
-    *) echo "[setup] unknown option $arg (known: --tests, --label-studio)"; exit 2 ;;
+    --serving-onnx) with_serving_onnx=true ;;
+    *) echo "[setup] unknown option $arg (known: --tests, --label-studio, --serving-onnx)"; exit 2 ;;
   esac
 done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,10 +76,11 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.requirements-stamp 2>/dev/null)" !=
   echo "$stamp_value" > .venv/.requirements-stamp
 fi
 
-# A tool environment of its own (its pins are not TensorFlow's): VENV from REQUIREMENTS, unless its stamp is current.
+# A tool environment of its own (its pins are not TensorFlow's): VENV from REQUIREMENTS, unless its stamp is current
+# (over REQUIREMENTS and the files it includes, given after WHAT).
 tool_venv() {
   local venv="$1" requirements="$2" what="$3" stamp
-  stamp="$(sha256sum "$requirements" | cut -c1-16)"
+  stamp="$(cat "$requirements" "${@:4}" | sha256sum | cut -c1-16)"
   if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.requirements-stamp" 2>/dev/null)" != "$stamp" ]]; then
     echo "[setup] installing $what into $venv"
     "$uv" venv -q --clear --python "$python_bin" "$venv"
@@ -88,6 +91,11 @@ tool_venv() {
 wait "$azurite_install" || { echo "[setup] npm failed installing Azurite"; exit 1; }
 if "$with_label_studio"; then
   tool_venv .venv-label-studio requirements-label-studio.txt "Label Studio"
+fi
+if "$with_serving_onnx"; then
+  # score.py on ONNX Runtime as the ONNX-only serving image runs it, without TensorFlow (a test, the serving bench).
+  tool_venv .venv-serving-onnx trainer_image/requirements-serving-onnx.txt "the ONNX-only serving environment" \
+    trainer_image/requirements-serving.txt
 fi
 "$for_tests" || exit 0
 

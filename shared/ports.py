@@ -165,6 +165,8 @@ class DeploymentSpec:
     model_version: str
     model_folder: str
     """Folder of the packaged model in the models container."""
+    runtime: str = ""
+    """What runs it, `onnx` or `tensorflow` (shared.serving.served_runtime; empty: SERVING_RUNTIME decides)."""
 
 
 class OnlineEndpoints(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.naming import ASSET, azure_name
 
@@ -25,6 +26,8 @@ class ModelCandidate:
     """Folder of the packaged model in the models container."""
     metrics: dict[str, float | None]
     gate_reasons: list[str] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)
+    """Its exports' files and accuracy against the SavedModel, as export_properties gives them."""
 
     @property
     def name(self) -> str:
@@ -37,6 +40,27 @@ class ModelCandidate:
             "base_model": self.base_model, "gates": "passed", "state": PENDING_APPROVAL,
             **{f"metric_{k}": f"{v:.4f}" for k, v in self.metrics.items() if v is not None},
         }
+
+    def properties(self) -> dict[str, str]:
+        """What does not change once registered: where the package is, and what each export is and scores."""
+        return {"model_folder": self.model_folder, **self.exports}
+
+
+def export_properties(metrics: dict[str, Any] | None) -> dict[str, str]:
+    """Each export of metrics.json as registry properties (strings): `export_<format>_file`, `_bytes`, `_map_50`
+    and `_map_50_drop` against the SavedModel on the same images; or `export_<format>_error`."""
+    properties: dict[str, str] = {}
+    for name, export in sorted(((metrics or {}).get("exports") or {}).items()):
+        key = f"export_{name.replace('-', '_')}"
+        if "error" in export:
+            properties[f"{key}_error"] = str(export["error"])[:500]
+            continue
+        properties[f"{key}_file"], properties[f"{key}_bytes"] = str(export.get("file")), str(export.get("bytes"))
+        parity = export.get("parity") or {}
+        for figure in ("map_50", "map_50_drop"):
+            if isinstance(parity.get(figure), int | float):
+                properties[f"{key}_{figure}"] = f"{parity[figure]:.4f}"
+    return properties
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.naming import ENDPOINT, azure_name
 from shared.settings import Settings
 
@@ -15,7 +17,23 @@ def endpoint_name(settings: Settings, project: str) -> str:
     return azure_name(f"{settings.endpoint_name_prefix}-{project}", ENDPOINT)
 
 
-def scoring_environment(settings: Settings) -> dict[str, str]:
-    """What score.py reads in every deployment, managed, Kubernetes or local: its batching and its runtime."""
+def scoring_environment(settings: Settings, runtime: str = "") -> dict[str, str]:
+    """What score.py reads in every deployment, managed, Kubernetes or local: its batching and its runtime (the
+    one chosen for the model, else SERVING_RUNTIME)."""
     return {"SCORE_MAX_BATCH": str(settings.serving_max_batch),
-            "SCORE_BATCH_WAIT_MS": f"{settings.serving_batch_wait_ms:g}", "SERVING_RUNTIME": settings.serving_runtime}
+            "SCORE_BATCH_WAIT_MS": f"{settings.serving_batch_wait_ms:g}",
+            "SERVING_RUNTIME": runtime or settings.serving_runtime}
+
+
+def onnx_usable(export: Any) -> bool:
+    """An ONNX export the trainer wrote and measured against the SavedModel (metrics.json's `exports.onnx`): the
+    only kind `auto` serves."""
+    return isinstance(export, dict) and "error" not in export and "map_50_drop" in (export.get("parity") or {})
+
+
+def served_runtime(setting: str, metrics: dict[str, Any] | None) -> str:
+    """What will run the model (and so which serving environment it gets): `onnx` when SERVING_RUNTIME says so, or
+    says `auto` and the model has a measured ONNX export; `tensorflow` otherwise."""
+    if setting in ("onnx", "tensorflow"):
+        return setting
+    return "onnx" if onnx_usable(((metrics or {}).get("exports") or {}).get("onnx")) else "tensorflow"

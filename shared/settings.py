@@ -127,9 +127,12 @@ class Settings:
         "its pipeline.config and, for fine-tuning, its checkpoint.")
     train_steps: int = _setting("TRAIN_STEPS", 2000, "Training steps per run.")
     export_formats: str = _setting(
-        "EXPORT_FORMATS", "", "Formats the trainer writes beside the SavedModel, comma-separated: `onnx` (tf2onnx, "
-        "opset 17), each scored against the SavedModel on the validation images (figures in metrics.json, gated by "
-        "GATE_MAX_EXPORT_MAP_DROP). Empty: SavedModel only (the conversion adds about 25 s a run on 2 cores).")
+        "EXPORT_FORMATS", "onnx", "Formats the trainer writes beside the SavedModel, comma-separated: `onnx` (tf2onnx, "
+        "opset 17; what SERVING_RUNTIME=auto serves), `tflite` (SSD models: float16 and full-integer int8 for "
+        "devices, the int8 calibrated on training images), each scored against the SavedModel on the validation images "
+        "(figures in metrics.json; ONNX gated by GATE_MAX_EXPORT_MAP_DROP, TFLite by GATE_MAX_EDGE_MAP_DROP when "
+        "set). Empty: SavedModel only. Conversions run beside the evaluation (on 2 cores about 25 s of CPU for "
+        "ONNX, 20 s for TFLite).")
     train_batch_size: int = _setting("TRAIN_BATCH_SIZE", 16, "Global batch size per step (split across GPUs).")
     models_container: str = _setting("MODELS_CONTAINER", "models", "Container of base models and trained models.")
     checkpoints_container: str = _setting(
@@ -168,10 +171,14 @@ class Settings:
     gate_max_export_map_drop: float = _setting(
         "GATE_MAX_EXPORT_MAP_DROP", 0.005, "How far below the SavedModel's mAP@0.5 an export (EXPORT_FORMATS) may "
         "score on the same validation images: a conversion that loses accuracy stops the release.")
+    gate_max_edge_map_drop: float | None = _setting(
+        "GATE_MAX_EDGE_MAP_DROP", None, "The same for the device exports (`tflite` in EXPORT_FORMATS: float16 and "
+        "int8): unset, their figures are reported but do not hold a release back; set it (or max_edge_map_drop in "
+        "GATE_OVERRIDES) when a project ships them.")
     gate_overrides: str | None = _setting(
         "GATE_OVERRIDES", None, "Per-project gates as JSON, e.g. `{\"cars\": {\"min_map_50\": 0.6}}`; fields: "
         "min_map, min_map_50, min_class_ap, min_validation_images, max_regression, max_class_regression, "
-        "min_class_objects, max_export_map_drop.")
+        "min_class_objects, max_export_map_drop, max_edge_map_drop.")
     approval_secret: str | None = _setting(
         "APPROVAL_SECRET", None, "Secret that signs approval links (HMAC-SHA256); in Azure a Key Vault reference.")
     approval_ttl_hours: float = _setting("APPROVAL_TTL_HOURS", 72.0, "How long an approval link stays valid.")
@@ -194,6 +201,9 @@ class Settings:
                                               "(only with ENDPOINT_KIND=kubernetes).")
     serving_environment: str = _setting("AML_SERVING_ENVIRONMENT", "tfod-serving-cpu@latest", "Azure ML "
                                         "environment that runs score.py (TensorFlow + azureml-inference-server-http).")
+    serving_onnx_environment: str = _setting(
+        "AML_SERVING_ONNX_ENVIRONMENT", "tfod-serving-onnx@latest", "Azure ML environment that runs score.py for "
+        "models served by ONNX Runtime (trainer_image/Dockerfile.serving-onnx: no TensorFlow).")
     serving_instance_type: str | None = _setting(
         "SERVING_INSTANCE_TYPE", None, "VM size of each managed deployment (empty: `Standard_DS3_v2`) or instance "
         "type of each Kubernetes deployment, as defined on the attached cluster (empty: `defaultinstancetype`, the "

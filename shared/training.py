@@ -10,8 +10,13 @@ SERVICE_TAG = "tfod-retrain"
 FAILURE_FILE = "failure.json"
 """Written by the trainer into the run's model folder when it fails for a reason of its own (bad data, bad
 config): such a run is not retried. A run that fails without it (killed, lost, preempted) is."""
-EXPORT_FORMATS = ("onnx",)
-"""Formats the trainer can write beside the SavedModel (`--export`, EXPORT_FORMATS)."""
+EXPORT_FORMATS = ("onnx", "tflite")
+"""Formats the trainer can write beside the SavedModel (`--export`, EXPORT_FORMATS); `tflite` writes two: a
+float16 and a full-integer int8 model (EDGE_FORMATS)."""
+SERVED_FORMATS = ("onnx",)
+"""Exports an endpoint may serve: always gated on their accuracy against the SavedModel."""
+EDGE_FORMATS = ("tflite-fp16", "tflite-int8")
+"""Exports for devices: measured and reported; gated only when a project asks (GATE_MAX_EDGE_MAP_DROP)."""
 
 
 def batch_id_for(project: str, claimed_at: str) -> str:

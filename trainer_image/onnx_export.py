@@ -4,11 +4,11 @@ with its reason and the run goes on (the SavedModel still serves)."""
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from trainer_image.background import Background, last_line
 
 log = logging.getLogger(__name__)
 
@@ -16,25 +16,28 @@ OPSET = 17
 ONNX_FILE = "model.onnx"
 
 
-def to_onnx(saved_model: Path, package: Path, *, opset: int = OPSET, timeout: float = 900) -> dict[str, Any]:
-    """`package/model.onnx` from `saved_model`; its size and conversion time, or `error` with tf2onnx's last line.
-    tf2onnx runs as its own process: its graph rewrites keep a second copy of the model in memory."""
-    output, started = package / ONNX_FILE, time.monotonic()
-    command = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model), "--output", str(output),
-               "--opset", str(opset)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return _failed(f"tf2onnx did not finish within {timeout:.0f} s", started)
-    if done.returncode != 0 or not output.exists():
-        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        return _failed(f"tf2onnx exited {done.returncode}: {lines[-1] if lines else 'no output'}", started)
-    figures = {"file": ONNX_FILE, "bytes": output.stat().st_size, "seconds": round(time.monotonic() - started, 1),
-               "opset": opset}
-    log.info("model exported", extra={"format": "onnx", **figures})
-    return figures
+class OnnxConversion:
+    """`package/model.onnx` from `saved_model`, converted by tf2onnx in a process of its own, started at once so
+    that it runs beside the validation pass (its graph rewrites keep a second copy of the model in memory, and
+    take ~25 s on two cores); `results()` waits for it."""
+
+    def __init__(self, saved_model: Path, package: Path, *, opset: int = OPSET, timeout: float = 900) -> None:
+        self.output, self.opset = package / ONNX_FILE, opset
+        self.command = Background([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
+                                   "--output", str(self.output), "--opset", str(opset)], timeout)
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """{"onnx": its size and conversion time, or `error` with tf2onnx's last line}."""
+        code, output, seconds = self.command.wait()
+        if code is None:
+            return {"onnx": _failed(f"tf2onnx did not finish within {self.command.timeout:.0f} s", seconds)}
+        if code != 0 or not self.output.exists():
+            return {"onnx": _failed(f"tf2onnx exited {code}: {last_line(output)}", seconds)}
+        figures = {"file": ONNX_FILE, "bytes": self.output.stat().st_size, "seconds": seconds, "opset": self.opset}
+        log.info("model exported", extra={"format": "onnx", **figures})
+        return {"onnx": figures}
 
 
-def _failed(reason: str, started: float) -> dict[str, Any]:
+def _failed(reason: str, seconds: float) -> dict[str, Any]:
     log.warning("model export failed", extra={"format": "onnx", "error": reason})
-    return {"error": reason, "seconds": round(time.monotonic() - started, 1)}
+    return {"error": reason, "seconds": seconds}

@@ -1,9 +1,9 @@
 """What the training report shows that only the trainer can make: the exported model's predictions drawn on
-validation images (true boxes green, predicted boxes red with label and score) as one grid image."""
+validation images (true boxes green, predicted boxes red with label and score) as one grid image, the drift
+baseline, and the loss curve; the predictions come from the validation pass."""
 
 from __future__ import annotations
 
-import functools
 import io
 from pathlib import Path
 
@@ -12,13 +12,15 @@ from PIL import Image, ImageDraw
 
 from shared.labelling.drift import DRIFT_THRESHOLD, profile
 from trainer_image.tf_compat import tf
+from trainer_image.validation_pass import Seen
 
 TILE = 192
 COLUMNS = 4
 
 
-def read_examples(records: list[str], limit: int):
-    """(file name, encoded image, true boxes as normalised [xmin, ymin, xmax, ymax], class names) per record."""
+def read_examples(records: list[str], limit: int = -1):
+    """(file name, encoded image, true boxes as normalised [xmin, ymin, xmax, ymax], class names) per record, the
+    first `limit` (all: -1)."""
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
                 "image/filename": tf.io.FixedLenFeature([], tf.string),
                 **{f"image/object/bbox/{k}": tf.io.VarLenFeature(tf.float32) for k in ("xmin", "ymin", "xmax", "ymax")},
@@ -31,27 +33,19 @@ def read_examples(records: list[str], limit: int):
         yield parsed["image/filename"].numpy().decode(), parsed["image/encoded"].numpy(), boxes, names
 
 
-@functools.cache
-def _detector(saved_model: str):
-    """The exported model's serving signature, loaded once for the grid and the drift profile."""
-    return tf.saved_model.load(saved_model).signatures["serving_default"]
-
-
-def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str], *, limit: int = 12,
+def prediction_grid(seen: list[Seen], labels: dict[int, str], *, limit: int = 12,
                     threshold: float = 0.5) -> tuple[bytes, list[dict]]:
-    """A JPEG grid of up to `limit` validation images, and per image what was true and what was predicted."""
-    detect = _detector(str(saved_model))
+    """A JPEG grid of the first `limit` validation images of the pass, and per image what was true and what was
+    predicted."""
     tiles, rows = [], []
-    for name, encoded, truth, names in read_examples(records, limit):
-        image = Image.open(io.BytesIO(encoded)).convert("RGB")
-        out = detect(input_tensor=tf.constant(np.asarray(image)[np.newaxis]))
-        kept = [(b, int(c), float(s)) for b, c, s in zip(out["detection_boxes"][0].numpy(),
-                                                       out["detection_classes"][0].numpy(),
-                                                       out["detection_scores"][0].numpy(), strict=True)
-                if s >= threshold]
+    for item in [s for s in seen if s.encoded is not None][:limit]:
+        image = Image.open(io.BytesIO(item.encoded)).convert("RGB")
+        out = item.detections
+        kept = [(b, int(c), float(s)) for b, c, s in zip(out["detection_boxes"], out["detection_classes"],
+                                                       out["detection_scores"], strict=True) if s >= threshold]
         tile = image.resize((TILE, TILE))
         draw = ImageDraw.Draw(tile)
-        for box in truth:  # bright green between two dark lines: visible on any colour, green objects too
+        for box in item.truth:  # bright green between two dark lines: visible on any colour, green objects too
             x0, y0, x1, y1 = box[0] * TILE, box[1] * TILE, box[2] * TILE, box[3] * TILE
             draw.rectangle([x0 - 1, y0 - 1, x1 + 1, y1 + 1], outline=(0, 0, 0), width=4)
             draw.rectangle([x0, y0, x1, y1], outline=(0, 230, 0), width=2)
@@ -59,7 +53,7 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
             draw.rectangle([xmin * TILE, ymin * TILE, xmax * TILE, ymax * TILE], outline=(230, 0, 0), width=2)
             draw.text((xmin * TILE + 2, ymin * TILE + 1), f"{labels.get(cls, cls)} {score:.2f}", fill=(230, 0, 0))
         tiles.append(tile)
-        rows.append({"image": name, "truth": names,
+        rows.append({"image": item.name, "truth": item.truth_names,
                      "predicted": [{"label": labels.get(c, str(c)), "score": round(s, 3)} for _, c, s in kept]})
     grid = Image.new("RGB", (TILE * COLUMNS, TILE * max(1, -(-len(tiles) // COLUMNS))), (255, 255, 255))
     for i, tile in enumerate(tiles):
@@ -69,21 +63,13 @@ def prediction_grid(saved_model: Path, records: list[str], labels: dict[int, str
     return buffer.getvalue(), rows
 
 
-def validation_profile(saved_model: Path, records: list[str], labels: dict[int, str], *, limit: int = 500,
-                       threshold: float = DRIFT_THRESHOLD) -> dict:
-    """The drift profile of the exported model on the validation images (up to `limit`), computed as the drift
-    watch computes it on production: the baseline production is compared with."""
-    detect = _detector(str(saved_model))
-
-    def observations():
-        for _, encoded, _, _ in read_examples(records, limit):
-            image = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))[np.newaxis]
-            out = detect(input_tensor=tf.constant(image))
-            yield [(labels.get(int(c), str(int(c))), float(s)) for c, s in
-                   zip(out["detection_classes"][0].numpy(), out["detection_scores"][0].numpy(), strict=True)
-                   if s >= 0.1]
-
-    return profile(observations(), threshold).to_dict()
+def validation_profile(seen: list[Seen], labels: dict[int, str], *, threshold: float = DRIFT_THRESHOLD) -> dict:
+    """The drift profile of the exported model on the validation images, computed as the drift watch computes it
+    on production: the baseline production is compared with."""
+    observations = ([(labels.get(int(c), str(int(c))), float(s)) for c, s in
+                     zip(item.detections["detection_classes"], item.detections["detection_scores"], strict=True)
+                     if s >= 0.1] for item in seen)
+    return profile(observations, threshold).to_dict()
 
 
 def loss_points(train_dir: Path, tag: str = "Loss/total_loss") -> list[tuple[int, float]]:

@@ -1,4 +1,4 @@
-"""Trainer entry point: manifest → TFRecords → pipeline.config → train → evaluate → export → package.
+"""Trainer entry point: manifest → TFRecords → pipeline.config → train → export → evaluate → package.
 
     python -m trainer_image.train --manifest M --base-model B --model-dir OUT --checkpoint-url C/P \
         --num-steps N --batch-size S [--strategy default|mirrored|multi_worker_mirrored] [--champion C [--warm-start]]
@@ -30,6 +30,8 @@ from shared.training import EXPORT_FORMATS, FAILURE_FILE, SHARD_CACHE, progress_
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
+REPORT_IMAGES = 12
+"""Validation images drawn in the training report's prediction grid."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -190,16 +192,20 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             log.info("worker finished training: the chief evaluates, exports and uploads", extra={
                 "timings": clock.seconds})
             return {"project": project, "dataset_version": version, "role": "worker", "timings_seconds": clock.seconds}
+        with clock.stage("export"):
+            package = _package(args, config_path, train_dir, label_map, work)
+        conversions = _start_exports(args.export, package, stats.files["train"])
         with clock.stage("evaluate"):
-            metrics = _evaluate(manifest, config_path, train_dir, champion, stats.files["validation"], work)
+            seen, coco, metrics = _evaluate(manifest, package, champion, stats.files["validation"], label_map)
             metrics["validation_objects"] = dict(sorted(stats.objects["validation"].items()))
             metrics["dataset_counts"] = {k: manifest["counts"].get(k, 0) for k in (
                 "images", "train", "validation", "production")}
-        with clock.stage("export"):
-            package = _package(args, config_path, train_dir, label_map, stats.files["validation"], work)
-        if args.export:
+        with clock.stage("report"):
+            _report_data(package, seen, label_map, train_dir)
+        if conversions:
             with clock.stage("exports"):
-                metrics["exports"] = _exports(args.export, package, stats.files["validation"], label_map)
+                metrics["exports"] = _finish_exports(conversions, package, seen, coco, stats.files["validation"],
+                                                     label_map)
         (package / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
         summary = {"project": project, "dataset_version": version, "num_steps": args.num_steps,
                    "batch_size": args.batch_size, "strategy": args.strategy, "resumed_from_step": resumed,
@@ -242,69 +248,84 @@ def _configure(args: argparse.Namespace, records: dict[str, list[str]], label_ma
     return config_path, warm, overrides, champion
 
 
-def _evaluate(manifest: dict[str, Any], config_path: Path, train_dir: Path, champion: Path | None,
-              validation: list[str], work: Path) -> dict[str, Any]:
-    """COCO metrics on the validation split, and the champion's on the same images when there is one."""
-    from trainer_image.evaluation import evaluate, summarize
+def _evaluate(manifest: dict[str, Any], package: Path, champion: Path | None, validation: list[str],
+              label_map: LabelMap) -> tuple[list, dict[str, float], dict[str, Any]]:
+    """The exported model's pass over the validation split, its COCO metrics (raw and summarized), and the
+    champion's on the same images when there is one."""
+    from trainer_image.evaluation import evaluate, summarize, validation_pass
 
     version, count = manifest["dataset_version"], manifest["counts"]["validation"]
     if not count:
-        return {"error": "no validation images: nothing to evaluate", "dataset_version": version,
-                "validation_images": 0}
-    metrics = summarize(evaluate(config_path, train_dir)) | {"dataset_version": version, "validation_images": count}
+        return [], {}, {"error": "no validation images: nothing to evaluate", "dataset_version": version,
+                        "validation_images": 0}
+    seen = validation_pass(package / "saved_model", validation, keep_images=REPORT_IMAGES)
+    coco = evaluate(seen, label_map)
+    metrics = summarize(coco) | {"dataset_version": version, "validation_images": len(seen)}
     if champion is not None:
-        metrics["champion"] = _evaluate_champion(champion, validation, work / "label_map.pbtxt") | {
+        metrics["champion"] = _evaluate_champion(champion, validation, label_map) | {
             "dataset_version": version, "validation_images": count}
-    return metrics
+    return seen, coco, metrics
 
 
-def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label_map: LabelMap,
-             validation: list[str], work: Path) -> Path:
-    """The exported SavedModel with its label map and report data, in the folder that gets uploaded."""
+def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label_map: LabelMap, work: Path) -> Path:
+    """The exported SavedModel with its label map, in the folder that gets uploaded."""
     from trainer_image.exporting import export
 
     package = Path(args.model_dir) if not locations.is_blob(args.model_dir) else work / "package"
     export(config_path, train_dir, package)
     (package / "label_map.pbtxt").write_text(label_map.to_pbtxt())
-    _report_data(package, validation, label_map, train_dir)
     return package
 
 
-def _exports(formats: list[str], package: Path, validation: list[str], label_map: LabelMap) -> dict[str, Any]:
-    """Each asked-for format beside the SavedModel, with its size, conversion time and accuracy against it on the
-    validation images; a format that fails says why and the run goes on."""
+def _start_exports(formats: list[str], package: Path, train_records: list[str]) -> list[Any]:
+    """Each asked-for format's conversion, started now so that it runs beside the validation pass."""
+    from trainer_image.onnx_export import OnnxConversion
+    from trainer_image.tflite_export import TfliteConversion
+
+    starts = {"onnx": lambda: OnnxConversion(package / "saved_model", package),
+              "tflite": lambda: TfliteConversion(package / "pipeline.config", package / "checkpoint", package,
+                                                 train_records)}
+    return [starts[name]() for name in dict.fromkeys(formats)]
+
+
+def _finish_exports(conversions: list[Any], package: Path, seen: list, coco: dict[str, float],
+                    validation: list[str], label_map: LabelMap) -> dict[str, Any]:
+    """Each format's size, conversion time and accuracy against the SavedModel on the validation images; a format
+    that fails says why and the run goes on."""
     from trainer_image import export_parity
-    from trainer_image.onnx_export import to_onnx
     from trainer_image.serving.runtimes import fixed_input_size
+    from trainer_image.tflite_export import tflite_detector
 
     exports: dict[str, Any] = {}
-    for name in dict.fromkeys(formats):  # only "onnx" so far
-        exports[name] = figures = to_onnx(package / "saved_model", package)
-        if "error" in figures or not validation:
+    for conversion in conversions:
+        exports |= conversion.results()
+    for name, figures in exports.items():
+        if "error" in figures or not seen:
             continue
-        # the serving side batches images of other sizes by resizing them to this first; it has no OD API to ask
-        figures["input_size"] = fixed_input_size((package / "pipeline.config").read_text())
-        figures["parity"] = export_parity.measure(
-            export_parity.saved_model_detector(package / "saved_model"),
-            export_parity.onnx_detector(package / figures["file"]), validation,
-            {item.name: item.id for item in label_map.items})
+        path = package / figures["file"]
+        if name == "onnx":  # the serving side resizes images of other sizes to this first; it has no OD API to ask
+            figures["input_size"] = fixed_input_size((package / "pipeline.config").read_text())
+        detector = (export_parity.onnx_detector(path) if name == "onnx"
+                    else tflite_detector(path, package / "pipeline.config"))
+        figures["parity"] = export_parity.measure(seen, coco, detector, validation,
+                                                  {item.name: item.id for item in label_map.items},
+                                                  same_graph=name == "onnx")
         log.info("export accuracy measured", extra={"format": name, **{k: figures["parity"].get(k) for k in (
             "map_50", "map_50_drop", "max_box_difference", "max_score_difference")}})
     return exports
 
 
-def _report_data(package: Path, validation: list[str], label_map: LabelMap, train_dir: Path) -> None:
+def _report_data(package: Path, seen: list, label_map: LabelMap, train_dir: Path) -> None:
     """Loss points and predictions on validation images, for the HTML report the release side renders; and the
     validation images' drift profile, which the drift watch compares production with."""
     from trainer_image.report_assets import loss_points, prediction_grid, validation_profile
 
     examples: list[dict] = []
-    if validation:
+    if seen:
         names = {item.id: item.name for item in label_map.items}
-        grid, examples = prediction_grid(package / "saved_model", validation, names)
+        grid, examples = prediction_grid(seen, names, limit=REPORT_IMAGES)
         (package / "report_grid.jpg").write_bytes(grid)
-        (package / "baseline.json").write_text(json.dumps(validation_profile(package / "saved_model", validation,
-                                                                              names), indent=1))
+        (package / "baseline.json").write_text(json.dumps(validation_profile(seen, names), indent=1))
     (package / "report.json").write_text(json.dumps({"loss": loss_points(train_dir), "examples": examples},
                                                     indent=1))
 
@@ -331,17 +352,18 @@ def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: La
     return plan, warm
 
 
-def _evaluate_champion(champion: Path, records: list[str], label_map_path: Path) -> dict[str, Any]:
-    """The champion's metrics on this run's validation images (same split, same label map); the caller stamps
-    them with this run's dataset version and image count, which the gates check before comparing."""
-    from trainer_image.evaluation import evaluate, summarize
+def _evaluate_champion(champion: Path, records: list[str], label_map: LabelMap) -> dict[str, Any]:
+    """The champion's metrics on this run's validation images (same split, its classes matched to this label map
+    by name); the caller stamps them with this run's dataset version and image count, which the gates check."""
+    from shared.dataset.problems import Rejected
+    from trainer_image.evaluation import evaluate, summarize, validation_pass
 
     try:
-        metrics = summarize(evaluate(champion / "pipeline.config", champion / "checkpoint", eval_records=records,
-                                     label_map_path=str(label_map_path)))
-    except (FileNotFoundError, ValueError) as exc:
+        seen = validation_pass(champion / "saved_model", records)
+        champion_labels = LabelMap.parse((champion / "label_map.pbtxt").read_text())
+    except (OSError, ValueError, Rejected) as exc:
         return {"error": f"champion could not be evaluated: {exc}"}
-    return metrics
+    return summarize(evaluate(seen, label_map, champion_labels))
 
 
 def _train(args: argparse.Namespace, config_path: Path, train_dir: Path, strategy: Any) -> int | None:

@@ -19,6 +19,7 @@ param computeName string
 param computeIdentityClientId string
 param environmentName string
 param servingEnvironment string
+param servingOnnxEnvironment string
 param endpointIdentityId string
 param endpointIdentityClientId string
 param serviceSettings object
@@ -75,7 +76,7 @@ var appSettings = union({
   TRAINING_BACKEND: 'azureml'
   BASE_MODEL: 'base-models/ssd_mobilenet_v2_128'
   TRAIN_STEPS: '2000'
-  EXPORT_FORMATS: ''
+  EXPORT_FORMATS: 'onnx'
   TRAIN_BATCH_SIZE: '16'
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
   AZURE_RESOURCE_GROUP: resourceGroup().name
@@ -94,6 +95,7 @@ var appSettings = union({
   GATE_MAX_CLASS_REGRESSION: '0.05'
   GATE_MIN_CLASS_OBJECTS: '10'
   GATE_MAX_EXPORT_MAP_DROP: '0.005'
+  GATE_MAX_EDGE_MAP_DROP: ''
   GATE_OVERRIDES: '{}'
   APPROVAL_SECRET: '@Microsoft.KeyVault(SecretUri=${approvalSecretUri})'
   APPROVAL_TTL_HOURS: '72'
@@ -107,6 +109,7 @@ var appSettings = union({
   ENDPOINT_NAME_PREFIX: 'tfod-${take(resourceToken, 6)}'
   KUBERNETES_COMPUTE: ''
   AML_SERVING_ENVIRONMENT: servingEnvironment
+  AML_SERVING_ONNX_ENVIRONMENT: servingOnnxEnvironment
   SERVING_INSTANCE_TYPE: ''
   SERVING_INSTANCE_COUNT: '1'
   SERVING_THREADS: '16'

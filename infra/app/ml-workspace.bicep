@@ -9,6 +9,7 @@ param dataAccountName string
 param computeIdentityId string
 @description('Azure ML environment that serves score.py on the online endpoints.')
 param servingEnvironment string = 'tfod-serving-cpu'
+param servingOnnxEnvironment string = 'tfod-serving-onnx'
 param gpuVmSize string
 param gpuMaxNodes int
 
@@ -146,6 +147,28 @@ resource servingVersion 'Microsoft.MachineLearningServices/workspaces/environmen
   }
 }
 
+// The ONNX-only serving image (trainer_image/Dockerfile.serving-onnx: ONNX Runtime, no TensorFlow) runs the same
+// score.py for models whose ONNX export passed its parity gate: a slimmer image and a faster start.
+resource servingOnnxContainer 'Microsoft.MachineLearningServices/workspaces/environments@2024-10-01' = {
+  parent: workspace
+  name: servingOnnxEnvironment
+  properties: { description: 'ONNX Runtime + azureml-inference-server-http, no TensorFlow: runs trainer_image/serving/score.py' }
+}
+
+resource servingOnnxVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+  parent: servingOnnxContainer
+  name: '1'
+  properties: {
+    image: '${registry.properties.loginServer}/tfod-serving:onnx'
+    osType: 'Linux'
+    inferenceConfig: {
+      livenessRoute: { port: 5001, path: '/' }
+      readinessRoute: { port: 5001, path: '/' }
+      scoringRoute: { port: 5001, path: '/score' }
+    }
+  }
+}
+
 output workspaceName string = workspace.name
 output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
@@ -155,3 +178,4 @@ output mlStorageName string = mlStorage.name
 output registryLoginServer string = registry.properties.loginServer
 output trainerEnvironment string = '${trainerEnvironment}@latest'
 output servingEnvironment string = '${servingEnvironment}@latest'
+output servingOnnxEnvironment string = '${servingOnnxEnvironment}@latest'

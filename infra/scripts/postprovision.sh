@@ -1,15 +1,16 @@
 #!/bin/sh
-# After provisioning: build the GPU trainer image and the CPU (serving) image in the registry (the environments
-# point at them) and upload the sample base model. Uses the outputs azd exported from infra/main.bicep.
+# After provisioning: build the GPU trainer image, the CPU (serving) image and the ONNX-only serving image in the
+# registry (the environments point at them) and upload the sample base model. Uses the outputs azd exported from
+# infra/main.bicep.
 # ACR Tasks (az acr build) by default; with USE_DOCKER_BUILD=true (trial and free-credit offers refuse ACR Tasks:
 # the preflight says so) the local Docker builds and pushes instead.
 set -eu
-build() {  # tag, Dockerfile
+build() {  # repository:tag, Dockerfile
   if [ "${USE_DOCKER_BUILD:-false}" = "true" ]; then
-    image="$AZURE_CONTAINER_REGISTRY_NAME.azurecr.io/tfod-trainer:$1"
+    image="$AZURE_CONTAINER_REGISTRY_NAME.azurecr.io/$1"
     docker build --file "$2" --tag "$image" . && docker push "$image"
   else
-    az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image "tfod-trainer:$1" --file "$2" .
+    az acr build --registry "$AZURE_CONTAINER_REGISTRY_NAME" --image "$1" --file "$2" .
   fi
 }
 if [ "${USE_DOCKER_BUILD:-false}" = "true" ]; then
@@ -19,9 +20,11 @@ if [ "${USE_DOCKER_BUILD:-false}" = "true" ]; then
   }
   az acr login --name "$AZURE_CONTAINER_REGISTRY_NAME"
 fi
-build gpu trainer_image/Dockerfile.gpu
+build tfod-trainer:gpu trainer_image/Dockerfile.gpu
 # The CPU image also serves: the online endpoints' environment (score.py under azureml-inference-server-http).
-build cpu trainer_image/Dockerfile
+build tfod-trainer:cpu trainer_image/Dockerfile
+# Models whose ONNX export passed its parity gate are served from an image without TensorFlow.
+build tfod-serving:onnx trainer_image/Dockerfile.serving-onnx
 az storage blob upload-batch --auth-mode login --account-name "$AZURE_DATA_STORAGE_ACCOUNT" \
   --destination models --destination-path base-models/ssd_mobilenet_v2_128 \
   --source trainer_image/base_models/ssd_mobilenet_v2_128 --overwrite

@@ -5,6 +5,7 @@ blue/green release to the local endpoint, with the time of each stage."""
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import secrets
@@ -39,6 +40,8 @@ from shared.adapters.label_studio import LabelStudio
 from shared.pipeline.labelling_tool import RETURN_FOLDER
 from shared.settings import Settings
 from shared.training import model_folder
+
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "tensorflow": "TensorFlow"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -246,8 +249,16 @@ def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, c
     prefix = model_folder(args.project, run["batch_id"])
     metrics = json.loads(loop.blobs.read(settings.models_container, f"{prefix}/metrics.json").data)
     ap = ", ".join(f"{k}={v:.3f}" for k, v in metrics.get("per_class_ap", {}).items())
-    print(f"[local] model in {settings.models_container}/{prefix}/ (SavedModel, label map, pipeline.config)")
+    onnx = metrics.get("exports", {}).get("onnx", {})
+    files = "SavedModel, model.onnx" if "file" in onnx else "SavedModel"
+    print(f"[local] model in {settings.models_container}/{prefix}/ ({files}, label map, pipeline.config)")
     print(f"[local] mAP@0.5:0.95={metrics['map']:.3f}  mAP@0.5={metrics['map_50']:.3f}  per class: {ap}")
+    if parity := onnx.get("parity"):
+        print(f"[local] ONNX export: mAP@0.5={parity['map_50']:.3f} on the same {parity['images']} images "
+              f"(SavedModel {parity['saved_model']['map_50']:.3f}), largest box difference "
+              f"{parity['max_box_difference']:.1e}, converted in {onnx['seconds']:g} s")
+    elif "error" in onnx:
+        print(f"[local] ONNX export not usable: {onnx['error']}")
     if produced := metrics.get("dataset_counts", {}).get("production"):
         print(f"[local] {produced} of the {metrics['dataset_counts']['images']} images came from production "
               "(exported for labelling, labelled, dropped back)")
@@ -292,8 +303,8 @@ def _detect(loop: LocalLoop, args: argparse.Namespace, seed: int, count: int) ->
     rng, results = random.Random(seed), []
     for index in range(count):
         image, shapes = demo_data.make_scene(rng, 128, 2)
-        answer = _post(uri, demo_data.jpeg_bytes(image), {"Content-Type": "image/jpeg",
-                                                          "Authorization": f"Bearer {key}"})
+        jpeg = demo_data.jpeg_bytes(image)
+        answer = _post(uri, jpeg, {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
         truth = sorted(s.name for s in shapes)
         found = [d for d in answer["detections"] if d["score"] >= 0.5]
         print(f"[detect] held-out image {index + 1}: truth {truth}")
@@ -301,7 +312,11 @@ def _detect(loop: LocalLoop, args: argparse.Namespace, seed: int, count: int) ->
             b = d["box"]
             print(f"[detect]   {d['label']:<9} {d['score']:.2f}  box ({b['xmin']:.0f},{b['ymin']:.0f})-"
                   f"({b['xmax']:.0f},{b['ymax']:.0f}) px")
-        results.append({"truth": truth, "detections": answer["detections"], "model": answer["model"]})
+        results.append({"truth": truth, "detections": answer["detections"], "model": answer["model"],
+                        "image_jpeg": base64.b64encode(jpeg).decode()})  # for --summary: what was sent
+    if results:
+        model = results[-1]["model"]
+        print(f"[detect] answered by version {model.get('version')} on {RUNTIME_NAMES.get(model.get('runtime'), '?')}")
     return results
 
 

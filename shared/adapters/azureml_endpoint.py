@@ -81,7 +81,9 @@ class AzureMLEndpoints:
         common = {
             "name": slot, "endpoint_name": endpoint, "model": f"azureml:{spec.model_name}:{spec.model_version}",
             "code_configuration": CodeConfiguration(code=str(SERVING_CODE), scoring_script="score.py"),
-            "environment": self.settings.serving_environment,
+            # ONNX Runtime without TensorFlow (a slimmer image, a faster start) when the model will be served by it
+            "environment": self.settings.serving_onnx_environment if spec.runtime == "onnx"
+            else self.settings.serving_environment,
             "instance_type": self.settings.deployment_instance_type,
             "instance_count": self.settings.serving_instance_count,
             "app_insights_enabled": True,
@@ -89,7 +91,7 @@ class AzureMLEndpoints:
             "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
                                       "DEPLOYMENT_NAME": slot,
                                       "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
-                                      **scoring_environment(self.settings)},
+                                      **scoring_environment(self.settings, spec.runtime)},
             "request_settings": OnlineRequestSettings(
                 request_timeout_ms=10_000, max_concurrent_requests_per_instance=self.settings.serving_threads),
             "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),

@@ -22,7 +22,7 @@ class AzureMLRegistry:
         return Model(name=candidate.name, type="custom_model",
                      path=f"azureml://jobs/{candidate.run_id}/outputs/model",
                      description=f"{candidate.project}: dataset {candidate.dataset_version}, run {candidate.run_id}",
-                     tags=candidate.tags(), properties={"model_folder": candidate.model_folder})
+                     tags=candidate.tags(), properties=candidate.properties())
 
     def register(self, candidate: ModelCandidate) -> RegisteredModel:
         """A redelivered completion finds the version already registered for this run."""

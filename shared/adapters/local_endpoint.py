@@ -85,7 +85,8 @@ class LocalEndpoints:
             "MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version, "DEPLOYMENT_NAME": slot,
             "AZUREML_MDC_ENABLED": "true", "AZUREML_MDC_HOST": "127.0.0.1", "AZUREML_MDC_PORT": str(sink.port),
             "AML_APP_ROOT": str(SCORE_SCRIPT.parent), "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}", **scoring_environment(self.settings)}
+            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
+            **scoring_environment(self.settings, spec.runtime)}
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / "server.log"
         with log_path.open("wb") as out:

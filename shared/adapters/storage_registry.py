@@ -26,6 +26,7 @@ class StorageRegistry:
             try:
                 self.tables.insert(self.table, {"PartitionKey": candidate.name, "RowKey": f"{version:06d}",
                                                 "path": candidate.model_folder, "tags": json.dumps(tags),
+                                                "properties": json.dumps(candidate.properties()),
                                                 **{k: tags[k] for k in ("run_id", "dataset_version", "state")}})
             except PreconditionFailed:
                 continue  # another registration took this version: look again

@@ -16,7 +16,7 @@ from shared.gates import GatePolicy, evaluate_gates, policy_for
 from shared.pipeline.approve import Approve
 from shared.pipeline.records import ProjectState, Records, RunRecord, RunStatus
 from shared.ports import BlobStore, ModelRegistry, NotFound, Notifier, TableStore
-from shared.registry import ModelCandidate
+from shared.registry import ModelCandidate, export_properties
 from shared.settings import Settings
 from shared.training import FAILURE_FILE, SERVICE_TAG, model_folder
 from shared.training_report import render_report
@@ -68,7 +68,7 @@ class CompleteRun:
                 if metrics is not None:
                     self._write_report(project, batch_id, event.run_id, metrics, gates)
             if gates.get("gates_passed"):
-                gates |= self._register(project, batch_id, event.run_id, run, gates, now)
+                gates |= self._register(project, batch_id, event.run_id, run, gates, metrics, now)
             self.records.record_run(project, batch_id, now, status=status, run_id=event.run_id, ended_at=iso(now),
                                     gpu_hours=hours, reason=reason or None, failure=failure or None, **gates)
             self._release(project, event, run, hours, failure, reason, now)
@@ -103,7 +103,7 @@ class CompleteRun:
         s = self.settings
         default = GatePolicy(s.gate_min_map, s.gate_min_map_50, s.gate_min_class_ap, s.gate_min_validation_images,
                              s.gate_max_regression, s.gate_max_class_regression, s.gate_min_class_objects,
-                             s.gate_max_export_map_drop)
+                             s.gate_max_export_map_drop, s.gate_max_edge_map_drop)
         try:
             policy = policy_for(project, default, s.gate_overrides)
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
@@ -157,12 +157,12 @@ class CompleteRun:
         return report.get("loss"), f"champion ({folder.split('/')[-2] if folder.count('/') >= 2 else folder})"
 
     def _register(self, project: str, batch_id: str, run_id: str, run: RunRecord, gates: dict[str, Any],
-                  now: datetime) -> dict[str, Any]:
+                  metrics: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         """A model that passed its gates goes to the registry with its lineage, waiting for approval."""
         candidate = ModelCandidate(
             project=project, run_id=run_id, batch_id=batch_id, dataset_version=run.dataset_version or "",
             base_model=self.settings.base_model, model_folder=model_folder(project, batch_id),
-            metrics={"map": gates.get("map"), "map_50": gates.get("map_50")})
+            metrics={"map": gates.get("map"), "map_50": gates.get("map_50")}, exports=export_properties(metrics))
         model = self.registry().register(candidate)
         log.info("model registered" if model.created else "model already registered",
                  extra={"model_version": model.version, "model_name": model.name, "state": model.state})

@@ -28,6 +28,7 @@ from shared.ports import (
     PreconditionFailed,
     TableStore,
 )
+from shared.serving import served_runtime
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ class Release:
     def request(self, spec: DeploymentSpec, batch_id: str, now: datetime | None = None) -> str:
         """Queue an approved model for release; it starts at once unless another release is under way."""
         now = now or datetime.now(UTC)
+        runtime = spec.runtime or served_runtime(self.settings.serving_runtime, self._metrics(spec.model_folder))
         candidate = json.dumps({"model_name": spec.model_name, "model_version": spec.model_version,
-                                "model_folder": spec.model_folder, "batch_id": batch_id, "requested_at": iso(now)})
+                                "model_folder": spec.model_folder, "batch_id": batch_id, "requested_at": iso(now),
+                                "runtime": runtime})
         for _ in range(10):
             row = self.records.release(spec.project)
             if row.phase in ACTIVE:
@@ -62,6 +65,13 @@ class Release:
                          extra={"project": spec.project, "model_version": spec.model_version, "batch_id": batch_id})
                 return outcome
         raise RuntimeError(f"could not queue the release of {spec.project}: its row kept changing")
+
+    def _metrics(self, folder: str) -> dict[str, Any] | None:
+        """The model's metrics.json (its exports decide the runtime); None when it cannot be read."""
+        try:
+            return json.loads(self.blobs.read(self.settings.models_container, f"{folder}/metrics.json").data)
+        except (NotFound, ValueError):
+            return None
 
     def start(self, spec: DeploymentSpec, batch_id: str, now: datetime | None = None) -> dict[str, Any]:
         """Queue an approved version and take its first step now (the timer takes the rest)."""
@@ -83,13 +93,15 @@ class Release:
         if row.phase not in ACTIVE:
             return row.phase or "none"
         candidate = row.candidate_of()
-        spec = DeploymentSpec(project, candidate["model_name"], candidate["model_version"], candidate["model_folder"])
+        spec = DeploymentSpec(project, candidate["model_name"], candidate["model_version"], candidate["model_folder"],
+                              candidate.get("runtime", ""))
         with logs.correlation(project=project, batch_id=candidate["batch_id"], model_version=spec.model_version):
             if row.phase == "requested":
                 row.phase, row.slot, row.provisioning_since = "provisioning", other_slot(row.live_slot), iso(now)
                 if not self._save(row):
                     return "busy"
-                log.info("deployment started", extra={"slot": row.slot, "model_name": spec.model_name})
+                log.info("deployment started", extra={"slot": row.slot, "model_name": spec.model_name,
+                                                      "runtime": spec.runtime})
             state = self.endpoints().provision(spec, row.slot)
             if state == "provisioning":
                 limit = self.settings.deployment_timeout_minutes

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from local_mode.demo_data import SHAPES
 from shared import log_contract, log_timeline
+from shared.dataset.label_map import LabelMap
 from tests.browser import chromium, screenshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,12 +39,12 @@ def listening(port: int) -> bool:
 def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     """The main command with the demo dataset exported as COCO (the format most tools write): read, trained,
     released, detecting the right shapes; then the labelling loop."""
-    summary, log_file = tmp_path / "summary.json", tmp_path / "local-mode.jsonl"
+    summary, log_file, data = tmp_path / "summary.json", tmp_path / "local-mode.jsonl", tmp_path / "azurite"
     env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")}
     result = subprocess.run(
         [sys.executable, "-m", "local_mode", "run", "--auto-approve", "--demo-images", "200", "--steps", "600",
          "--demo-format", "coco", "--check-images", "4", "--labelling-demo", "--production-images", "40",
-         "--summary", str(summary), "--log-file", str(log_file)],
+         "--summary", str(summary), "--log-file", str(log_file), "--keep-data", "--data-dir", str(data)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -59,6 +60,9 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
         assert confident, f"nothing found on a held-out image with {checked['truth']}"
         assert confident[0]["label"] in checked["truth"], checked
         assert {d["label"] for d in confident} <= set(SHAPES), checked
+
+    assert "answered by version 1 on ONNX Runtime" in result.stdout and "[local] ONNX export: mAP@0.5=" in result.stdout
+    assert_served_answers_are_the_saved_models(report, run["model_version"], data, tmp_path / "models", env)
 
     # the labelling loop: production requests collected → uncertain ones exported → labelled → next run
     export = report["labelling_export"]  # the 40, and the release's smoke test and held-out checks before them
@@ -91,6 +95,41 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
 
 
 
+
+
+def assert_served_answers_are_the_saved_models(report: dict, version: str, data: Path, out: Path, env: dict) -> None:
+    """The endpoint served the ONNX export; its answers on the held-out images are what the SavedModel of the same
+    package answers, within the parity tolerance (the package fetched as a device team would: download-model)."""
+    import base64
+    import io
+
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    fetched = subprocess.run([sys.executable, "-m", "local_mode", "download-model", "--project", "demo", "--version",
+                              version, "--format", "saved-model", "--out", str(out), "--data-dir", str(data),
+                              "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr[-2000:]
+    files = json.loads(fetched.stdout)
+    assert {"model.onnx", "saved_model/saved_model.pb", "label_map.pbtxt"} <= set(files["files"]), files["files"]
+    assert abs(files["exports"]["onnx"]["map_50_drop"]) <= 0.005, files["exports"]
+    detect = tf.saved_model.load(f"{files['folder']}/saved_model").signatures["serving_default"]
+    names = {item.id: item.name for item in LabelMap.parse(Path(files["folder"], "label_map.pbtxt").read_text()).items}
+    for checked in report["detections"]:
+        assert checked["model"]["runtime"] == "onnx", checked["model"]
+        image = np.asarray(Image.open(io.BytesIO(base64.b64decode(checked["image_jpeg"]))).convert("RGB"))
+        out = {k: v[0].numpy() for k, v in detect(input_tensor=tf.constant(image[np.newaxis])).items()}
+        height, width = image.shape[:2]
+        served = [d for d in checked["detections"] if d["score"] >= 0.3]
+        expected = [(names[int(c)], float(s), b * [height, width, height, width]) for c, s, b in zip(
+            out["detection_classes"], out["detection_scores"], out["detection_boxes"], strict=True) if s >= 0.3]
+        assert len(served) == len(expected), (served, expected)
+        for answer, (label, score, (ymin, xmin, ymax, xmax)) in zip(served, expected, strict=True):
+            box = answer["box"]
+            assert answer["label"] == label and abs(answer["score"] - score) <= 1e-3, (answer, label, score)
+            assert max(abs(box["xmin"] - xmin), abs(box["ymin"] - ymin), abs(box["xmax"] - xmax),
+                       abs(box["ymax"] - ymax)) <= 0.5, (box, (xmin, ymin, xmax, ymax))
 
 
 OURS = ("shared", "function_app", "local_mode", "trainer_image", "azmlinfsrv.score")

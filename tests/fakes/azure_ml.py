@@ -114,6 +114,7 @@ class AzureMLService:
         """The workspace as infra/ (ml-workspace.bicep) and the postprovision hook leave it."""
         self.add_environment("tfod-trainer-gpu", "1", f"{self.ws.registry}.azurecr.io/tfod-trainer:gpu")
         self.add_environment("tfod-serving-cpu", "1", f"{self.ws.registry}.azurecr.io/tfod-trainer:cpu")
+        self.add_environment("tfod-serving-onnx", "1", f"{self.ws.registry}.azurecr.io/tfod-serving:onnx")
         self.add_compute("gpu-cluster", "train")
         self.add_datastore("workspaceblobstore", self.ws.storage_account,
                            "azureml-blobstore-00000000-0000-0000-0000-000000000000", default=True)

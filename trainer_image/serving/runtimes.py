@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.serving import onnx_usable
+
 RUNTIMES = ("auto", "onnx", "tensorflow")
 OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores")
 Detect = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -45,8 +47,7 @@ def onnx_export(package: Path) -> dict[str, Any] | None:
         export = json.loads((package / "metrics.json").read_text())["exports"]["onnx"]
     except (FileNotFoundError, KeyError, TypeError, ValueError):
         return None
-    usable = "error" not in export and "map_50_drop" in (export.get("parity") or {})
-    return export if usable and (package / export.get("file", "")).is_file() else None
+    return export if onnx_usable(export) and (package / export.get("file", "")).is_file() else None
 
 
 def tensorflow_model(saved_model: Path) -> tuple[Detect, int | None]:

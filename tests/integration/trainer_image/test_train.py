@@ -61,7 +61,7 @@ def run(azurite_connection_string, tmp_path_factory):
     args = ["--manifest", f"blob://{settings.manifests_container}/{manifest_blob}",
             "--base-model", f"blob://{models}/base-models/ssd", "--model-dir", f"blob://{models}/shapes/b1/model",
             "--checkpoint-url", f"{checkpoints}/shapes/b1", "--num-steps", str(STEPS), "--batch-size", "4",
-            "--checkpoint-every", "10", "--sync-interval", "0.5", "--export", "onnx"]
+            "--checkpoint-every", "10", "--sync-interval", "0.5", "--export", "onnx", "--export", "tflite"]
 
     first = trainer(env, *args)
     deadline = time.monotonic() + 400
@@ -219,6 +219,7 @@ def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_sc
     import tensorflow as tf
     from PIL import Image
 
+    from trainer_image.evaluation import validation_pass
     from trainer_image.report_assets import TILE, prediction_grid
 
     image = Image.new("RGB", (128, 128), (0, 200, 0))
@@ -233,8 +234,8 @@ def test_the_report_grid_keeps_true_boxes_visible_on_any_colour_and_hides_low_sc
     record = tmp_path / "green.tfrecord"
     with tf.io.TFRecordWriter(str(record)) as writer:
         writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    grid, rows = prediction_grid(run["package"] / "saved_model", [str(record)], {1: "circle", 2: "square"},
-                                 threshold=0.99)
+    seen = validation_pass(run["package"] / "saved_model", [str(record)], keep_images=1)
+    grid, rows = prediction_grid(seen, {1: "circle", 2: "square"}, threshold=0.99)
     tile = np.asarray(Image.open(io.BytesIO(grid)).convert("RGB"))[:TILE, :TILE].astype(int)
     across = tile[TILE // 4 - 3: TILE // 4 + 4, TILE // 2].sum(axis=-1)  # a column through the box's top edge
     assert (across < 150).sum() >= 2, f"no dark edge: the green box vanishes on the green object ({across})"
@@ -365,28 +366,51 @@ def test_the_onnx_export_detects_as_the_saved_model_does(run):
     np.testing.assert_allclose(boxes, expected["detection_boxes"].numpy(), atol=1e-4)
 
 
+def test_the_tflite_exports_are_measured_as_the_saved_model_is(run):
+    """A float16 and an int8 model for devices, each run by the TFLite interpreter on the validation images and
+    scored as the SavedModel is; the float16 one finds what the SavedModel finds, the int8 one is the smallest."""
+    import tensorflow as tf
+
+    exports = json.loads((run["package"] / "metrics.json").read_text())["exports"]
+    for name, file in (("tflite-fp16", "model_fp16.tflite"), ("tflite-int8", "model_int8.tflite")):
+        export = exports[name]
+        assert "error" not in export, export
+        assert export["file"] == file and export["bytes"] == (run["package"] / file).stat().st_size
+        parity = export["parity"]
+        assert parity["images"] == run["manifest"]["counts"]["validation"]
+        assert set(parity["per_class_ap"]) == {"circle", "square", "triangle"}
+        assert parity["saved_model"]["map_50"] == exports["onnx"]["parity"]["saved_model"]["map_50"]
+        interpreter = tf.lite.Interpreter(model_path=str(run["package"] / file))
+        assert list(interpreter.get_input_details()[0]["shape"]) == [1, 128, 128, 3]
+    fp16 = exports["tflite-fp16"]["parity"]
+    assert abs(fp16["map_50_drop"]) <= 0.02 and fp16["max_box_difference"] < 0.01, fp16
+    assert fp16["lost_detections"] + fp16["new_detections"] <= 2, fp16
+    assert exports["tflite-int8"]["bytes"] < 0.7 * exports["tflite-fp16"]["bytes"]
+
+
 def test_onnx_runtime_answers_what_tensorflow_answers_and_the_answer_says_which_served(run):
-    """The same requests through score.py on each runtime (auto picks ONNX: the export's parity was measured)."""
+    """The same requests through score.py on each runtime: TensorFlow in the trainer's environment, ONNX Runtime in
+    the ONNX-only serving environment (no TensorFlow installed), where `auto` picks it by itself."""
     from trainer_image.serving import runtimes
 
     assert runtimes.choose("auto", run["package"])[0] == "onnx"
     images = scenes([(128, 128), (96, 160), (200, 120)])
-    answers = {name: [json.loads(line) for line in served_without(run["package"], name, images).splitlines()]
-               for name in ("tensorflow", "onnx")}
+    answers = {
+        "tensorflow": served_by(sys.executable, run["package"], "tensorflow", images),
+        "onnx": served_by(str(REPO / ".venv-serving-onnx" / "bin" / "python"), run["package"], "auto", images)}
     for tf_answer, onnx_answer in zip(answers["tensorflow"], answers["onnx"], strict=True):
         assert (tf_answer["model"]["runtime"], onnx_answer["model"]["runtime"]) == ("tensorflow", "onnx")
         assert len(tf_answer["detections"]) == len(onnx_answer["detections"])
         same_detections(tf_answer, onnx_answer, 1e-3)
 
 
-def served_without(package: Path, runtime: str, images: list) -> str:
-    """score.py in a process of its own, scoring `images` one JSON answer a line; with ONNX Runtime, TensorFlow
-    cannot be imported there at all (as in an ONNX-only serving image)."""
+def served_by(python: str, package: Path, runtime: str, images: list) -> list[dict]:
+    """score.py run by `python` in a process of its own, scoring `images`: one JSON answer each. The ONNX-only
+    environment cannot import TensorFlow at all (it is not installed there), as in its serving image."""
     import base64
     import io
 
-    blocked = "import sys; sys.modules['tensorflow'] = None\n" if runtime == "onnx" else ""
-    program = blocked + textwrap.dedent("""
+    program = textwrap.dedent("""
         import base64, io, json, sys
         from PIL import Image
         from trainer_image.serving import score
@@ -394,6 +418,7 @@ def served_without(package: Path, runtime: str, images: list) -> str:
         for line in sys.stdin:
             image = Image.open(io.BytesIO(base64.b64decode(line))).convert("RGB")
             print(json.dumps(score.detect(image, 0.1, 20)))
+        assert "tensorflow" not in sys.modules or score._runtime == "tensorflow", "TensorFlow imported for ONNX"
         """)
     encoded = []
     for image in images:
@@ -402,7 +427,7 @@ def served_without(package: Path, runtime: str, images: list) -> str:
         encoded.append(base64.b64encode(buffer.getvalue()).decode())
     env = os.environ | {"AZUREML_MODEL_DIR": str(package), "SERVING_RUNTIME": runtime, "PYTHONPATH": str(REPO),
                         "SCORE_MAX_BATCH": "1"}
-    done = subprocess.run([sys.executable, "-c", program], input="\n".join(encoded) + "\n", env=env, cwd=REPO,
+    done = subprocess.run([python, "-c", program], input="\n".join(encoded) + "\n", env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return [json.loads(line) for line in done.stdout.splitlines()]

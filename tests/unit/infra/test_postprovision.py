@@ -25,11 +25,12 @@ def run_hook(tmp_path: Path, env: dict[str, str], tools: tuple[str, ...] = ("az"
     return done.returncode, calls.read_text().splitlines() if calls.exists() else []
 
 
-def test_acr_tasks_build_both_images_by_default(tmp_path):
+def test_acr_tasks_build_every_image_by_default(tmp_path):
     code, calls = run_hook(tmp_path, {})
     assert code == 0
-    assert [c.split(" --file ")[0] for c in calls[:2]] == ["az acr build --registry crx --image tfod-trainer:gpu",
-                                                            "az acr build --registry crx --image tfod-trainer:cpu"]
+    assert [c.split(" --file ")[0] for c in calls[:3]] == ["az acr build --registry crx --image tfod-trainer:gpu",
+                                                            "az acr build --registry crx --image tfod-trainer:cpu",
+                                                            "az acr build --registry crx --image tfod-serving:onnx"]
     assert not [c for c in calls if c.startswith("docker")] and "upload-batch" in calls[-1]
 
 
@@ -40,6 +41,8 @@ def test_use_docker_build_builds_and_pushes_locally(tmp_path):
                           "docker push crx.azurecr.io/tfod-trainer:gpu",
                           "docker build --file trainer_image/Dockerfile --tag crx.azurecr.io/tfod-trainer:cpu .",
                           "docker push crx.azurecr.io/tfod-trainer:cpu"]
+    assert calls[5:7] == ["docker build --file trainer_image/Dockerfile.serving-onnx --tag "
+                          "crx.azurecr.io/tfod-serving:onnx .", "docker push crx.azurecr.io/tfod-serving:onnx"]
     assert not [c for c in calls if "acr build" in c]
 
 

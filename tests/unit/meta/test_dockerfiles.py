@@ -11,7 +11,7 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
 def test_dockerfiles_pass_hadolint():
-    files = [str(ROOT / "trainer_image" / name) for name in ("Dockerfile", "Dockerfile.gpu")]
+    files = [str(ROOT / "trainer_image" / name) for name in ("Dockerfile", "Dockerfile.gpu", "Dockerfile.serving-onnx")]
     result = subprocess.run([str(HADOLINT), "--no-color", *files], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -38,3 +38,18 @@ def test_the_environment_holds_one_tensorflow_build():
     for other in ("tensorflow", "tensorflow-text", "tensorflow-hub", "tensorflow-datasets", "opencv-python"):
         with pytest.raises(PackageNotFoundError):
             version(other)
+
+
+def test_the_onnx_serving_image_has_no_tensorflow_and_the_trainers_pins():
+    """The ONNX-only image installs the serving packages and ONNX Runtime at the trainer's own versions, and
+    nothing that brings TensorFlow or the OD API; it copies only what score.py imports."""
+    lines = [line for line in (ROOT / "trainer_image" / "requirements-serving-onnx.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert lines[0] == "-r requirements-serving.txt"
+    common = (ROOT / "trainer_image" / "requirements-common.txt").read_text().splitlines()
+    for pin in lines[1:]:
+        assert any(line.split("#")[0].strip() == pin for line in common), f"{pin} is not the trainer's pin"
+    assert not [line for line in lines if "tensorflow" in line or "object-detection" in line or "tf-" in line]
+    dockerfile = (ROOT / "trainer_image" / "Dockerfile.serving-onnx").read_text()
+    assert "requirements-serving-onnx.txt" in dockerfile and "requirements.txt " not in dockerfile
+    assert "COPY trainer_image/serving/ trainer_image/serving/" in dockerfile

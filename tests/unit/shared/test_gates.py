@@ -93,6 +93,26 @@ def test_an_architecture_that_cannot_be_converted_is_noted_and_released_as_a_sav
     assert decision.checks["onnx_export"] == "not written: tf2onnx exited 1: Unsupported ops: TensorListReserve"
 
 
+def tflite(drop: float) -> dict:
+    parity = {"map_50": 0.7 - drop, "map_50_drop": drop, "images": 40, "saved_model": {"map_50": 0.7}}
+    return {name: {"file": f"model_{name[7:]}.tflite", "bytes": 1_100_000, "seconds": 20.0, "parity": parity}
+            for name in ("tflite-fp16", "tflite-int8")}
+
+
+def test_device_exports_are_reported_not_gated_unless_the_project_asks():
+    """An int8 model loses some accuracy by design: its figures go on the release, and hold it back only when the
+    project sets a limit for device formats."""
+    lossy = metrics(exports=onnx(drop=0.0) | tflite(drop=0.04))
+    decision = evaluate_gates(lossy, POLICY)
+    assert decision.passed and decision.checks["tflite-int8_map_50_drop"] == 0.04
+    assert decision.checks["tflite-int8_export"] == "reported, not gated (GATE_MAX_EDGE_MAP_DROP is not set)"
+    strict = evaluate_gates(lossy, GatePolicy(min_map_50=0.5, max_edge_map_drop=0.02))
+    assert not strict.passed
+    assert strict.reasons == [f"{name} export's map_50 0.660 is 0.040 below the SavedModel's 0.700 (at most 0.020) "
+                              "on the same 40 validation images" for name in ("tflite-fp16", "tflite-int8")]
+    assert evaluate_gates(lossy, GatePolicy(min_map_50=0.5, max_edge_map_drop=0.05)).passed
+
+
 def test_a_run_without_evaluation_never_passes():
     decision = evaluate_gates({"error": "no validation images: nothing to evaluate"}, POLICY)
     assert not decision.passed and "no validation images" in decision.reasons[0]

@@ -39,6 +39,14 @@ def test_the_report_shows_each_export_against_the_saved_model():
     assert re.findall(r"<td>([^<]*)</td>", row) == ["3.7 MB", "24.4 s", "0.939", "0.939", "0.0000",
                                                     "0.000000 / 0.000002"]
     assert "same 48 validation images" in html
+    exports["tflite-int8"] = {"file": "model_int8.tflite", "bytes": 1_116_792, "seconds": 19.5, "parity": {
+        "images": 48, "map_50": 0.9212, "map_50_drop": 0.0179, "max_box_difference": 0.012,
+        "max_score_difference": 0.031, "lost_detections": 2, "new_detections": 1, "saved_model": {"map_50": 0.9391}}}
+    html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5, "exports": exports},
+                         report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None)
+    row = re.search(r"<tr><td>tflite-int8</td>(.*?)</tr>", html).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["1.1 MB", "19.5 s", "0.921", "0.939", "0.0179",
+                                                    "0.012000 / 0.031000 (2 lost, 1 new)"]
     failed = render_report(project="p", batch_id="b", run_id="r", report={"loss": RUN}, gates_passed=True,
                            gate_reasons=[], grid_jpeg=None,
                            metrics={"map": 0.5, "exports": {"onnx": {"error": "tf2onnx exited 1: <Unsupported>"}}})

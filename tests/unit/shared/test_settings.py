@@ -18,7 +18,8 @@ def test_bad_value_names_the_variable():
 
 def test_export_formats_are_read_as_a_list_and_an_unknown_one_is_refused_by_name():
     assert Settings.from_env({"EXPORT_FORMATS": " ONNX, onnx "}).exports == ("onnx",)
-    assert Settings().exports == ()
+    assert Settings().exports == ("onnx",) and Settings.from_env({"EXPORT_FORMATS": ""}).exports == ("onnx",)
+    assert Settings(export_formats="").exports == ()
     with pytest.raises(SettingsError, match="EXPORT_FORMATS='onnx,coreml': coreml is not a format the trainer"):
         Settings.from_env({"EXPORT_FORMATS": "onnx,coreml"})
 

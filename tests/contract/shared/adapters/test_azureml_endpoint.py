@@ -80,6 +80,22 @@ def test_the_provisioned_cluster_and_the_settings_it_gives_agree():
     assert instance_types == ["cpu", "gpu"]
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_model_served_by_onnx_runtime_gets_the_image_without_tensorflow(azure, kind):
+    """The release chose ONNX Runtime for this model (its export passed parity): the deployment names the ONNX-only
+    environment, and score.py is told the runtime rather than left to choose."""
+    if kind == "kubernetes":
+        name, instance_types, _ = provisioned_cluster()
+        azure.ml.add_kubernetes_compute(name, tuple(instance_types))
+    register_model(azure)
+    adapter = endpoints(azure, **KINDS[kind])
+    onnx = DeploymentSpec("shapes", "tfod-shapes", "1", "shapes/b1/model", runtime="onnx")
+    assert provision_until_settled(azure, adapter, onnx)[-1] == "ready"
+    props = azure.ml.get(f"onlineEndpoints/{ENDPOINT}/deployments/blue")["properties"]
+    assert props["environmentId"] == f"{azure.ws.id}/environments/tfod-serving-onnx/versions/1"
+    assert props["environmentVariables"]["SERVING_RUNTIME"] == "onnx"
+
+
 def test_the_endpoint_azure_receives_is_keyed_and_runs_as_the_endpoint_identity(azure, ready):
     endpoint = azure.ml.get(f"onlineEndpoints/{ENDPOINT}")
     assert endpoint["properties"]["authMode"] == "Key"

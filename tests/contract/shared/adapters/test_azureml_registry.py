@@ -7,15 +7,20 @@ from azure.core.exceptions import HttpResponseError
 
 from shared.adapters.azureml_registry import AzureMLRegistry
 from shared.adapters.azureml_training import AzureMLTraining
-from shared.registry import ModelCandidate
+from shared.registry import ModelCandidate, export_properties
 from tests.contract.conftest import azure_settings
 from tests.contract.shared.adapters.test_azureml_training import REQUEST
+
+METRICS = {"exports": {
+    "onnx": {"file": "model.onnx", "bytes": 3_600_123, "seconds": 24.1,
+             "parity": {"map_50": 0.7991, "map_50_drop": 0.0009, "images": 40}},
+    "tflite-int8": {"error": "TFLite export is for SSD models (this one is faster_rcnn)", "seconds": 0.2}}}
 
 
 def candidate_of(run_id: str) -> ModelCandidate:
     return ModelCandidate(project="shapes", run_id=run_id, batch_id=REQUEST.batch_id, dataset_version="ab12",
                           base_model="base-models/ssd", model_folder="shapes/b1/model",
-                          metrics={"map": 0.5, "map_50": 0.8})
+                          metrics={"map": 0.5, "map_50": 0.8}, exports=export_properties(METRICS))
 
 
 @pytest.fixture
@@ -38,6 +43,10 @@ def test_a_completed_runs_output_is_registered_with_its_lineage(azure, completed
     assert stored["tags"] == {"run_id": completed_run, "batch_id": REQUEST.batch_id, "dataset_version": "ab12",
                               "base_model": "base-models/ssd", "gates": "passed", "state": "pending-approval",
                               "metric_map": "0.5000", "metric_map_50": "0.8000"}
+    assert stored["properties"] == {  # the exports, for whoever ships or serves them, next to the package's folder
+        "model_folder": "shapes/b1/model", "export_onnx_file": "model.onnx", "export_onnx_bytes": "3600123",
+        "export_onnx_map_50": "0.7991", "export_onnx_map_50_drop": "0.0009",
+        "export_tflite_int8_error": "TFLite export is for SSD models (this one is faster_rcnn)"}
 
 
 def test_a_redelivered_completion_finds_the_version_instead_of_registering_twice(azure, completed_run):

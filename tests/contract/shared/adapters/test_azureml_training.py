@@ -42,7 +42,7 @@ def test_the_job_azure_ml_receives_has_resolved_environment_and_compute(azure):
         "python -m trainer_image.train --manifest ${{inputs.manifests}}/ab12cd34ef56ab78.json "
         "--base-model ${{inputs.base_model}} "
         "--model-dir ${{outputs.model}} --checkpoint-url checkpoints/shapes/shapes-20261125-101500-123456 "
-        "--num-steps 2000 --batch-size 16 --strategy default")
+        "--num-steps 2000 --batch-size 16 --strategy default --export onnx")
     assert props["tags"] == {"tfod-retrain": "1", "project": "shapes", "batch_id": "shapes-20261125-101500-123456",
                              "dataset_version": "ab12cd34ef56ab78", "base_model": "base-models/ssd_mobilenet_v2_128"}
     assert props["environmentVariables"] == {
@@ -81,8 +81,9 @@ def test_the_champion_is_evaluated_and_warm_starts_only_when_the_label_map_is_un
 
 
 def test_the_exports_asked_for_are_written_by_the_job(azure):
-    run = training(azure, export_formats="onnx").submit(REQUEST)
-    assert azure.ml.job(run.job_name)["properties"]["command"].endswith("--strategy default --export onnx")
+    run = training(azure, export_formats="onnx,tflite").submit(REQUEST)
+    assert azure.ml.job(run.job_name)["properties"]["command"].endswith(
+        "--strategy default --export onnx --export tflite")
 
 
 def test_names_from_any_project_fit_azure_rules_and_never_collide(azure):

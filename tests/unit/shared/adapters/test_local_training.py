@@ -16,6 +16,8 @@ def command(settings: Settings) -> list[str]:
 
 
 def test_the_exports_asked_for_are_written_by_the_local_trainer_too():
-    with_onnx = command(Settings(export_formats="onnx"))
-    assert with_onnx[with_onnx.index("--export") + 1] == "onnx"
-    assert "--export" not in command(Settings())
+    default = command(Settings())  # ONNX by default: what `auto` serves
+    assert [default[i + 1] for i, arg in enumerate(default) if arg == "--export"] == ["onnx"]
+    both = command(Settings(export_formats="onnx,tflite"))
+    assert [both[i + 1] for i, arg in enumerate(both) if arg == "--export"] == ["onnx", "tflite"]
+    assert "--export" not in command(Settings(export_formats=""))

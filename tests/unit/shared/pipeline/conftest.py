@@ -63,6 +63,7 @@ class FakeEndpoints:
 
     def __init__(self) -> None:
         self.deployed: dict[str, str] = {}
+        self.runtimes: dict[str, str] = {}
         self.traffic: dict[str, int] = {}
         self.outcome = "ready"
         self.answer_version: str | None = None
@@ -70,7 +71,7 @@ class FakeEndpoints:
         self.fail_route: Exception | None = None
 
     def provision(self, spec, slot: str) -> str:
-        self.deployed[slot] = spec.model_version
+        self.deployed[slot], self.runtimes[slot] = spec.model_version, spec.runtime
         return self.outcome
 
     def invoke(self, project: str, slot: str, body: bytes, content_type: str) -> tuple[int, bytes]:

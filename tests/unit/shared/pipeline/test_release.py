@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.ports import DeploymentSpec
@@ -33,6 +35,19 @@ def test_a_release_switches_all_traffic_to_the_new_slot_and_retires_the_old_mode
         "retired", "deployed")
     assert pipeline.run("rel", batch_of(first)).model_state == "retired"
     assert pipeline.state("rel").champion_model == second.model_folder
+
+
+def test_a_model_whose_onnx_export_passed_parity_is_deployed_to_be_served_by_onnx_runtime(pipeline):
+    """The runtime is chosen once, at release, from the model's own figures: it picks the serving environment."""
+    measured = {"onnx": {"file": "model.onnx", "parity": {"map_50": 0.8, "map_50_drop": 0.0, "images": 3}}}
+    first = approved(pipeline)
+    metrics = f"{first.model_folder}/metrics.json"
+    pipeline.blobs.write(pipeline.settings.models_container, metrics, json.dumps(
+        {"map": 0.5, "map_50": 0.8, "exports": measured}).encode())
+    assert pipeline.release.start(first, batch_of(first), pipeline.now)["phase"] == "live"
+    second = approved(pipeline, seed=2, start=20)  # trained without EXPORT_FORMATS
+    assert pipeline.release.start(second, batch_of(second), pipeline.now)["phase"] == "live"
+    assert pipeline.endpoints.runtimes == {"blue": "onnx", "green": "tensorflow"}
 
 
 def test_a_release_queued_during_another_is_kept_and_started_next(pipeline):
