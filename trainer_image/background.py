@@ -28,6 +28,12 @@ class Background:
         self.output.close()
         return code, text, self.seconds()
 
+    def stop(self) -> None:
+        """Kill it if it still runs (the trainer failed before waiting for it)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def seconds(self) -> float:
         return round(time.monotonic() - self.started, 1)
 

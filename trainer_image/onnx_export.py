@@ -26,6 +26,9 @@ class OnnxConversion:
         self.command = Background([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
                                    "--output", str(self.output), "--opset", str(opset)], timeout)
 
+    def stop(self) -> None:
+        self.command.stop()
+
     def results(self) -> dict[str, dict[str, Any]]:
         """{"onnx": its size and conversion time, or `error` with tf2onnx's last line}."""
         code, output, seconds = self.command.wait()

@@ -38,6 +38,9 @@ class TfliteConversion:
                                    str(pipeline_config), "--checkpoint-dir", str(checkpoint_dir), "--package",
                                    str(package), "--calibration", *calibration], timeout)
 
+    def stop(self) -> None:
+        self.command.stop()
+
     def results(self) -> dict[str, dict[str, Any]]:
         code, output, seconds = self.command.wait()
         try:

@@ -24,7 +24,7 @@ class ModelFilesError(LookupError):
 
 @dataclass
 class ModelFiles:
-    """What `files()` found: the version, its package folder, and (relative name → bytes) of the selection."""
+    """What `model_files()` found: the version, its package folder, and (relative name → bytes) of the selection."""
 
     project: str
     version: str

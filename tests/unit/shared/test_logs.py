@@ -69,6 +69,7 @@ def test_the_function_app_keeps_the_workers_handler_and_its_lines_reach_the_host
     from function_app import bootstrap
 
     monkeypatch.setenv("DataStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setattr(bootstrap, "_override", None)  # wired from the environment, as in the worker
     bootstrap._from_environment.cache_clear()
     bootstrap.services()  # the composition root, as the first invocation builds it
     bootstrap._from_environment.cache_clear()

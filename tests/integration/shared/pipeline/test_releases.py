@@ -285,8 +285,14 @@ def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
     assert _states(stack)[first] == "retired" and _states(stack)[second["version"]] == "deployed"
 
     def no_outputs(folder: Path) -> None:
-        """A SavedModel that loads and answers, but without the detection outputs: the smoke test catches it."""
+        """A SavedModel that loads and answers, but without the detection outputs: the smoke test catches it. (A
+        model without an ONNX export: the release has the SavedModel served, by TensorFlow.)"""
         import tensorflow as tf
+
+        (folder / "model.onnx").unlink()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics.pop("exports")
+        (folder / "metrics.json").write_text(json.dumps(metrics))
 
         class Broken(tf.Module):
             @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
@@ -304,8 +310,9 @@ def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
     assert _serving_version(stack) == second["version"]
     assert _states(stack)[smoke["version"]] == "deploy-failed"
 
-    def corrupt(folder: Path) -> None:
-        (folder / "saved_model" / "saved_model.pb").write_bytes(b"garbage")
+    def corrupt(folder: Path) -> None:  # whichever runtime serves it
+        for model in (folder / "saved_model" / "saved_model.pb", folder / "model.onnx"):
+            model.write_bytes(b"garbage")
 
     crash = _release(stack, _copy_package(stack, "v4", corrupt), "run-v4")
     assert crash["phase"] == "rolled-back" and "inference server exited" in crash["reason"]
