@@ -86,11 +86,10 @@ class LocalLoop:
         raise TimeoutError(f"version {version} of {project} was not released within {timeout:.0f}s")
 
     def close(self) -> None:
-        """Stop what this loop started: trainer processes and the local endpoints; unwire its services."""
+        """Stop what this loop started: trainer processes and the local endpoints."""
         for job in self.backend.started():
             self.backend.cancel(job)
         self.endpoints.close()
-        bootstrap.use(None)
 
     def run_until_trained(self, project: str, timeout: float, poll: float = 1.0, after: str = "") -> dict:
         """Poll for uploads and tick the timer until a run of `project` (newer than batch `after`) has ended;
