@@ -14,9 +14,10 @@ import azure.functions as func
 from function_app.approvals import signed_in
 from function_app.bootstrap import services
 from function_app.http_input import Refused, name_param
+from function_app.responses import json_response
 from function_app.slow_storage import Unavailable, read_within
 from shared.pipeline.project_view import ProjectView
-from shared.project_page import CONTENT_SECURITY_POLICY, index_page, project_page
+from shared.project_page import CONTENT_SECURITY_POLICY, index_page, project_page, releases_page
 
 bp = func.Blueprint()
 
@@ -42,10 +43,7 @@ def _whole(req: func.HttpRequest, name: str, default: int, top: int) -> int:
 def projects(req: func.HttpRequest) -> func.HttpResponse:
     wired = services()
     if wired.settings.auth_enabled and signed_in(req) is None:
-        here = urlsplit(req.url)
-        back = quote(f"{here.path}?{here.query}" if here.query else here.path, safe="")
-        return func.HttpResponse(status_code=302, headers={"Location": f"/.auth/login/aad?post_login_redirect_uri="
-                                                                       f"{back}", "Cache-Control": "no-store"})
+        return _sign_in(req)
     view = ProjectView(wired.project_status())
     try:
         read = _reader(req, view)
@@ -54,6 +52,33 @@ def projects(req: func.HttpRequest) -> func.HttpResponse:
         return _html(_message("Refused", exc.reason), exc.status)
     except Unavailable as exc:
         return _html(_message("Unavailable", exc.reason), 503)
+
+
+@bp.function_name("releases")
+@bp.route(route="releases/{project}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def releases(req: func.HttpRequest) -> func.HttpResponse:
+    """The project's release records, newest first: a page, or JSON for `Accept: application/json`."""
+    wired = services()
+    if wired.settings.auth_enabled and signed_in(req) is None:
+        return _sign_in(req)
+    view = ProjectView(wired.project_status())
+    try:
+        project = name_param(req, "project")
+        found = read_within(lambda: view.releases(project), wired.settings.request_timeout_seconds, "releases")
+    except Refused as exc:
+        return _html(_message("Refused", exc.reason), exc.status)
+    except Unavailable as exc:
+        return _html(_message("Unavailable", exc.reason), 503)
+    if "application/json" in req.headers.get("Accept", ""):
+        return json_response(found, 200)
+    return _html(releases_page(found))
+
+
+def _sign_in(req: func.HttpRequest) -> func.HttpResponse:
+    here = urlsplit(req.url)
+    back = quote(f"{here.path}?{here.query}" if here.query else here.path, safe="")
+    return func.HttpResponse(status_code=302, headers={"Location": f"/.auth/login/aad?post_login_redirect_uri={back}",
+                                                       "Cache-Control": "no-store"})
 
 
 def _reader(req: func.HttpRequest, view: ProjectView) -> Callable[[], str]:

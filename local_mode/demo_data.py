@@ -114,6 +114,13 @@ def vott_export(count: int, *, seed: int = 0, size: int = 128, per_image: int = 
 DEMO_FORMATS = ("pascal-voc", "coco", "yolo", "cvat", "label-studio")
 
 
+def golden_export(count: int, fmt: str, *, seed: int) -> dict[str, bytes]:
+    """A golden set in the demo's format, for the project's `golden/` folder: its images and annotations only (the
+    label map and split lists are the main export's)."""
+    return {name: data for name, data in demo_export(count, fmt, seed=seed).items()
+            if not name.endswith(".pbtxt") and not name.startswith("ImageSets/")}
+
+
 def demo_export(count: int, fmt: str, *, seed: int = 0, size: int = 128, per_image: int = 2) -> dict[str, bytes]:
     """The demo's images (the same as `vott_export`'s for a seed) as another labelling tool exports them: COCO (CVAT's
     COCO layout), Ultralytics YOLO, CVAT for images 1.1 or Label Studio's JSON export."""

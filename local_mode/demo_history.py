@@ -1,5 +1,6 @@
 """A busy project's history written straight into the service's tables: runs (a share of them registered versions
-with per-class AP, the newest waiting for approval), a run training with its progress, a live endpoint. For the
+with per-class AP, the newest waiting for approval) and the release records of those that went live, a run
+training with its progress, a live endpoint. For the
 project page's test and benchmark, where a thousand real runs would take days."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from shared.pipeline.records import ProjectState, Records, ReleaseState, RunRecord
+from shared.pipeline.records import ProjectState, Records, ReleaseRecord, ReleaseState, RunRecord
 from shared.ports import BlobStore, TableStore
 from shared.registry import PENDING_APPROVAL
 from shared.settings import Settings
@@ -34,6 +35,7 @@ def history(project: str, runs: int, versions: int, classes: tuple[str, ...], no
             per_class_ap=json.dumps({c: round(0.2 + 0.1 * n + i / (5 * runs), 4) for n, c in enumerate(classes)})
             if registered else None,
             validation_images=40 if registered else None, model_name=f"tfod-{project}" if registered else None,
+            golden_map_50=round(0.45 + i / (5 * runs), 4) if registered else None,
             model_version=version, **_released(version, versions, start)))
     return rows
 
@@ -59,8 +61,18 @@ def write_history(settings: Settings, blobs: BlobStore, tables: TableStore, proj
     blobs.ensure_container(settings.datasets_container)
     blobs.write(settings.datasets_container, f"{project}/a.jpg", b"an image")
     tables.ensure_table(settings.runs_table)
-    tables.upsert_many(settings.runs_table, [r.to_entity() for r in history(project, runs, versions, classes, now)])
+    rows = history(project, runs, versions, classes, now)
+    tables.upsert_many(settings.runs_table, [r.to_entity() for r in rows])
     records = Records(tables, settings)
+    for run in rows:  # each version that went live left its release record
+        if run.deployed_at:
+            went_live = datetime.fromisoformat(run.deployed_at)
+            records.add_release_record(ReleaseRecord(
+                record_id=ReleaseRecord.key(went_live, run.model_version or ""), project=project,
+                model_name=run.model_name or "", model_version=run.model_version or "", batch_id=run.batch_id,
+                dataset_version=run.dataset_version or "", outcome="live", ended_at=run.deployed_at,
+                live_from=run.deployed_at, slot=run.slot or "", gates_passed=True, approver=run.approver or "",
+                approver_verified=run.approver_verified, runtime="onnx"))
     training = f"batch-{runs:04d}"
     records.save_project(ProjectState(project=project, phase="training", batch_id=training, step="training",
                                       active_job=f"tfod-{training}"))

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from shared.exports_table import exports_table
+from shared.metrics_table import flips_section, metrics_table
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#1b1b1b}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
@@ -37,14 +38,12 @@ class Evidence:
     gate_reasons: list[str] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
     grid_jpeg: bytes | None = None
+    flips_jpeg: bytes | None = None
+    """Crops of objects the champion found and this model misses, and the reverse (the trainer's flips.jpg)."""
     approver: str | None = None
     """The signed-in person (App Service authentication), when there is one."""
     sign_in: str | None = None
     """Where to sign in, when authentication is configured but the person has not."""
-
-
-def _number(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else escape(str(value))
 
 
 def _page(title: str, body: str) -> str:
@@ -53,19 +52,12 @@ def _page(title: str, body: str) -> str:
             f"<body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
-    champion = metrics.get("champion") or {}
-    rows = "".join(
-        f"<tr><td>{label}</td><td>{_number(metrics.get(key))}</td><td>{_number(champion.get(key))}</td></tr>"
-        for label, key in (("mAP@0.5:0.95", "map"), ("mAP@0.5", "map_50"), ("mAP@0.75", "map_75"),
-                           ("AR@100", "recall_100")))
-    classes = sorted(set(metrics.get("per_class_ap") or {}) | set(champion.get("per_class_ap") or {}))
-    rows += "".join(
-        f"<tr><td>AP {escape(c)}</td><td>{_number((metrics.get('per_class_ap') or {}).get(c))}</td>"
-        f"<td>{_number((champion.get('per_class_ap') or {}).get(c))}</td></tr>" for c in classes)
-    who = "the live model (champion)" if champion else "no champion yet"
-    return (f'<table><tr><th>on {metrics.get("validation_images", "the")} validation images</th><th>this model</th>'
-            f"<th>{who}</th></tr>{rows}</table>")
+def _golden(metrics: dict[str, Any]) -> str:
+    golden = metrics.get("golden")
+    if not golden or "error" in golden:
+        return ""
+    return ("<h2>Golden set (the same images every run, never trained on)</h2>"
+            + metrics_table(golden, golden.get("images"), "golden images"))
 
 
 def _exports(metrics: dict[str, Any]) -> str:
@@ -100,7 +92,9 @@ def decision_page(evidence: Evidence, action: str, *, report_link: str, now: dat
 <b>{escape(evidence.version)}</b>, trained on dataset <code>{escape(evidence.dataset_version)}</code> (batch
 {escape(evidence.batch_id)}).</p>
 <h2>Release gates: <span class="{verdict.split()[0]}">{verdict}</span></h2><ul>{reasons}</ul>
-<h2>Accuracy against the live model, same validation images</h2>{metrics_table(evidence.metrics)}
+<h2>Accuracy against the live model, same validation images</h2>{metrics_table(evidence.metrics,
+    evidence.metrics.get("validation_images", "the"))}{_golden(evidence.metrics)}
+{flips_section(evidence.metrics, evidence.flips_jpeg)}
 {_exports(evidence.metrics)}<h2>Examples from the validation images</h2>{grid}
 <table><tr><th>image</th><th>true</th><th>predicted (score ≥ 0.5)</th></tr>{examples}</table>
 <p><a href="{escape(report_link)}">Full training report</a> (loss curve, every class).</p>

@@ -66,7 +66,31 @@ def evaluate_gates(metrics: dict[str, Any], policy: GatePolicy) -> GateDecision:
     champion = metrics.get("champion")
     if champion is not None:
         reasons += _against_champion(metrics, champion, policy, checks)
+    if metrics.get("golden") is not None:
+        reasons += _golden(metrics["golden"], policy, checks)
     return GateDecision(not reasons, reasons, checks)
+
+
+def _golden(golden: dict[str, Any], policy: GatePolicy, checks: dict[str, Any]) -> list[str]:
+    """The golden set (the same images every run, never trained on) holds the model to the champion as the
+    validation split does: overall and class by class."""
+    if "error" in golden or golden.get("map") is None:
+        return [f"golden set could not be evaluated: {golden.get('error', 'no mAP')}"]
+    checks["golden_images"], checks["golden_map"], checks["golden_map_50"] = (
+        golden.get("images"), golden["map"], golden.get("map_50"))
+    champion = golden.get("champion")
+    if champion is None:
+        return []
+    if "error" in champion or champion.get("map") is None:
+        return [f"champion could not be compared on the golden set: {champion.get('error', 'no mAP')}"]
+    checks["golden_champion_map"] = champion["map"]
+    reasons = []
+    if golden["map"] < champion["map"] - policy.max_regression:
+        reasons.append(f"golden set: map {golden['map']:.3f} regresses from the champion's {champion['map']:.3f} by "
+                       f"more than {policy.max_regression:.3f} on the same {golden.get('images')} golden images")
+    compared, lost = _class_regressions(golden, champion, golden.get("objects"), policy, "golden")
+    checks["golden_class_regression"] = compared
+    return reasons + lost
 
 
 def _exports(exports: dict[str, Any], policy: GatePolicy, checks: dict[str, Any]) -> list[str]:
@@ -122,18 +146,28 @@ def _classes_against_champion(metrics: dict[str, Any], champion: dict[str, Any],
     if not isinstance(objects, dict):
         checks["class_regression"] = "not checked: the run recorded no validation objects per class"
         return []
-    mine, theirs = metrics.get("per_class_ap") or {}, champion.get("per_class_ap") or {}
+    checks["class_regression"], reasons = _class_regressions(metrics, champion, objects, policy, "validation")
+    return reasons
+
+
+def _class_regressions(mine: dict[str, Any], theirs: dict[str, Any], objects: Any, policy: GatePolicy,
+                       where: str) -> tuple[dict[str, float], list[str]]:
+    """Each class's AP change against the champion (classes with enough objects in `where`), and the reasons for
+    those that lost more than max_class_regression."""
+    if not isinstance(objects, dict):
+        return {}, []
+    aps, before_aps = mine.get("per_class_ap") or {}, theirs.get("per_class_ap") or {}
     compared, reasons = {}, []
-    for name in sorted(set(mine) & set(theirs)):
-        ap, before, count = mine[name], theirs[name], int(objects.get(name, 0))
-        if ap < 0 or before < 0 or count < policy.min_class_objects:  # -1: no validation object of that class
+    prefix = "golden set: " if where == "golden" else ""
+    for name in sorted(set(aps) & set(before_aps)):
+        ap, before, count = aps[name], before_aps[name], int(objects.get(name, 0))
+        if ap < 0 or before < 0 or count < policy.min_class_objects:  # -1: no object of that class there
             continue
         compared[name] = round(ap - before, 4)
         if ap < before - policy.max_class_regression:
-            reasons.append(f"AP of class {name!r} {ap:.3f} regresses from the champion's {before:.3f} by more than "
-                           f"{policy.max_class_regression:.3f} on the same {count} validation objects")
-    checks["class_regression"] = compared
-    return reasons
+            reasons.append(f"{prefix}AP of class {name!r} {ap:.3f} regresses from the champion's {before:.3f} by "
+                           f"more than {policy.max_class_regression:.3f} on the same {count} {where} objects")
+    return compared, reasons
 
 
 def _fmt(value: Any) -> str:

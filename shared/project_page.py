@@ -51,6 +51,10 @@ def project_href(project: str, page: int | None = None) -> str:
     return f"/api/projects/{quote(project, safe='')}" + (f"?page={page}" if page else "")
 
 
+def releases_href(project: str) -> str:
+    return f"/api/releases/{quote(project, safe='')}"
+
+
 def _page(title: str, body: str, now: str) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width"><meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
@@ -187,9 +191,10 @@ def _releases(view: dict[str, Any]) -> str:
                     f"<td class=d>{_moment(run['retired_at']) if ended and run.get('retired_at') else '—'}</td>"
                     f"<td>{_text(run.get('slot'))}</td><td>{outcome}</td></tr>")
     body = ("".join(rows) or '<tr><td colspan="8" class="muted">No release yet.</td></tr>')
+    records = _link(releases_href(view.get("project") or ""), "each release as it was recorded")
     return ('<section id="releases"><h2>Releases</h2><table><tr><th>version</th><th>dataset version</th>'
             "<th>mAP@0.5</th><th>approved by</th><th>live from</th><th>live until</th><th>slot</th><th>state</th>"
-            f"</tr>{body}</table></section>")
+            f"</tr>{body}</table><p>Gates, approvers and rollbacks of {records}.</p></section>")
 
 
 def _endpoint(view: dict[str, Any]) -> str:
@@ -228,6 +233,31 @@ def _labelling(view: dict[str, Any]) -> str:
                      f"version {_text(drift.get('model_version'))}): {warned}.")
     body = "".join(f"<p>{line}</p>" for line in lines) or '<p class="muted">No export or drift watch yet.</p>'
     return f'<section id="labelling"><h2>Labelling and drift</h2>{body}</section>'
+
+
+def releases_page(view: dict[str, Any]) -> str:
+    """Every release of the project, newest first: what went live (from, to) or was rolled back and why, from which
+    run and data, its gates and who approved it."""
+    rows = []
+    for r in view["releases"]:
+        if r.get("outcome") == "live":
+            ended = f"live from {escape(_moment(r.get('live_from') or ''))} to " + (
+                escape(_moment(r["live_to"])) if r.get("live_to") else "now")
+        else:
+            ended = f"rolled back: {escape(r.get('reason') or '')}"
+        who = escape(r.get("approver") or "—") + (" (verified)" if r.get("approver_verified") else
+                                                   " (not verified)" if r.get("approver") else "")
+        gates = "passed" if r.get("gates_passed") else "failed: " + escape("; ".join(r.get("gate_reasons") or []))
+        rows.append(f"<tr><td>v{escape(str(r.get('model_version')))}</td><td>{escape(r.get('outcome') or '')}</td>"
+                    f"<td>{ended}</td><td>{escape(r.get('batch_id') or '')}</td>"
+                    f"<td>{escape(r.get('dataset_version') or '')}</td><td>{gates}</td><td>{who}</td>"
+                    f"<td>{escape(r.get('runtime') or '')}</td><td>{escape(r.get('shadow') or '')}</td></tr>")
+    table = ('<table id="history"><tr><th>version</th><th>outcome</th><th>when</th><th>run</th><th>dataset</th>'
+             "<th>gates</th><th>approved by</th><th>runtime</th><th>shadow</th></tr>" + "".join(rows) + "</table>"
+             if rows else "<p>No release yet.</p>")
+    back = _link(project_href(view["project"]), "the project page")
+    return _page(f"Releases of {view['project']}", f"<p>Back to {back}. Each row is written once, as the release "
+                 f"ended.</p>{table}", view["now"])
 
 
 def project_page(view: dict[str, Any]) -> str:

@@ -36,6 +36,9 @@ def model_folder(project: str, batch_id: str) -> str:
     return f"{project}/{batch_id}/model"
 
 
+FLIPS_IMAGE = "flips.jpg"
+"""Beside a model that had a champion: crops of the objects one of the two found and the other missed."""
+
 SHARD_CACHE = "tfrecord-cache"
 """Folder of a project's reusable TFRecord shards, under `<checkpoints>/<project>/`."""
 

@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from shared.exports_table import exports_table
+from shared.metrics_table import flips_section, metrics_table
 
 
 def _number(value: Any) -> str:
@@ -72,9 +73,20 @@ def _production(metrics: dict[str, Any]) -> str:
             "labelling, labelled, dropped back).")
 
 
+def _golden(metrics: dict[str, Any]) -> str:
+    golden = metrics.get("golden")
+    if not golden:
+        return ""
+    if "error" in golden:
+        return f"<h2>Golden set</h2><p>Not evaluated: {escape(str(golden['error']))}</p>"
+    return ("<h2>Golden set vs. champion (the same images every run, never trained on)</h2>"
+            + metrics_table(golden, golden.get("images"), "golden images"))
+
+
 def render_report(*, project: str, batch_id: str, run_id: str, metrics: dict[str, Any], report: dict[str, Any],
                   gates_passed: bool, gate_reasons: list[str], grid_jpeg: bytes | None,
-                  champion_loss: list[list[float]] | None = None, champion_name: str = "champion") -> str:
+                  champion_loss: list[list[float]] | None = None, champion_name: str = "champion",
+                  flips_jpeg: bytes | None = None) -> str:
     champion = metrics.get("champion") or {}
     classes = sorted(set(metrics.get("per_class_ap", {})) | set(champion.get("per_class_ap", {})))
     ap_rows = "".join(
@@ -106,6 +118,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}.passed{{color:#2e7d32}}.failed{{c
 <h2>Accuracy (COCO) vs. champion on the same validation images</h2>
 <table><tr><th></th><th>this model</th><th>champion</th></tr>{overall}</table>
 <h2>AP per class</h2><table><tr><th>class</th><th>this model</th><th>champion</th></tr>{ap_rows}</table>
+{_golden(metrics)}
+{flips_section(metrics, flips_jpeg)}
 {"<h2>Exports against the SavedModel</h2>" + exports if (exports := exports_table(metrics)) else ""}
 <h2>Training loss</h2>{loss_svg(report.get("loss", []), champion=champion_loss, champion_label=champion_name)}
 <h2>Validation images</h2>{grid}

@@ -6,17 +6,21 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from shared import palette
+
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 150, 12, 40
-COLOURS = ("#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457")
 
 
 def version_chart(versions: list[dict[str, Any]]) -> str:
-    """One line for mAP@0.5 (thick) and one per class (AP@0.5:0.95, thin), x the versions in order, y 0 to 1."""
+    """One line for mAP@0.5 (thick), one for the golden set's mAP@0.5 where versions have one (thick), and one per
+    class (AP@0.5:0.95, thin), x the versions in order, y 0 to 1."""
     if not versions:
         return '<p class="muted">No registered version yet: the chart starts with the first.</p>'
     classes = sorted({c for v in versions for c in v.get("per_class_ap") or {}})
     series = [("mAP@0.5", [v.get("map_50") for v in versions], 3.0)]
+    if any(isinstance(v.get("golden_map_50"), int | float) for v in versions):  # the same images every version
+        series.append(("golden mAP@0.5", [v.get("golden_map_50") for v in versions], 3.0))
     series += [(f"AP {c}", [(v.get("per_class_ap") or {}).get(c) for v in versions], 1.5) for c in classes]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -43,7 +47,7 @@ def version_chart(versions: list[dict[str, Any]]) -> str:
                  f'<text class="axis-label" x="12" y="{TOP + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
                  f'transform="rotate(-90 12 {TOP + plot_h / 2:.1f})">AP on the validation images</text>')
     for n, (name, values, width) in enumerate(series):
-        colour = COLOURS[n % len(COLOURS)]
+        colour = palette.colour(n)
         # the OD API writes -1 (or NaN) for a class without validation boxes: no point, rather than a false zero
         points = [(x(i), y(value), value) for i, value in enumerate(values)
                   if isinstance(value, int | float) and value >= 0]

@@ -81,6 +81,11 @@ def example_for(entry: dict[str, Any], image: bytes) -> tf.train.Example:
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
+SPLITS = ("train", "validation", "golden")
+"""The splits made into records: a user's `test` split is never trained on nor evaluated (kept for them); the
+golden set is never trained on and is evaluated every run, for the model and the champion."""
+
+
 @dataclass
 class BuildStats:
     images: int = 0
@@ -90,7 +95,7 @@ class BuildStats:
     shards_reused: int = 0
     seconds: float = 0.0
     files: dict[str, list[str]] = field(default_factory=dict)
-    objects: dict[str, Counter] = field(default_factory=lambda: {"train": Counter(), "validation": Counter()})
+    objects: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
     """Objects per class in each split (the per-class gate compares only classes with enough of them)."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,13 +156,16 @@ class ShardBuilder:
         started = time.perf_counter()
         out_dir.mkdir(parents=True, exist_ok=True)
         container = manifest["source"]["container"]
-        wanted: dict[str, set[str]] = {"train": set(), "validation": set()}
+        wanted: dict[str, set[str]] = {split: set() for split in SPLITS}
         stats = BuildStats()
         for entry in entries():
-            if entry["split"] in wanted:  # a user's `test` split is never trained on (nor evaluated: kept for them)
+            if entry["split"] in wanted:
                 stats.images += 1
                 wanted[entry["split"]].add(entry_key(entry))
                 stats.objects[entry["split"]].update(o["name"] for o in entry["objects"])
+        for split in ("train", "validation"):  # the same image under another name in the golden set: golden only
+            wanted[split] -= wanted["golden"]
+        split_of_key = {key: split for split, keys in wanted.items() for key in keys}
         index = self.cache.index()
         reusable = {sid: members for sid, members in index.items()
                     if members and set(members) <= wanted.get(sid.split("-", 1)[0], set())}
@@ -166,10 +174,10 @@ class ShardBuilder:
         with ThreadPoolExecutor(self.workers) as pool:
             located = {sid: pool.submit(self.cache.locate, sid, out_dir) for sid in reusable}
             fresh = (e for e in _first_of_each(entries(), todo))
-            examples = _bounded_map(pool, lambda e: (e["split"], entry_key(e), self._convert(container, e)), fresh,
-                                    self.workers * 4)
+            examples = _bounded_map(pool, lambda e: (split_of_key[entry_key(e)], entry_key(e),
+                                                     self._convert(container, e)), fresh, self.workers * 4)
             written = self._write_shards(examples, out_dir, pool, index)
-            for split in ("train", "validation"):
+            for split in SPLITS:
                 mine = [str(f.result()) for sid, f in located.items() if sid.startswith(split + "-")]
                 stats.files[split] = sorted(mine + written[split])
         stats.shards_reused, stats.reused, stats.converted = len(reusable), len(covered), len(todo)
@@ -189,8 +197,8 @@ class ShardBuilder:
 
     def _write_shards(self, examples: Iterable[tuple[str, str, bytes]], out_dir: Path, pool,
                       index: dict[str, list[str]]) -> dict[str, list[str]]:
-        written: dict[str, list[str]] = {"train": [], "validation": []}
-        batches: dict[str, list[tuple[str, bytes]]] = {"train": [], "validation": []}
+        written: dict[str, list[str]] = {split: [] for split in SPLITS}
+        batches: dict[str, list[tuple[str, bytes]]] = {split: [] for split in SPLITS}
         uploads: list[Any] = []
         for split, key, serialized in examples:
             batches[split].append((key, serialized))

@@ -26,7 +26,7 @@ from typing import Any
 from shared import logs
 from shared.dataset.label_map import LabelMap
 from shared.dataset.manifest import ManifestError, iter_entries, load_manifest
-from shared.training import EXPORT_FORMATS, FAILURE_FILE, SHARD_CACHE, progress_blob
+from shared.training import EXPORT_FORMATS, FAILURE_FILE, FLIPS_IMAGE, SHARD_CACHE, progress_blob
 from trainer_image import locations
 
 log = logging.getLogger("trainer")
@@ -199,8 +199,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             with clock.stage("evaluate"):
                 seen, coco, metrics = _evaluate(manifest, package, champion, stats.files["validation"], label_map)
                 metrics["validation_objects"] = dict(sorted(stats.objects["validation"].items()))
+                if stats.files["golden"]:
+                    metrics["golden"] = _evaluate_golden(package, champion, stats.files["golden"], label_map) | {
+                        "objects": dict(sorted(stats.objects["golden"].items()))}
                 metrics["dataset_counts"] = {k: manifest["counts"].get(k, 0) for k in (
-                    "images", "train", "validation", "production")}
+                    "images", "train", "validation", "golden", "production")}
             with clock.stage("report"):
                 _report_data(package, seen, label_map, train_dir)
             if conversions:
@@ -266,9 +269,28 @@ def _evaluate(manifest: dict[str, Any], package: Path, champion: Path | None, va
     coco = evaluate(seen, label_map)
     metrics = summarize(coco) | {"dataset_version": version, "validation_images": len(seen)}
     if champion is not None:
-        metrics["champion"] = _evaluate_champion(champion, validation, label_map) | {
-            "dataset_version": version, "validation_images": count}
+        figures, theirs, their_names = _evaluate_champion(champion, validation, label_map)
+        metrics["champion"] = figures | {"dataset_version": version, "validation_images": count}
+        if theirs:
+            metrics["flips"] = _flips(package, seen, theirs, label_map, their_names, validation)
     return seen, coco, metrics
+
+
+def _flips(package: Path, mine: list, theirs: list, label_map: LabelMap, their_names: dict[int, str],
+           records: list[str]) -> dict[str, Any]:
+    """Objects the champion found and this model misses, and the reverse: counts per class in metrics.json, a
+    handful cropped into flips.jpg for the report and the approval page."""
+    from trainer_image import flips
+    from trainer_image.report_assets import read_examples
+
+    my_names = {item.id: item.name for item in label_map.items}
+    changed = flips.flips(mine, theirs, my_names, their_names)
+    wanted = flips.wanted_images(changed)
+    images = {i: encoded for i, (_, encoded, _, _) in enumerate(read_examples(records)) if i in wanted}
+    sheet = flips.strip(changed, images, mine, theirs, my_names, their_names)
+    if sheet:
+        (package / FLIPS_IMAGE).write_bytes(sheet)
+    return flips.summary(changed, len(mine))
 
 
 def _package(args: argparse.Namespace, config_path: Path, train_dir: Path, label_map: LabelMap, work: Path) -> Path:
@@ -359,9 +381,24 @@ def _plan(args: argparse.Namespace, records: dict[str, list[str]], label_map: La
     return plan, warm
 
 
-def _evaluate_champion(champion: Path, records: list[str], label_map: LabelMap) -> dict[str, Any]:
-    """The champion's metrics on this run's validation images (same split, its classes matched to this label map
-    by name); the caller stamps them with this run's dataset version and image count, which the gates check."""
+def _evaluate_golden(package: Path, champion: Path | None, golden: list[str],
+                     label_map: LabelMap) -> dict[str, Any]:
+    """The model's and the champion's metrics on the project's golden set: the same images every run, never
+    trained on, so versions can be compared with each other and not only with the one before."""
+    from trainer_image.evaluation import evaluate, summarize, validation_pass
+
+    seen = validation_pass(package / "saved_model", golden)
+    figures = summarize(evaluate(seen, label_map)) | {"images": len(seen)}
+    if champion is not None:
+        figures["champion"] = _evaluate_champion(champion, golden, label_map)[0]
+    return figures
+
+
+def _evaluate_champion(champion: Path, records: list[str],
+                       label_map: LabelMap) -> tuple[dict[str, Any], list, dict[int, str]]:
+    """The champion's metrics on these images (its classes matched to this label map by name), its pass and its
+    class names; the caller stamps the metrics with this run's dataset version and image count, which the gates
+    check. An unreadable champion: the error, and no pass."""
     from shared.dataset.problems import Rejected
     from trainer_image.evaluation import evaluate, summarize, validation_pass
 
@@ -369,8 +406,9 @@ def _evaluate_champion(champion: Path, records: list[str], label_map: LabelMap) 
         seen = validation_pass(champion / "saved_model", records)
         champion_labels = LabelMap.parse((champion / "label_map.pbtxt").read_text())
     except (OSError, ValueError, Rejected) as exc:
-        return {"error": f"champion could not be evaluated: {exc}"}
-    return summarize(evaluate(seen, label_map, champion_labels))
+        return {"error": f"champion could not be evaluated: {exc}"}, [], {}
+    names = {item.id: item.name for item in champion_labels.items}
+    return summarize(evaluate(seen, label_map, champion_labels)), seen, names
 
 
 def _train(args: argparse.Namespace, config_path: Path, train_dir: Path, strategy: Any) -> int | None:

@@ -104,7 +104,7 @@ def matched_differences(reference: list[Seen], candidate: list[Seen], *, score: 
         used = np.zeros(len(cand["detection_scores"]), bool)
         for box, cls, value in zip(ref["detection_boxes"], ref["detection_classes"], ref["detection_scores"],
                                    strict=True):
-            overlaps = np.where((cand["detection_classes"] == cls) & ~used, _iou(box, cand["detection_boxes"]), 0.0)
+            overlaps = np.where((cand["detection_classes"] == cls) & ~used, box_iou(box, cand["detection_boxes"]), 0.0)
             best = int(np.argmax(overlaps)) if len(overlaps) else -1
             if best < 0 or overlaps[best] < iou:
                 lost += 1
@@ -122,7 +122,7 @@ def _above(detections: dict[str, np.ndarray], score: float) -> dict[str, np.ndar
     return {k: np.asarray(detections[k])[kept] for k in ("detection_boxes", "detection_classes", "detection_scores")}
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one box with each of `boxes` (all ymin, xmin, ymax, xmax)."""
     if not len(boxes):
         return np.zeros(0)

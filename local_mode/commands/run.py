@@ -53,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="the format the demo dataset is written in (without --dataset)")
     run_p.add_argument("--project", default="demo", help="project folder name in the datasets container")
     run_p.add_argument("--demo-images", type=int, default=240)
+    run_p.add_argument("--golden-images", type=int, default=20,
+                       help="the demo's golden set (golden/: never trained on, every run scored on it); 0: none")
     run_p.add_argument("--seed", type=int, default=0)
     add_data_arguments(run_p)
     run_p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -139,10 +141,15 @@ def _drop_first_batch(settings: Settings, args: argparse.Namespace, scratch: Pat
     if folder is None:
         folder = scratch / "demo"
         demo_data.write_files(folder, demo_data.demo_export(args.demo_images, args.demo_format, seed=args.seed))
+        if args.golden_images:
+            demo_data.write_files(folder / "golden", demo_data.golden_export(args.golden_images, args.demo_format,
+                                                                             seed=args.seed + 101))
         layout = {"pascal-voc": "VoTT's Pascal VOC layout", "coco": "a COCO export (CVAT's layout)",
                   "yolo": "an Ultralytics YOLO export", "cvat": "a CVAT for images 1.1 export",
                   "label-studio": "a Label Studio JSON export"}[args.demo_format]
-        print(f"[local] made a demo dataset: {args.demo_images} images in {layout}")
+        print(f"[local] made a demo dataset: {args.demo_images} images in {layout}"
+              + (f", and a golden set of {args.golden_images} in golden/ (never trained on, every model scored on "
+                 "it)" if args.golden_images else ""))
     count = upload_folder(AzureBlobStore.from_settings(settings), settings, folder, args.project)
     print(f"[local] uploaded {count} files to {settings.datasets_container}/{args.project}/")
     code = validate(settings, args.project, as_json=args.json, out=args.document)
@@ -267,6 +274,15 @@ def _train_once(loop: LocalLoop, settings: Settings, args: argparse.Namespace, c
         print(f"[local] champion on the same {champion.get('validation_images')} validation images: "
               f"mAP={champion.get('map', float('nan')):.3f} mAP@0.5={champion.get('map_50', float('nan')):.3f} "
               f"→ challenger {metrics['map'] - champion.get('map', 0):+.3f} mAP")
+    if flips := metrics.get("flips"):
+        lost, gained = (", ".join(f"{k} {v}" for k, v in flips[kind].items()) or "none" for kind in ("lost", "gained"))
+        print(f"[local] object by object: found by the champion and missed now: {lost}; missed by the champion and "
+              f"found now: {gained}")
+    if (golden := metrics.get("golden")) and "map" in golden:
+        held = golden.get("champion") or {}
+        print(f"[local] golden set ({golden['images']} images, never trained on): mAP={golden['map']:.3f} "
+              f"mAP@0.5={golden['map_50']:.3f}" + (f" (champion {held['map']:.3f}: {golden['map'] - held['map']:+.3f} "
+                                                  "mAP)" if isinstance(held.get("map"), float) else ""))
     print(f"[local] training report: {loop.report_link(args.project, run['batch_id'])}")
     clock.summary.setdefault("runs", []).append({k: run.get(k) for k in (
         "batch_id", "status", "map", "map_50", "gates_passed", "model_version")} | {"metrics": metrics})

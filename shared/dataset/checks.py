@@ -52,6 +52,8 @@ class Rules:
     split: str = "hash"
     """"hash": a stable hash of each image name; "export": the tool's split (folders, subsets, files per split)
     where the export has one, the hash elsewhere."""
+    golden_folder: str = "golden"
+    """Images under this folder (relative to the project) are the golden set, whatever the split rule says."""
 
     def class_list_for(self, relative_annotation: str) -> tuple[str, dict[int, str]] | None:
         """The class list nearest above a YOLO label file."""
@@ -64,6 +66,8 @@ class Rules:
             folder = posixpath.dirname(folder)
 
     def split_for(self, relative_image: str, told: str | None) -> str:
+        if self.golden_folder and relative_image.startswith(self.golden_folder.strip("/") + "/"):
+            return "golden"
         if self.split == "export":
             found = told or split_in_path(relative_image)
             if found:

@@ -76,23 +76,24 @@ def is_production(image_name: str) -> bool:
 
 
 def counts_of(entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    images = train = test = background = production = 0
+    images = train = test = golden = background = production = 0
     per_class: Counter[str] = Counter()
     for entry in entries:
         images += 1
         train += entry["split"] == "train"
         test += entry["split"] == "test"
+        golden += entry["split"] == "golden"
         background += not entry["objects"]
         production += is_production(entry["image"]["name"])
         per_class.update(o["name"] for o in entry["objects"])
-    return {"images": images, "train": train, "validation": images - train - test, "test": test,
-            "background": background,
+    return {"images": images, "train": train, "validation": images - train - test - golden, "test": test,
+            "golden": golden, "background": background,
             "production": production, "boxes": sum(per_class.values()),
             "boxes_per_class": dict(sorted(per_class.items()))}
 
 
 def sum_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    total: dict[str, Any] = {"images": 0, "train": 0, "validation": 0, "test": 0, "background": 0,
+    total: dict[str, Any] = {"images": 0, "train": 0, "validation": 0, "test": 0, "golden": 0, "background": 0,
                              "production": 0, "boxes": 0}
     per_class: Counter[str] = Counter()
     for part in parts:

@@ -185,7 +185,7 @@ class _Snapshot:
         self.rules = rules
         fingerprint = _digest([rules.class_source, rules.allowed, rules.validation_fraction, sorted(roots),
                                sorted((k, v[0], sorted(v[1].items())) for k, v in rules.class_lists.items()),
-                               rules.split])
+                               rules.split, rules.golden_folder])
         todo = sorted(catalog.dirty | {b for b in range(catalog.buckets)
                                        if catalog.summaries.get(b, {}).get("rules") != fingerprint})
         for done, bucket in enumerate(todo):
@@ -380,7 +380,7 @@ class _Snapshot:
         self.report.class_source = config.get("class_source", default_class_source(kind))
         fraction = float(config.get("validation_fraction", self.settings.validation_fraction))
         rules = Rules(self.report.class_source, tuple(user_map.names) if user_map else None, fraction, self.prefix,
-                      self._class_lists(catalog), config.get("split", "hash"))
+                      self._class_lists(catalog), config.get("split", "hash"), config.get("golden_folder", "golden"))
         return rules, voc_roots(catalog.folders), user_map
 
     def _class_lists(self, catalog: Catalog) -> dict[str, tuple[str, dict[int, str]]]:
@@ -598,6 +598,9 @@ class _Snapshot:
                 raise Rejected("validation_fraction", f"{fraction!r} is not a number in [0, 1)")
             if config.get("split", "hash") not in ("hash", "export"):
                 raise Rejected("split", f"{config['split']!r} is not 'hash' or 'export'")
+            golden = config.get("golden_folder", "golden")
+            if not isinstance(golden, str) or golden.startswith("/") or ".." in golden.split("/"):
+                raise Rejected("golden_folder", f"{golden!r} is not a folder inside the project")
             return config
         except (ValueError, Rejected) as exc:
             field, reason = (exc.field, exc.reason) if isinstance(exc, Rejected) else ("json", str(exc))

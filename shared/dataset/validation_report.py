@@ -51,6 +51,7 @@ class DatasetReport:
             f"  version   {self.dataset_version}" + (f"   manifest {self.manifest_blob}" if self.manifest_blob else ""),
             f"  images    {c.get('images', 0)} accepted ({c.get('train', 0)} train / "
             f"{c.get('validation', 0)} validation" + (f" / {c['test']} test, never trained on" if c.get("test") else "")
+            + (f" / {c['golden']} golden, never trained on, evaluated every run" if c.get("golden") else "")
             + f"), {c.get('background', 0)} of them background (no boxes)"
             + (f", {c['production']} from production (labelled exports)" if c.get("production") else ""),
             f"  boxes     {c.get('boxes', 0)}: {classes}",

@@ -21,6 +21,7 @@ from typing import Any
 from lxml import etree
 from PIL import Image, ImageOps
 
+from shared import palette
 from shared.dataset.manifest import PRODUCTION_PREFIX
 from shared.labelling.collected import Sample
 from shared.labelling.selection import Pick, SelectionPolicy, Skip
@@ -215,12 +216,13 @@ def label_studio_tasks(written: list[Labelled], model_version: str | None) -> by
 
 
 def label_studio_config(labels: list[str]) -> bytes:
-    """The labelling config the tasks' predictions are made for: RectangleLabels over the label map."""
+    """The labelling config the tasks' predictions are made for: RectangleLabels over the label map, each class in
+    a colour of its own by its place there (classes are only ever added at the end, so a class keeps its colour)."""
     view = etree.Element("View")
     etree.SubElement(view, "Image", name="image", value="$image")
     rectangles = etree.SubElement(view, "RectangleLabels", name="label", toName="image")
-    for name in labels:
-        etree.SubElement(rectangles, "Label", value=name)
+    for index, name in enumerate(labels):
+        etree.SubElement(rectangles, "Label", value=name, background=palette.colour(index))
     return etree.tostring(view, pretty_print=True, encoding="utf-8")
 
 

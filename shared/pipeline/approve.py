@@ -31,7 +31,7 @@ from shared.ports import (
     TableStore,
 )
 from shared.settings import Settings
-from shared.training import model_folder
+from shared.training import FLIPS_IMAGE, model_folder
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,7 @@ class Approve:
         evidence.metrics = self._json(f"{folder}/metrics.json") or {}
         evidence.examples = (self._json(f"{folder}/report.json") or {}).get("examples", [])
         evidence.grid_jpeg = self._bytes(f"{folder}/report_grid.jpg")
+        evidence.flips_jpeg = self._bytes(f"{folder}/{FLIPS_IMAGE}")
         return evidence
 
     def report(self, token: str, now: datetime | None = None) -> bytes | Answer:

@@ -18,7 +18,7 @@ from shared.pipeline.records import ProjectState, Records, RunRecord, RunStatus
 from shared.ports import BlobStore, ModelRegistry, NotFound, Notifier, TableStore
 from shared.registry import ModelCandidate, export_properties
 from shared.settings import Settings
-from shared.training import FAILURE_FILE, SERVICE_TAG, model_folder
+from shared.training import FAILURE_FILE, FLIPS_IMAGE, SERVICE_TAG, model_folder
 from shared.training_report import render_report
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,16 @@ class CompleteRun:
         except ValueError as exc:  # a misconfiguration holds the release back, with the reason shown
             log.error("gate settings unusable", extra={"error": str(exc)})
             return {"gates_passed": False, "gate_reasons": json.dumps([str(exc)]), "map": None, "map_50": None}
-        figures = {"map": None, "map_50": None, "per_class_ap": None, "validation_images": None, "images": None}
+        figures = {"map": None, "map_50": None, "per_class_ap": None, "validation_images": None, "images": None,
+                   "golden_map_50": None}
         if metrics is not None:
             counts = metrics.get("dataset_counts") if isinstance(metrics.get("dataset_counts"), dict) else {}
+            golden = metrics.get("golden") if isinstance(metrics.get("golden"), dict) else {}
             figures = {"map": metrics.get("map"), "map_50": metrics.get("map_50"),
                        "per_class_ap": json.dumps(metrics["per_class_ap"])
                        if isinstance(metrics.get("per_class_ap"), dict) else None,
-                       "validation_images": metrics.get("validation_images"), "images": counts.get("images")}
+                       "validation_images": metrics.get("validation_images"), "images": counts.get("images"),
+                       "golden_map_50": golden.get("map_50")}
         if metrics is None:
             metrics = {"error": f"{s.models_container}/{model_folder(project, batch_id)}/metrics.json not found"}
         decision = evaluate_gates(metrics, policy)
@@ -125,23 +128,28 @@ class CompleteRun:
             log.warning("release gates failed", extra=decision.to_dict())
         return {"gates_passed": decision.passed, "gate_reasons": json.dumps(decision.reasons)} | figures
 
+    def _optional(self, name: str) -> bytes | None:
+        """A file beside the model that older trainers did not write."""
+        try:
+            return self.blobs.read(self.settings.models_container, name).data
+        except NotFound:
+            return None
+
     def _write_report(self, project: str, batch_id: str, run_id: str, metrics: dict[str, Any],
                       gates: dict[str, Any]) -> None:
         """report.html next to the model, with the gate decision; a missing part is logged, never fatal."""
         s, folder = self.settings, model_folder(project, batch_id)
         try:
             report = json.loads(self.blobs.read(s.models_container, f"{folder}/report.json").data)
-            try:
-                grid = self.blobs.read(s.models_container, f"{folder}/report_grid.jpg").data
-            except NotFound:
-                grid = None
+            grid, flips = (self._optional(f"{folder}/{name}") for name in ("report_grid.jpg", FLIPS_IMAGE))
         except (NotFound, ValueError) as exc:
             log.warning("no training report for this run", extra={"error": str(exc)})
             return
         champion_loss, champion_name = self._champion_loss(project)
         html = render_report(project=project, batch_id=batch_id, run_id=run_id, metrics=metrics, report=report,
                              gates_passed=gates["gates_passed"], gate_reasons=json.loads(gates["gate_reasons"]),
-                             grid_jpeg=grid, champion_loss=champion_loss, champion_name=champion_name)
+                             grid_jpeg=grid, champion_loss=champion_loss, champion_name=champion_name,
+                             flips_jpeg=flips)
         self.blobs.write(s.models_container, f"{folder}/report.html", html.encode(),
                          content_type="text/html; charset=utf-8")
 

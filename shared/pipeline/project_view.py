@@ -11,7 +11,7 @@ from typing import Any
 from shared.clock import normalized_time
 from shared.labelling.collected import OUTPUTS
 from shared.pipeline.labelling import CollectedData
-from shared.pipeline.records import RunRecord
+from shared.pipeline.records import ReleaseRecord, RunRecord
 from shared.pipeline.status import ProjectStatus, run_view
 from shared.ports import NotFound
 from shared.registry import PENDING_APPROVAL
@@ -29,6 +29,12 @@ class ProjectView:
         self.status = status
         self.submit = status.submit
         self.collected = CollectedData(status.submit.blobs, status.submit.settings)
+
+    def releases(self, project: str, limit: int = 100) -> dict[str, Any]:
+        """The project's release records, newest first (the release history page and its JSON)."""
+        records = self.submit.records.release_history(project, limit)
+        return {"project": project, "now": datetime.now(UTC).isoformat(timespec="seconds"),
+                "releases": release_history(records)}
 
     def project(self, project: str, page: int = 1, now: datetime | None = None) -> dict[str, Any]:
         """One project's page: runs newest first, RUNS_PER_PAGE a page (`page` from 1, clamped to the last)."""
@@ -89,11 +95,26 @@ class ProjectView:
                 "problems": len(rows.problems)}
 
 
+def release_history(records: list[ReleaseRecord]) -> list[dict[str, Any]]:
+    """The release records newest first, as the page and the JSON show them: each live one with `live_to`, the
+    moment the next live release replaced it (None: still live)."""
+    out, replaced_at = [], None
+    for record in records:
+        row = {k: v for k, v in record.to_entity().items() if k not in ("PartitionKey", "RowKey")}
+        row |= {"record_id": record.record_id, "gate_reasons": json.loads(record.gate_reasons or "[]"),
+                "live_to": replaced_at if record.outcome == "live" else None}
+        if record.outcome == "live":
+            replaced_at = record.live_from
+        out.append(row)
+    return out
+
+
 def versions(runs: list[RunRecord]) -> list[dict[str, Any]]:
     """Registered versions, oldest first, with the figures the chart draws."""
     registered = sorted((r for r in runs if r.model_version),
                         key=lambda r: (len(r.model_version or ""), r.model_version))
     return [{"version": r.model_version, "batch_id": r.batch_id, "map_50": r.map_50, "map": r.map,
+             "golden_map_50": r.golden_map_50,
              "per_class_ap": json.loads(r.per_class_ap) if r.per_class_ap else {}, "state": r.model_state}
             for r in registered]
 

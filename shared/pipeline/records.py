@@ -1,13 +1,15 @@
-"""The one owner of the service's state rows: a project's debounce/flush state, its runs, its endpoint's release.
+"""The one owner of the service's state rows: a project's debounce/flush state, its runs, its endpoint's release
+and the record of each release.
 
-Typed rows (`ProjectState`, `RunRecord`, `ReleaseState`) with `from_entity` / `to_entity`, the partition names, the
-run statuses, and `Records`, through which every use case reads and writes them: under ETags, so racing timer
-instances and handlers never overwrite each other's changes.
+Typed rows (`ProjectState`, `RunRecord`, `ReleaseState`, `ReleaseRecord`) with `from_entity` / `to_entity`, the
+partition names, the run statuses, and `Records`, through which every use case reads and writes them: under ETags,
+so racing timer instances and handlers never overwrite each other's changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,6 +200,8 @@ class RunRecord(Row):
     per_class_ap: str | None = None
     """JSON {class: AP@0.5:0.95} on the validation images (the project page's chart across versions)."""
     validation_images: int | None = None
+    golden_map_50: float | None = None
+    """mAP@0.5 on the project's golden set (the same images every run): comparable across versions."""
     images: int | None = None
     """Images in the dataset version the run trained on (from its metrics.json)."""
     model_name: str | None = None
@@ -238,6 +242,46 @@ class ReleaseState(Row):
 
     def candidate_of(self) -> dict[str, Any]:
         return json.loads(self.candidate) if self.candidate else {}
+
+
+HISTORY_PARTITION = "history:"
+"""Release records live in the releases table under `history:<project>`, newest first by their row key."""
+
+
+@dataclass
+class ReleaseRecord(Row):
+    """One release as it ended (live, or rolled back before traffic moved): written once, never changed. When a
+    version stopped being live is the next live record's `live_from`."""
+
+    KEY_FIELDS = ("partition", "record_id")
+    partition: str = ""
+    record_id: str = ""
+    project: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    batch_id: str = ""
+    dataset_version: str = ""
+    runtime: str = ""
+    outcome: str = ""
+    """live | rolled-back"""
+    reason: str = ""
+    requested_at: str = ""
+    ended_at: str = ""
+    live_from: str = ""
+    slot: str = ""
+    previous_model_version: str = ""
+    gates_passed: bool | None = None
+    gate_reasons: str = "[]"
+    approver: str = ""
+    approver_verified: bool | None = None
+    approval_comment: str = ""
+    shadow: str = ""
+    """What mirrored traffic showed before the switch; releases do not shadow yet, and say so."""
+
+    @staticmethod
+    def key(ended: datetime, version: str) -> str:
+        """Newest first in a partition scan: milliseconds to the year 2286, counted down."""
+        return f"{10**13 - int(ended.timestamp() * 1000):013d}-v{version}"
 
 
 S = TypeVar("S", ProjectState, ReleaseState)
@@ -288,6 +332,20 @@ class Records:
     def change_release(self, project: str, change: Callable[[ReleaseState], bool | None],
                        what: str) -> ReleaseState | None:
         return self._change(self.settings.releases_table, RELEASE_PARTITION, project, ReleaseState, change, what)
+
+    def add_release_record(self, record: ReleaseRecord) -> bool:
+        """Write the record once; False when it is already there (a tick that retried)."""
+        record.partition = HISTORY_PARTITION + record.project
+        try:
+            self.tables.insert(self._table(self.settings.releases_table), record.to_entity())
+        except PreconditionFailed:
+            return False
+        return True
+
+    def release_history(self, project: str, limit: int = 100) -> list[ReleaseRecord]:
+        """The project's release records, newest first."""
+        rows = self.tables.query(self._table(self.settings.releases_table), HISTORY_PARTITION + project)
+        return [ReleaseRecord.from_entity(e) for e in itertools.islice(rows, limit)]
 
     # -- runs -------------------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 requested → provisioning (new slot at 0% traffic) → smoke test with a real validation image → 100% to the new
 slot, old slot removed → live. A deployment that fails, times out or fails its smoke test is removed and
 traffic stays on the old one; the model is marked `deploy-failed` with the reason. One row per project in the
-releases table holds the endpoint's live slot and the release in progress, under its ETag.
+releases table holds the endpoint's live slot and the release in progress, under its ETag; each release that ends
+leaves one record beside it (`ReleaseRecord`), written once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from shared import logs
 from shared.clock import from_iso, iso
 from shared.dataset.manifest import iter_entries, load_manifest
-from shared.pipeline.records import Records, ReleaseState
+from shared.pipeline.records import Records, ReleaseRecord, ReleaseState
 from shared.ports import (
     BlobStore,
     DeploymentSpec,
@@ -34,6 +35,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 ACTIVE = ("requested", "provisioning")
+NO_SHADOW = "not shadowed: traffic switches after the smoke test"
 
 
 def other_slot(slot: str | None) -> str:
@@ -167,6 +169,8 @@ class Release:
         self.records.record_run(spec.project, candidate["batch_id"], now, model_state="deployed",
                                 deployed_at=iso(now), slot=new)
         self._crown(spec.project, spec.model_folder)
+        self._keep_record(spec, candidate, "live", "", now, slot=new, live_from=iso(now),
+                          previous_model_version=previous[1] or "")
         log.info("release live", extra={"slot": new, "previous_slot": old, "model_name": spec.model_name})
         return "live"
 
@@ -178,9 +182,24 @@ class Release:
         self.registry().set_state(spec.model_name, spec.model_version, "deploy-failed")
         self.records.record_run(spec.project, candidate["batch_id"], now, model_state="deploy-failed",
                                 deploy_reason=reason)
+        self._keep_record(spec, candidate, "rolled-back", reason, now, slot=row.slot)
         log.error("release rolled back", extra={"reason": reason, "live_slot": row.live_slot,
                                                  "live_model_version": row.live_model_version})
         return "rolled-back"
+
+    def _keep_record(self, spec: DeploymentSpec, candidate: dict[str, Any], outcome: str, reason: str,
+                     now: datetime, **fields: Any) -> None:
+        """The release's record, written once as it ends: what was released from which run and data, its gates,
+        who approved it, and how it ended."""
+        run = self.records.run(spec.project, candidate["batch_id"])
+        self.records.add_release_record(ReleaseRecord(
+            record_id=ReleaseRecord.key(now, spec.model_version), project=spec.project, model_name=spec.model_name,
+            model_version=spec.model_version, batch_id=candidate["batch_id"], runtime=spec.runtime,
+            outcome=outcome, reason=reason, requested_at=candidate.get("requested_at", ""), ended_at=iso(now),
+            dataset_version=(run and run.dataset_version) or "", gates_passed=run and run.gates_passed,
+            gate_reasons=(run and run.gate_reasons) or "[]", approver=(run and run.approver) or "",
+            approver_verified=run and run.approver_verified, approval_comment=(run and run.approval_comment) or "",
+            shadow=NO_SHADOW, **fields))
 
     def _crown(self, project: str, model_folder: str) -> None:
         """The deployed model becomes the champion the next run is compared with (and warm-started from)."""

@@ -14,9 +14,9 @@ from shared.pipeline.release import Release
 from shared.pipeline.submit import SubmitTraining
 
 RUN_FIELDS = ("status", "job_name", "run_id", "dataset_version", "manifest", "claimed_at", "ended_at", "updated",
-              "changes", "images", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50", "model_name",
-              "model_version", "model_state", "approver", "approver_verified", "approval_comment", "deployed_at",
-              "slot", "deploy_reason", "retired_at", "failure", "attempt")
+              "changes", "images", "new_images", "gpu_hours", "reason", "gates_passed", "map", "map_50",
+              "golden_map_50", "model_name", "model_version", "model_state", "approver", "approver_verified",
+              "approval_comment", "deployed_at", "slot", "deploy_reason", "retired_at", "failure", "attempt")
 
 
 class ProjectStatus:

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from local_mode.demo_data import SHAPES
 from shared import log_contract, log_timeline
 from shared.dataset.label_map import LabelMap
@@ -51,6 +53,7 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     report = json.loads(summary.read_text())
     assert "is live on slot blue" in result.stdout and "[detect]" in result.stdout
     assert "200 images in a COCO export" in result.stdout and "annotations/: coco" in result.stdout
+    assert "a golden set of 20 in golden/" in result.stdout and "[local] golden set (20 images" in result.stdout
 
     run = report["runs"][0]
     assert run["gates_passed"] and run["metrics"]["map_50"] >= 0.5
@@ -76,6 +79,11 @@ def test_main_command_serves_a_model_that_detects_the_right_shapes(tmp_path):
     champion = retrain["metrics"]["champion"]
     assert champion["validation_images"] == retrain["metrics"]["validation_images"] and "map_50" in champion
     assert "champion on the same" in result.stdout
+    golden = retrain["metrics"]["golden"]  # the same 20 images for both versions, the champion scored on them again
+    assert golden["images"] == 20 and "champion" not in run["metrics"]["golden"]
+    assert golden["champion"]["map"] == pytest.approx(run["metrics"]["golden"]["map"], abs=1e-6)
+    assert retrain["metrics"]["flips"]["images"] == champion["validation_images"]
+    assert "[local] object by object:" in result.stdout
 
     assert_the_first_batch_story_is_in_the_log(log_file, run["batch_id"], run["model_version"], env)
     logged = log_file.read_text()

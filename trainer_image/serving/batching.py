@@ -4,7 +4,8 @@ as one model call. The thing the stock inference server lacks and TF Serving and
 
 A batch runs when `max_batch` requests wait, when every request inside the worker has reached the queue (nobody
 else is coming: a lone caller never waits), or `wait_s` after the first of them arrived — so no request waits longer
-than the bound plus the model call in progress.
+than the bound plus the model call in progress. A lone caller with a call free runs the model on its own thread: handing
+it to a batch thread and back cost 0.5 to 0.8 ms of a served request's ~4 ms (ONNX Runtime, 2 cores).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Batcher:
                  calls: int = 1) -> None:
         self._run, self.max_batch, self.wait_s = run_batch, max(1, max_batch), max(0.0, wait_s)
         self._queue: list[_Slot] = []
+        self._running = 0
+        """Model calls under way (batch threads' and lone callers' own): at most `calls`."""
         self._coming = 0
         """Requests that have entered but not yet submitted (still decoding): they will join the queue soon."""
         self._mine = threading.local()
@@ -66,8 +69,14 @@ class Batcher:
         slot = _Slot(item, time.monotonic())
         with self._cond:
             self._arrived()
-            self._queue.append(slot)
-            self._cond.notify_all()
+            alone = not self._queue and not self._coming and self._running < self.calls
+            if alone:
+                self._running += 1
+            else:
+                self._queue.append(slot)
+                self._cond.notify_all()
+        if alone:
+            self._run_counted([slot])
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
@@ -75,13 +84,22 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            batch = self._next_batch()
+            self._run_counted(self._next_batch())
+
+    def _run_counted(self, batch: list[_Slot]) -> None:
+        """Run one call that `_running` already counts, and free its place."""
+        try:
             self._run_slots(batch)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
 
     def _next_batch(self) -> list[_Slot]:
+        """The next batch to run, counted in `_running` (taken only while fewer than `calls` run)."""
         with self._cond:
             while True:
-                while not self._queue:
+                while not self._queue or self._running >= self.calls:
                     self._cond.wait()
                 deadline = self._queue[0].arrived + self.wait_s
                 while self._queue and len(self._queue) < self._fair_share():
@@ -89,10 +107,10 @@ class Batcher:
                     if left <= 0:
                         break
                     self._cond.wait(left)
-                if self._queue:  # another caller may have taken them while this one waited
+                if self._queue and self._running < self.calls:  # another may have taken them meanwhile
                     batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+                    self._running += 1
                     break
-        self.batches = [*self.batches[-999:], len(batch)]
         return batch
 
     def _fair_share(self) -> int:
@@ -104,6 +122,7 @@ class Batcher:
         return min(self.max_batch, -(-(len(self._queue) + self._coming) // self.calls))
 
     def _run_slots(self, batch: list[_Slot]) -> None:
+        self.batches = [*self.batches[-999:], len(batch)]
         try:
             results = self._run([slot.item for slot in batch])
             if len(results) != len(batch):

@@ -9,6 +9,7 @@ EXPECTED = {
     "run_events": ("eventGridTrigger", {}),
     "status": ("httpTrigger", {"route": "status/{project?}", "authLevel": "FUNCTION"}),
     "projects": ("httpTrigger", {"route": "projects/{project?}", "authLevel": "FUNCTION"}),  # the page people read
+    "releases": ("httpTrigger", {"route": "releases/{project}", "authLevel": "FUNCTION"}),  # each release recorded
     "reports": ("httpTrigger", {"route": "reports/{project}/{batch_id}", "authLevel": "FUNCTION"}),
     "release_tick": ("timerTrigger", {"schedule": "%RELEASE_SCHEDULE%"}),
     "labelling_tick": ("timerTrigger", {"schedule": "%LABELLING_SCHEDULE%"}),

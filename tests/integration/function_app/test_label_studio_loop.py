@@ -14,11 +14,15 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import azure.functions as func
 import pytest
+from PIL import Image
 
 from function_app import bootstrap
+from local_mode.label_studio import USER
+from shared import palette
 from shared.adapters.label_studio import LabelStudio, project_title
 from shared.dataset.formats.label_studio import read_label_studio
 from shared.dataset.service import DatasetBuilder
+from tests.browser import chromium, screenshot
 from tests.function_host import handler, http_request, json_body
 from tests.integration.function_app.test_labelling_routes import live  # noqa: F401 - the fixture
 
@@ -83,6 +87,44 @@ def export(project: str = "birds") -> dict:
     return json_body(answer)
 
 
+def labelling_view(label_studio, project_id: int, task_id: int) -> tuple[list[str], dict, Image.Image]:
+    """What a labeller sees on opening the task in Label Studio (logged in through its own form): the regions
+    listed beside the image, where the image sits on the page, and the page as a PNG (kept in test-artifacts/)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium(height=900)
+    try:
+        browser.get(f"{label_studio.url}/user/login/")
+        browser.find_element(By.NAME, "email").send_keys(USER)
+        browser.find_element(By.NAME, "password").send_keys(label_studio.password)
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(browser, 30).until(lambda b: "/user/login" not in b.current_url)
+        browser.get(f"{label_studio.url}/projects/{project_id}/data?task={task_id}")
+        WebDriverWait(browser, 90).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".lsf-outliner-item"))
+        regions = [e.text.replace("\n", " ") for e in browser.find_elements(By.CSS_SELECTOR, ".lsf-outliner-item")]
+        where = browser.execute_script("const r = document.querySelector('img[alt=image]').getBoundingClientRect();"
+                                       "return {x: r.x, y: r.y, width: r.width, height: r.height};")
+        path = screenshot(browser, "label-studio-labelling-view.png")
+    finally:
+        browser.quit()
+    return regions, where, Image.open(path).convert("RGB")
+
+
+def drawn_box(page: Image.Image, where: dict, colour: str, tolerance: int = 40) -> tuple[float, ...]:
+    """The box drawn in `colour` over the image, in percent of the image as Label Studio stores it (x, y, w, h)."""
+    image = page.crop((round(where["x"]), round(where["y"]), round(where["x"] + where["width"]),
+                       round(where["y"] + where["height"])))
+    want = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    pixels = image.load()
+    hits = [(x, y) for x in range(image.width) for y in range(image.height)
+            if all(abs(a - b) <= tolerance for a, b in zip(pixels[x, y], want, strict=True))]
+    assert hits, f"no pixel of {colour} over the image: see test-artifacts/label-studio-labelling-view.png"
+    xs, ys = [x for x, _ in hits], [y for _, y in hits]
+    return (100 * min(xs) / image.width, 100 * min(ys) / image.height, 100 * (max(xs) - min(xs)) / image.width,
+            100 * (max(ys) - min(ys)) / image.height)
+
+
 def test_an_export_becomes_tasks_and_a_submit_comes_back_into_the_dataset(loop, label_studio, blob_store):
     summary = export()
     pushed = summary["labelling_tool"]
@@ -93,6 +135,13 @@ def test_an_export_becomes_tasks_and_a_submit_comes_back_into_the_dataset(loop, 
     assert task["data"]["rank"] == 1 and task["total_predictions"] == 1
     prediction = tool._call("GET", "/api/predictions/", params={"task": task["id"]}).json()[0]
     assert prediction["result"][0]["value"]["rectanglelabels"] == ["circle"]
+
+    # a labeller opening the task sees the model's box drawn where the model put it, in the class's colour
+    regions, where, page = labelling_view(label_studio, project_id, task["id"])
+    assert regions == [f"1 circle {prediction['result'][0]['score']:.2f}"]
+    value = prediction["result"][0]["value"]
+    drawn = drawn_box(page, where, palette.colour(0))
+    assert drawn == pytest.approx((value["x"], value["y"], value["width"], value["height"]), abs=1.0)
     hooks = tool._call("GET", "/api/webhooks/", params={"project": project_id}).json()
     assert hooks[0]["url"] == f"http://{loop.public_host}/api/labelling/birds/label-studio"
 

@@ -4,6 +4,8 @@ waiting and a live endpoint; its name and a class name are hostile HTML."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import shlex
 import uuid
@@ -89,7 +91,7 @@ def test_a_person_sees_the_project_at_a_glance(seeded):
         assert labels == ["model version", "AP on the validation images"]
         ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "svg text.x-tick")]
         assert ticks == [f"v{n}" for n in range(1, VERSIONS + 1)]
-        for series in ("mAP@0.5", "AP circle", f"AP {CLASS}"):
+        for series in ("mAP@0.5", "golden mAP@0.5", "AP circle", f"AP {CLASS}"):
             points = browser.find_elements(By.CSS_SELECTOR, "circle.point")
             assert len([p for p in points if p.get_attribute("data-series") == series]) == VERSIONS, series
         assert f"AP {CLASS}" in browser.find_element(By.ID, "versions").text
@@ -105,6 +107,22 @@ def test_a_person_sees_the_project_at_a_glance(seeded):
     finally:
         browser.quit()
         host.close()
+
+
+def test_the_release_history_lists_each_live_version_from_when_to_when(seeded):
+    route = {"project": PROJECT}
+    answer = handler("releases")(http_request("GET", f"/api/releases/{PROJECT}", route_params=route,
+                                              headers={"Accept": "application/json"}))
+    history = json.loads(answer.get_body())["releases"]
+    assert [r["model_version"] for r in history] == [str(v) for v in range(VERSIONS - 1, 0, -1)]  # newest first
+    assert history[0]["live_to"] is None and all(older["live_to"] == newer["live_from"]
+                                                 for newer, older in itertools.pairwise(history))
+    page = handler("releases")(http_request("GET", f"/api/releases/{PROJECT}", route_params=route))
+    html = page.get_body().decode()
+    assert page.mimetype == "text/html" and html.count("<tr><td>v") == VERSIONS - 1 and "to now" in html
+    assert "&lt;img src=x" in html and "<img src=x" not in html  # the hostile project name stays text
+    refused = handler("releases")(http_request("GET", "/api/releases/..", route_params={"project": ".."}))
+    assert refused.status_code == 400
 
 
 def test_behind_app_service_sign_in_a_person_signs_in_first(seeded):

@@ -19,7 +19,7 @@ def test_run_validate_only_json_prints_only_the_report(tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)  # nothing but the document
-    assert report["counts"]["images"] == 12
+    assert report["counts"]["images"] == 12 + 20 and report["counts"]["golden"] == 20  # the demo's golden set
     assert "[local] uploaded" in done.stderr and "[local] made a demo dataset" in done.stderr
 
 

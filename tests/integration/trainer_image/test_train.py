@@ -21,6 +21,7 @@ from shared.adapters.azure_storage import AzureBlobStore
 from shared.blob_folders import download_folder
 from shared.dataset.service import DatasetBuilder
 from shared.settings import Settings
+from trainer_image.flips import SHOWN
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
@@ -43,6 +44,9 @@ def trainer(env: dict, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+GOLDEN = 6
+
+
 @pytest.fixture(scope="module")
 def run(azurite_connection_string, tmp_path_factory):
     suffix = uuid.uuid4().hex[:6]
@@ -52,6 +56,9 @@ def run(azurite_connection_string, tmp_path_factory):
     store.ensure_container(settings.datasets_container)
     for name, data in vott_export(24, seed=21).items():
         store.write(settings.datasets_container, f"shapes/{name}", data)
+    for name, data in vott_export(GOLDEN, seed=22, start=100).items():  # the project's golden set
+        if not name.endswith(".pbtxt"):
+            store.write(settings.datasets_container, f"shapes/golden/{name}", data)
     builder = DatasetBuilder(store, settings)
     build = builder.build("shapes")
     manifest_blob = builder.publish(build)
@@ -78,7 +85,7 @@ def run(azurite_connection_string, tmp_path_factory):
     assert second.returncode == 0, output[-4000:]
     package = download_folder(store, models, "shapes/b1/model", tmp_path_factory.mktemp("package"))
     return {"store": store, "checkpoints": checkpoints, "package": package, "log": output,
-            "manifest": build.manifest, "models": models, "args": args}
+            "manifest": build.manifest, "models": models, "args": args, "entries": list(build.entries())}
 
 
 def test_checkpoints_and_tensorboard_files_are_in_blob_storage(run):
@@ -105,11 +112,24 @@ def test_metrics_json_has_coco_map_overall_and_per_class(run):
     assert metrics["validation_images"] == run["manifest"]["counts"]["validation"]
     assert "DetectionBoxes_Precision/mAP" in metrics["coco"]
     counts = run["manifest"]["counts"]
-    assert metrics["dataset_counts"] == {"images": 24, "train": counts["train"], "validation": counts["validation"],
-                                         "production": 0}
+    assert metrics["dataset_counts"] == {"images": 24 + GOLDEN, "train": counts["train"],
+                                         "validation": counts["validation"], "golden": GOLDEN, "production": 0}
     objects = metrics["validation_objects"]  # what the per-class gate weighs each class's AP by
     assert set(objects) <= {"circle", "square", "triangle"}
     assert counts["validation"] <= sum(objects.values()) < counts["boxes"]  # every demo image has a shape
+
+
+def test_the_golden_set_is_evaluated_and_never_made_into_training_records(run):
+    metrics = json.loads((run["package"] / "metrics.json").read_text())
+    golden = metrics["golden"]
+    assert golden["images"] == GOLDEN and metrics["dataset_counts"]["golden"] == GOLDEN
+    assert 0 <= golden["map"] <= 1 and set(golden["per_class_ap"]) <= {"circle", "square", "triangle"}
+    assert sum(golden["objects"].values()) == sum(len(e["objects"]) for e in run["entries"] if e["split"] == "golden")
+    assert "champion" not in golden  # the first model has none to be compared with
+    index = json.loads(run["store"].read(run["checkpoints"], "shapes/tfrecord-cache/index.json").data)
+    keys = {split: {k for sid, members in index.items() if sid.startswith(split + "-") for k in members}
+            for split in ("train", "validation", "golden")}
+    assert len(keys["golden"]) == GOLDEN and not keys["golden"] & (keys["train"] | keys["validation"])
 
 
 def test_the_drift_baseline_profiles_every_validation_image(run):
@@ -129,7 +149,7 @@ def test_the_package_holds_the_model_label_map_and_final_config(run):
     summary = json.loads((package / "training.json").read_text())
     assert summary["dataset_version"] == run["manifest"]["dataset_version"]
     assert summary["warm_start"]["from"] == "scratch"
-    assert summary["tfrecords"]["images"] == 24
+    assert summary["tfrecords"]["images"] == 24 + GOLDEN  # train, validation and golden records
 
 
 def test_the_saved_model_detects_through_serving_default(run):
@@ -176,6 +196,13 @@ def test_a_retrain_warm_starts_from_the_champion_and_evaluates_it_on_the_same_im
     assert champion["map"] == pytest.approx(first["map"], abs=1e-6)  # same model, same images: same score
     assert champion["dataset_version"] == retrain["metrics.json"]["dataset_version"]
     assert champion["validation_images"] == retrain["metrics.json"]["validation_images"]
+    golden = retrain["metrics.json"]["golden"]  # the golden set: the champion scored on it as in its own run
+    assert golden["champion"]["map"] == pytest.approx(first["golden"]["map"], abs=1e-6)
+    flips = retrain["metrics.json"]["flips"]  # objects one of the two found and the other missed, per class
+    assert flips["images"] == champion["validation_images"]
+    changed = sum(flips["lost"].values()) + sum(flips["gained"].values())
+    assert (retrain["package"] / "flips.jpg").exists() == (changed > 0)
+    assert len(flips["shown"]) == min(SHOWN, sum(flips["lost"].values())) + min(SHOWN, sum(flips["gained"].values()))
 
 
 def test_a_warm_start_from_the_champion_restores_its_box_predictor_too(retrain, run):

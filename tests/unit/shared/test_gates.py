@@ -63,6 +63,40 @@ def test_without_per_class_counts_the_class_check_says_it_did_not_run():
     assert decision.checks["class_regression"].startswith("not checked")
 
 
+def golden(map_=0.6, per_class=None, champion=None, **kw):
+    return {"map": map_, "map_50": 0.8, "images": 30, "per_class_ap": per_class or {"cat": 0.6, "dog": 0.6},
+            "objects": {"cat": 20, "dog": 20}} | ({"champion": champion} if champion else {}) | kw
+
+
+def test_the_golden_set_catches_a_forgotten_class_the_validation_split_did_not_show():
+    """The validation split (new images, mostly cats) holds; the fixed golden set shows the dogs were lost."""
+    champion = {"map": 0.6, "map_50": 0.8, "per_class_ap": {"cat": 0.55, "dog": 0.65}}
+    run = metrics(golden=golden(map_=0.59, per_class={"cat": 0.62, "dog": 0.41}, champion=champion))
+    decision = evaluate_gates(run, POLICY)
+    assert not decision.passed
+    assert decision.reasons == ["golden set: AP of class 'dog' 0.410 regresses from the champion's 0.650 by more "
+                                "than 0.050 on the same 20 golden objects"]
+    assert decision.checks["golden_class_regression"] == {"cat": 0.07, "dog": -0.24}
+    assert (decision.checks["golden_map"], decision.checks["golden_champion_map"]) == (0.59, 0.6)
+
+
+def test_the_golden_set_holds_the_mean_to_the_champion_and_reports_without_one():
+    worse = evaluate_gates(metrics(golden=golden(map_=0.5, champion={"map": 0.6, "per_class_ap": {}})), POLICY)
+    assert worse.reasons == ["golden set: map 0.500 regresses from the champion's 0.600 by more than 0.020 on "
+                             "the same 30 golden images"]
+    first = evaluate_gates(metrics(golden=golden()), POLICY)  # the first model: figures, nothing to compare with
+    assert first.passed and first.checks["golden_map"] == 0.6 and "golden_champion_map" not in first.checks
+
+
+def test_a_golden_set_that_could_not_be_evaluated_stops_the_release():
+    decision = evaluate_gates(metrics(golden={"error": "no detections file"}), POLICY)
+    assert decision.reasons == ["golden set could not be evaluated: no detections file"]
+    failed = evaluate_gates(metrics(golden=golden(champion={"error": "champion could not be evaluated: gone"})),
+                            POLICY)
+    assert failed.reasons == ["champion could not be compared on the golden set: champion could not be evaluated: "
+                              "gone"]
+
+
 def onnx(map_50=0.7, drop=0.0, **kw):
     parity = {"map_50": map_50 - drop, "map_50_drop": drop, "images": 40, "saved_model": {"map_50": map_50}} | kw
     return {"onnx": {"file": "model.onnx", "bytes": 3_600_000, "seconds": 24.0, "parity": parity}}

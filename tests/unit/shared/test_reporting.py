@@ -53,3 +53,37 @@ def test_the_report_shows_each_export_against_the_saved_model():
     assert "not usable: tf2onnx exited 1: &lt;Unsupported&gt;" in failed
     assert "Exports" not in render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5},
                                           report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None)
+
+
+def test_the_report_shows_the_golden_set_against_the_champion_class_by_class():
+    golden = {"images": 20, "map": 0.55, "map_50": 0.8, "map_75": 0.6, "recall_100": 0.7,
+              "per_class_ap": {"cat": 0.62, "dog": 0.41},
+              "champion": {"map": 0.6, "map_50": 0.85, "per_class_ap": {"cat": 0.55, "dog": 0.65}}}
+    html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5, "golden": golden},
+                         report={"loss": RUN}, gates_passed=False, gate_reasons=[], grid_jpeg=None)
+    assert "Golden set vs. champion" in html and "on 20 golden images" in html
+    row = re.search(r"<tr><td>AP dog</td>(.*?)</tr>", html[html.index("Golden set"):]).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["0.410", "0.650", "-0.240"]
+    assert "Golden set" not in render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5},
+                                             report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None)
+    broken = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5, "golden": {"error": "x<y"}},
+                           report={"loss": RUN}, gates_passed=False, gate_reasons=[], grid_jpeg=None)
+    assert "Not evaluated: x&lt;y" in broken
+
+
+def test_the_report_lists_the_objects_that_flipped_per_class_with_the_crops():
+    flips = {"images": 52, "found_score": 0.5, "found_iou": 0.5, "lost": {"dog": 3}, "gained": {"cat": 2, "dog": 1}}
+    html = render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5, "flips": flips},
+                         report={"loss": RUN}, gates_passed=True, gate_reasons=[], grid_jpeg=None, flips_jpeg=b"\xff")
+    assert "What changed, object by object (same 52 validation images)" in html
+    rows = dict(re.findall(r"<tr><td>(cat|dog)</td>(<td>.*?)</tr>", html))
+    assert re.findall(r"<td>([^<]*)</td>", rows["dog"]) == ["3", "1"]
+    assert re.findall(r"<td>([^<]*)</td>", rows["cat"]) == ["0", "2"]
+    assert 'alt="objects that flipped' in html
+    none = render_report(project="p", batch_id="b", run_id="r", report={"loss": RUN}, gates_passed=True,
+                         gate_reasons=[], grid_jpeg=None, metrics={"map": 0.5, "flips": flips | {"lost": {},
+                                                                                                 "gained": {}}})
+    assert "No object changed" in none
+    assert "What changed" not in render_report(project="p", batch_id="b", run_id="r", metrics={"map": 0.5},
+                                               report={"loss": RUN}, gates_passed=True, gate_reasons=[],
+                                               grid_jpeg=None)

@@ -58,6 +58,40 @@ def test_a_lone_caller_runs_at_once():
     assert time.monotonic() - started < 0.2 and model.calls == [[21]]
 
 
+def test_a_lone_caller_runs_the_model_on_its_own_thread():
+    """No hand-over to a batch thread and back for a request that has nobody to share a call with."""
+    ran_on: list = []
+    batcher = Batcher(lambda items: ran_on.append(threading.current_thread()) or [i * 2 for i in items],
+                      max_batch=8, wait_s=0.5)
+    answers: dict = {}
+    caller = threading.Thread(target=request, args=(batcher, 4, answers, 0.0, threading.Barrier(1)))
+    caller.start()
+    caller.join(5)
+    assert answers == {4: 8} and ran_on == [caller]
+
+
+def test_no_more_model_calls_run_at_once_than_allowed_lone_callers_included():
+    running, most, lock = [0], [0], threading.Lock()
+
+    def model(items):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return [i * 2 for i in items]
+
+    batcher = Batcher(model, max_batch=2, wait_s=0.01, calls=2)
+    answers: dict = {}
+    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(i, batcher.submit(i))) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert answers == {i: 2 * i for i in range(12)} and most[0] == 2
+
+
 def test_requests_inside_the_worker_together_share_one_call():
     model = Model()
     batcher = Batcher(model, max_batch=8, wait_s=0.5)

@@ -6,7 +6,7 @@ import random
 import pytest
 from PIL import Image
 
-from local_mode.demo_data import jpeg_bytes, make_scene, voc_xml, vott_export
+from local_mode.demo_data import demo_export, golden_export, jpeg_bytes, make_scene, voc_xml, vott_export
 from shared.dataset.label_map import LabelMap
 from shared.dataset.manifest import load_manifest
 from shared.dataset.service import DatasetBuilder
@@ -170,7 +170,23 @@ def test_new_classes_on_retrain_get_new_ids_and_old_ids_stay(blob_store, setting
                                                                             (3, "circle")]
 
 
-@pytest.mark.parametrize("config", [b"{not json", b'{"class_source": "folder"}'])
+@pytest.mark.parametrize(("folder", "fmt"), [(None, "pascal-voc"), ("benchmark/fixed", "pascal-voc"), (None, "coco")])
+def test_a_golden_folder_is_its_own_split_never_trained_on(blob_store, settings, folder, fmt):
+    """Any layout under the golden folder: its images are the golden set whatever the split rule says."""
+    place = folder or "golden"
+    golden = {f"{place}/{k}": v for k, v in golden_export(8, fmt, seed=12).items()}
+    config = {"dataset.json": json.dumps({"golden_folder": folder}).encode()} if folder else {}
+    upload(blob_store, settings, "gold", {**demo_export(30, fmt, seed=1), **golden, **config})
+    build = DatasetBuilder(blob_store, settings).build("gold")
+    splits = {e["image"]["name"]: e["split"] for e in build.entries()}
+    assert {n for n, s in splits.items() if s == "golden"} == {f"gold/{k}" for k in golden if k.endswith(".jpg")}
+    counts = build.manifest["counts"]
+    assert (counts["golden"], counts["train"] + counts["validation"], counts["images"]) == (8, 30, 38)
+    assert "8 golden, never trained on, evaluated every run" in build.report.render()
+    assert build.report.quarantined == []
+
+
+@pytest.mark.parametrize("config", [b"{not json", b'{"class_source": "folder"}', b'{"golden_folder": "../x"}'])
 def test_bad_dataset_config_is_quarantined_and_defaults_apply(blob_store, settings, config):
     upload(blob_store, settings, "cfg", {"dataset.json": config, **vott_export(3, seed=11)})
     build = DatasetBuilder(blob_store, settings).build("cfg")

@@ -22,6 +22,8 @@ from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop, trainer_command
 from shared.blob_folders import download_folder, upload_folder
 from shared.pipeline.labelling import CollectedData
+from shared.pipeline.project_view import ProjectView
+from shared.project_page import releases_page
 from shared.registry import ModelCandidate
 from shared.training import model_folder
 from tests.browser import chromium, screenshot
@@ -318,6 +320,18 @@ def test_blue_green_switch_then_rollbacks_keep_the_live_version(stack):
     assert crash["phase"] == "rolled-back" and "inference server exited" in crash["reason"]
     assert _serving_version(stack) == second["version"]
     assert set(stack["loop"].endpoints.describe(PROJECT)["deployments"]) == {"green"}
+
+    # each release left one record as it ended, newest first: two rollbacks with their reasons, two live versions
+    history = ProjectView(stack["loop"].services.project_status()).releases(PROJECT)["releases"]
+    assert [(r["model_version"], r["outcome"]) for r in history] == [
+        (crash["version"], "rolled-back"), (smoke["version"], "rolled-back"), (second["version"], "live"),
+        (first, "live")]
+    assert history[0]["reason"] == crash["reason"] and history[1]["reason"] == smoke["reason"]
+    assert history[2]["live_to"] is None and history[3]["live_to"] == history[2]["live_from"]  # replaced then
+    assert history[2]["previous_model_version"] == first and history[2]["slot"] == "green"
+    assert history[3]["approver"] and history[3]["gates_passed"] is True and history[3]["dataset_version"]
+    page = releases_page(ProjectView(stack["loop"].services.project_status()).releases(PROJECT))
+    assert page.count("rolled back: ") == 2 and f"v{second['version']}" in page and "to now" in page
 
 
 def test_training_report_is_linked_from_status_and_shows_gates_ap_loss_and_images(stack):
