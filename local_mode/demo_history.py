@@ -1,7 +1,7 @@
 """A busy project's history written straight into the service's tables: runs (a share of them registered versions
 with per-class AP, the newest waiting for approval) and the release records of those that went live, a run
-training with its progress, a live endpoint. For the
-project page's test and benchmark, where a thousand real runs would take days."""
+training with its progress, a live endpoint. For the project page's test and benchmark, where a thousand real runs
+would take days."""
 
 from __future__ import annotations
 

@@ -41,13 +41,14 @@ def flips_section(metrics: dict[str, Any], jpeg: bytes | None) -> str:
     if not isinstance(flips, dict):
         return ""
     classes = sorted(set(flips.get("lost") or {}) | set(flips.get("gained") or {}))
-    rows = "".join(f"<tr><td>{escape(c)}</td><td>{(flips.get('lost') or {}).get(c, 0)}</td>"
-                   f"<td>{(flips.get('gained') or {}).get(c, 0)}</td></tr>" for c in classes)
+    rows = "".join(f"<tr><td>{escape(c)}</td><td>{escape(str((flips.get('lost') or {}).get(c, 0)))}</td>"
+                   f"<td>{escape(str((flips.get('gained') or {}).get(c, 0)))}</td></tr>" for c in classes)
     table = (f"<table><tr><th>class</th><th>found by the champion, missed now</th><th>missed by the champion, "
              f"found now</th></tr>{rows}</table>" if rows else "<p>No object changed: both models found the same "
              "ones.</p>")
     image = (f'<img alt="objects that flipped: true box green, champion blue, this model red" '
              f'src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}"/>' if jpeg else "")
-    return (f"<h2>What changed, object by object (same {flips.get('images')} validation images)</h2>"
-            f"<p>An object counts as found with a box of its class scoring at least {flips.get('found_score')} "
-            f"at IoU ≥ {flips.get('found_iou')}.</p>{table}{image}")
+    said = {key: escape(str(flips.get(key))) for key in ("images", "found_score", "found_iou")}
+    return (f"<h2>What changed, object by object (same {said['images']} validation images)</h2>"
+            f"<p>An object counts as found with a box of its class scoring at least {said['found_score']} at IoU ≥ "
+            f"{said['found_iou']}.</p>{table}{image}")

@@ -192,7 +192,8 @@ class Settings:
         "authentication. Empty: anyone with the link, recorded by the name typed (unverified) unless signed in.")
     # Deployment of approved models (blue/green online endpoint, one per project).
     releases_table: str = _setting("RELEASES_TABLE", "releases", "Table of each project's endpoint: live "
-                                   "deployment, traffic and the release in progress.")
+                                   "deployment, traffic and the release in progress; and one record per release "
+                                   "that ended (`history:<project>`).")
     endpoint_kind: str = _setting("ENDPOINT_KIND", "managed", "`managed` (Azure ML managed online endpoint) or "
                                   "`kubernetes` (an AKS cluster attached to the workspace).")
     endpoint_name_prefix: str = _setting("ENDPOINT_NAME_PREFIX", "tfod", "Endpoint names are `<prefix>-<project>` "

@@ -9,7 +9,7 @@ import json
 import re
 import shlex
 import uuid
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -102,6 +102,8 @@ def test_a_person_sees_the_project_at_a_glance(seeded):
         assert len(releases) == VERSIONS - 1 and releases[0].text.startswith(f"v{VERSIONS - 1} ")
         assert "deployed" in releases[0].text and all("retired" in r.text for r in releases[1:])
         screenshot(browser, "project-page.png")
+        records = browser.find_element(By.LINK_TEXT, "each release as it was recorded").get_attribute("href")
+        assert urlsplit(records).path == f"/api/releases/{quote(PROJECT, safe='')}"
         browser.find_element(By.LINK_TEXT, "older runs").click()
         assert "page 2 of 20" in browser.find_element(By.ID, "runs").text  # the key went along: no 401
     finally:
