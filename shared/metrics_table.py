@@ -12,7 +12,10 @@ OVERALL = (("mAP@0.5:0.95", "map"), ("mAP@0.5", "map_50"), ("mAP@0.75", "map_75"
 
 
 def _number(value: Any) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and value < 0) else f"{value:.3f}"
+    """-1 is the OD API's "no object of that class here"; anything not a number is shown as it is, escaped."""
+    if value is None or (isinstance(value, int | float) and value < 0):
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, int | float) else escape(str(value))
 
 
 def _change(mine: Any, theirs: Any) -> str:
