@@ -37,3 +37,6 @@ echo "## A labelling tool's re-export: one COCO file for 10,000 images, +1% (iss
 echo
 echo "## The project page of a project with 1,000 runs, against the status JSON (issue: first hour)"
 .venv/bin/python -m bench.project_page
+echo
+echo "## Mirroring live traffic to a new slot: the shadow step's cost on the live slot (issue: quality-guarded releases)"
+.venv/bin/python -m bench.mirroring

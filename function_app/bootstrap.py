@@ -70,7 +70,7 @@ class Services:
             from shared.adapters.azureml_endpoint import AzureMLEndpoints
             from shared.adapters.azureml_training import ml_client
 
-            self.serving = AzureMLEndpoints(ml_client(self.settings), self.settings)
+            self.serving = AzureMLEndpoints(ml_client(self.settings), self.settings, blobs=self.blobs)
         return self.serving
 
     def project_status(self) -> ProjectStatus:
@@ -78,7 +78,7 @@ class Services:
         return ProjectStatus(self.submit(can_submit=False), self.release(), _timeline_query())
 
     def release(self) -> Release:
-        return Release(self.tables, self.blobs, self.settings, self.endpoints, self.registry)
+        return Release(self.tables, self.blobs, self.settings, self.endpoints, self.registry, self.notifier())
 
     def notifier(self) -> Notifier | None:
         """The approval channel (Teams or Slack incoming webhook), when one is configured."""
@@ -89,7 +89,7 @@ class Services:
         return Approve(self.tables, self.settings, self.blobs, self.notifier(), self.registry, self.release)
 
     def complete_run(self) -> CompleteRun:
-        return CompleteRun(self.tables, self.settings, self.blobs, self.registry, self.notifier())
+        return CompleteRun(self.tables, self.settings, self.blobs, self.registry, self.notifier(), self.release)
 
     def approval_failures(self) -> FailureLimit:
         """Refused approval links per client: the route is public (the signed link is the credential)."""

@@ -20,6 +20,7 @@ from shared.adapters.local_endpoint import LocalEndpoints
 from shared.adapters.local_training import LocalTraining
 from shared.pipeline.records import ended
 from shared.pipeline.status import report_path
+from shared.release_watch import health_summary, shadow_summary
 from shared.settings import Settings
 
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"
@@ -78,7 +79,8 @@ class LocalLoop:
             status = self.services.release().status(project) or {}
             live = (status.get("live_model") or {}).get("version")
             if status.get("phase") != shown:
-                self.say(f"[release] {status.get('phase')}" + (f": {status['reason']}" if status.get("reason") else ""))
+                self.say(f"[release] {status.get('phase')}" + (f": {status['reason']}" if status.get("reason") else "")
+                         + _figures(status, shown))
                 shown = status.get("phase")
             if (status.get("phase") == "live" and live == version) or status.get("phase") == "rolled-back":
                 return status
@@ -131,3 +133,12 @@ class LocalLoop:
 
 def trainer_command() -> str:
     return f"{sys.executable} -m trainer_image.train"
+
+
+def _figures(status: dict, before: str | None) -> str:
+    """What the step that just ended showed: the shadow step's comparison, then the bake's health."""
+    if before == "shadowing" and status.get("shadow"):
+        return f"\n[release]   shadow: {shadow_summary(status['shadow'])}"
+    if before == "baking" and status.get("health"):
+        return f"\n[release]   while baking: {health_summary(status['health'])}"
+    return ""

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.exports_table import exports_table
 from shared.metrics_table import flips_section, metrics_table
+from shared.release_watch import shadow_summary
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#1b1b1b}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
@@ -40,6 +41,8 @@ class Evidence:
     grid_jpeg: bytes | None = None
     flips_jpeg: bytes | None = None
     """Crops of objects the champion found and this model misses, and the reverse (the trainer's flips.jpg)."""
+    release: dict[str, Any] | None = None
+    """The version's release when it went ahead of the decision (shadow-then-approve): phase, shadow figures."""
     approver: str | None = None
     """The signed-in person (App Service authentication), when there is one."""
     sign_in: str | None = None
@@ -58,6 +61,24 @@ def _golden(metrics: dict[str, Any]) -> str:
         return ""
     return ("<h2>Golden set (the same images every run, never trained on)</h2>"
             + metrics_table(golden, golden.get("images"), "golden images"))
+
+
+def _shadow(release: dict[str, Any] | None) -> str:
+    """The shadow step on live traffic, when the release went ahead of the decision."""
+    if not release:
+        return ""
+    shadow, phase = release.get("shadow") or {}, release.get("phase")
+    if phase in ("requested", "provisioning"):
+        state = "The new slot is being deployed; live traffic will be mirrored to it next."
+    elif phase == "shadowing":
+        state = (f"{release.get('percent')}% of live requests are mirrored to the new slot now (the figures so "
+                 "far; approving now switches when the step ends, unless they fail).")
+    elif phase == "awaiting-approval":
+        state = "The shadow step passed: approving switches traffic at once."
+    else:
+        state = f"The release is {phase}."
+    figures = f"<p>{escape(shadow_summary(shadow))}</p>" if shadow else ""
+    return f'<h2>Shadow test on live traffic</h2><p id="shadow">{escape(state)}</p>{figures}'
 
 
 def _exports(metrics: dict[str, Any]) -> str:
@@ -94,7 +115,7 @@ def decision_page(evidence: Evidence, action: str, *, report_link: str, now: dat
 <h2>Release gates: <span class="{verdict.split()[0]}">{verdict}</span></h2><ul>{reasons}</ul>
 <h2>Accuracy against the live model, same validation images</h2>{metrics_table(evidence.metrics,
     evidence.metrics.get("validation_images", "the"))}{_golden(evidence.metrics)}
-{flips_section(evidence.metrics, evidence.flips_jpeg)}
+{flips_section(evidence.metrics, evidence.flips_jpeg)}{_shadow(evidence.release)}
 {_exports(evidence.metrics)}<h2>Examples from the validation images</h2>{grid}
 <table><tr><th>image</th><th>true</th><th>predicted (score ≥ 0.5)</th></tr>{examples}</table>
 <p><a href="{escape(report_link)}">Full training report</a> (loss curve, every class).</p>

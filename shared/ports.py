@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shared.release_watch import Answer
 
 
 class NotFound(LookupError):
@@ -186,8 +190,14 @@ class OnlineEndpoints(Protocol):
         """Score through the endpoint, with its key, pinned to one deployment (traffic split ignored)."""
         ...
 
-    def route(self, project: str, traffic: Mapping[str, int]) -> None:
-        """Set the endpoint's traffic split (percent per slot)."""
+    def route(self, project: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
+        """Set the endpoint's traffic split (percent per slot) and the share of live traffic copied to a slot
+        whose answers are not returned (`mirror`; empty or None: no mirroring)."""
+        ...
+
+    def answers(self, project: str, slot: str, since: datetime) -> list[Answer]:
+        """What the slot answered since `since` (status, latency, detections, image hash): the release's shadow
+        comparison and health watch read it."""
         ...
 
     def remove(self, project: str, slot: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.approval_page import STYLE
+from shared.release_watch import health_summary, shadow_summary
 from shared.version_chart import version_chart
 
 REFRESH_SECONDS = 15
@@ -208,11 +209,19 @@ def _endpoint(view: dict[str, Any]) -> str:
                      f"{_text(endpoint.get('live_slot'))} since {_moment(live.get('since') or '')}"),
             ("Traffic", split or "—"), ("Release", _text(endpoint.get("phase"))),
             ("Scoring URI", _text(endpoint.get("scoring_uri")) + ' <span class="muted">(API key required)</span>')]
+    if endpoint.get("shadow"):
+        rows.append(("Shadow", _text(shadow_summary(endpoint["shadow"]))))
+    if baking := endpoint.get("baking"):
+        rows.append(("Baking", f"the old slot {_text(baking['previous_slot'])} (version "
+                               f"{_text(baking['previous_model_version'])}) kept at 0% until "
+                               f"{_moment(baking['until'])}; the new slot so far: "
+                               f"{_text(health_summary(endpoint.get('health')))}"))
     if traffic:
-        rows.append(("Last hour", f"{traffic['requests']} requests answered; latency p50 "
+        rows.append(("Last hour", f"{traffic['requests']} requests answered ({traffic.get('failed', 0)} failed); "
+                                  "latency p50 "
                                   f"{_ms(traffic['p50_ms'])}, p95 {_ms(traffic['p95_ms'])} "
-                                  '<span class="muted">(from the collected requests; failed requests are not '
-                                  "collected: the endpoint's metrics count them)</span>"
+                                  '<span class="muted">(from the collected requests; a request that never '
+                                  "reached score.py is not collected: the endpoint's metrics count it)</span>"
                                   + (f' <span class="warn">{traffic["problems"]} collected lines unreadable</span>'
                                      if traffic.get("problems") else "")))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -244,17 +253,19 @@ def releases_page(view: dict[str, Any]) -> str:
             ended = f"live from {escape(_moment(r.get('live_from') or ''))} to " + (
                 escape(_moment(r["live_to"])) if r.get("live_to") else "now")
         else:
-            ended = f"rolled back: {escape(r.get('reason') or '')}"
+            ended = (f"live from {escape(_moment(r['live_from']))}, " if r.get("live_from") else "") + \
+                f"rolled back: {escape(r.get('reason') or '')}"
         who = escape(r.get("approver") or "—") + (" (verified)" if r.get("approver_verified") else
                                                    " (not verified)" if r.get("approver") else "")
         gates = "passed" if r.get("gates_passed") else "failed: " + escape("; ".join(r.get("gate_reasons") or []))
         rows.append(f"<tr><td>v{escape(str(r.get('model_version')))}</td><td>{escape(r.get('outcome') or '')}</td>"
                     f"<td>{ended}</td><td>{escape(r.get('batch_id') or '')}</td>"
                     f"<td>{escape(r.get('dataset_version') or '')}</td><td>{gates}</td><td>{who}</td>"
-                    f"<td>{escape(r.get('runtime') or '')}</td><td>{escape(r.get('shadow') or '')}</td></tr>")
+                    f"<td>{escape(r.get('runtime') or '')}</td><td>{escape(shadow_summary(r.get('shadow')))}</td>"
+                    f"<td>{escape(health_summary(r.get('health')))}</td></tr>")
     table = ('<table id="history"><tr><th>version</th><th>outcome</th><th>when</th><th>run</th><th>dataset</th>'
-             "<th>gates</th><th>approved by</th><th>runtime</th><th>shadow</th></tr>" + "".join(rows) + "</table>"
-             if rows else "<p>No release yet.</p>")
+             "<th>gates</th><th>approved by</th><th>runtime</th><th>shadow (mirrored traffic)</th>"
+             "<th>after the switch</th></tr>" + "".join(rows) + "</table>" if rows else "<p>No release yet.</p>")
     back = _link(project_href(view["project"]), "the project page")
     return _page(f"Releases of {view['project']}", f"<p>Back to {back}. Each row is written once, as the release "
                  f"ended.</p>{table}", view["now"])

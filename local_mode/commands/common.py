@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ def local_settings(env: Settings, args: argparse.Namespace, azurite: Azurite, ho
         gate_min_validation_images=min(env.gate_min_validation_images, 10),
         # a trainer here is watched by this very process: ask it after 30 s of silence, retry lost runs soon
         reconcile_after_seconds=float(os.environ.get("RECONCILE_AFTER_SECONDS", 30)),
-        retry_backoff_seconds=float(os.environ.get("RETRY_BACKOFF_SECONDS", 10)))
+        retry_backoff_seconds=float(os.environ.get("RETRY_BACKOFF_SECONDS", 10)),
+        # the whole release sequence in a couple of minutes: half the demo's traffic mirrored, a short bake
+        release_shadow_percent=int(os.environ.get("RELEASE_SHADOW_PERCENT", 50)),
+        release_shadow_requests=int(os.environ.get("RELEASE_SHADOW_REQUESTS", 40)),
+        release_shadow_minutes=float(os.environ.get("RELEASE_SHADOW_MINUTES", 2)),
+        release_bake_minutes=float(os.environ.get("RELEASE_BAKE_MINUTES", 1)))
 
 
 def data_folder(args: argparse.Namespace) -> Path | None:
@@ -79,8 +85,22 @@ def data_folder(args: argparse.Namespace) -> Path | None:
     return Path(args.data_dir) if args.keep_data else None
 
 
-def recover(loop: LocalLoop) -> None:
-    """What a killed local mode left behind in a kept data folder: runs whose trainer died with it are finished
-    now (reported as lost, and retried like any run lost to the infrastructure)."""
+def recover(loop: LocalLoop, timeout: float = 180) -> None:
+    """What a stopped local mode left behind in a kept data folder: runs whose trainer died with it are finished
+    now (reported as lost, and retried like any run lost to the infrastructure); the endpoints' deployments, which
+    died with it (on Azure they outlive the app), are started again as the releases table says."""
     for job in loop.services.reconcile().reconcile_all(force=True):
         say(f"[local] run {job} was interrupted when local mode stopped: reported, and its changes train again")
+    release = loop.services.release()
+    projects = [row.project for row in release.records.releases() if row.live_model_version]
+    deadline = time.monotonic() + timeout
+    while projects and time.monotonic() < deadline:
+        states = {p: release.restore(p) for p in projects}
+        for project, slots in states.items():
+            if all(state == "ready" for state in slots.values()):
+                say(f"[local] endpoint of {project} restored: {', '.join(slots)} as the releases table says")
+                projects.remove(project)
+            elif failed := [s for s in slots.values() if s.startswith("failed")]:
+                say(f"[local] endpoint of {project} not restored: {failed[0]}")
+                projects.remove(project)
+        time.sleep(0.5)

@@ -34,6 +34,7 @@ from local_mode.commands.common import (
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.label_studio import USER as LABEL_STUDIO_USER
 from local_mode.label_studio import LocalLabelStudio
+from local_mode.live_traffic import LiveTraffic
 from local_mode.loop import LocalLoop
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.adapters.label_studio import LabelStudio
@@ -302,7 +303,20 @@ def _release(loop: LocalLoop, args: argparse.Namespace, inbox: WebhookInbox, run
     else:
         print("[local] waiting for the approval (Ctrl-C stops)")
     clock.lap(f"approval of version {run['model_version']}")
-    released = loop.run_until_released(args.project, run["model_version"], timeout=args.timeout)
+    live = loop.services.release().status(args.project) or {}
+    traffic = None
+    if live.get("live_model"):  # production goes on during the release: the shadow step mirrors it
+        rng = random.Random(args.seed + 11)
+        traffic = LiveTraffic(live["scoring_uri"], loop.endpoints.key, [
+            demo_data.jpeg_bytes(demo_data.make_scene(rng, 128, 2)[0]) for _ in range(40)], pause=0.05)
+        print("[local] live traffic: a client scores demo images through the endpoint during the release")
+    try:
+        released = loop.run_until_released(args.project, run["model_version"], timeout=args.timeout)
+    finally:
+        if traffic is not None:
+            traffic.stop()
+            failed = sum(status >= 500 for _, status, _ in traffic.seen)
+            print(f"[local] live traffic during the release: {len(traffic.seen)} requests, {failed} failed")
     clock.lap(f"blue/green release of version {run['model_version']}")
     if released["phase"] != "live":
         print(f"[local] release rolled back: {released.get('reason')}")

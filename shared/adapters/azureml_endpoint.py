@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ from azure.ai.ml.exceptions import MlException
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.adapters.scoring import score_on_slot
-from shared.ports import DeploymentSpec
+from shared.clock import iso
+from shared.pipeline.labelling import CollectedData
+from shared.ports import BlobStore, DeploymentSpec
+from shared.release_watch import Answer, answers_of
 from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
@@ -50,9 +54,12 @@ def sdk_message(exc: MlException) -> str:
 
 
 class AzureMLEndpoints:
-    def __init__(self, ml_client: Any, settings: Settings, *, scoring_transport: Any = None) -> None:
-        """`scoring_transport`: the azure-core transport of the scoring call (tests stand in for Azure with it)."""
+    def __init__(self, ml_client: Any, settings: Settings, *, blobs: BlobStore | None = None,
+                 scoring_transport: Any = None) -> None:
+        """`blobs`: the data storage the collector writes to (read by `answers`); `scoring_transport`: the
+        azure-core transport of the scoring call (tests stand in for Azure with it)."""
         self.ml_client, self.settings, self.scoring_transport = ml_client, settings, scoring_transport
+        self.blobs = blobs
 
     @property
     def kubernetes(self) -> bool:
@@ -143,10 +150,20 @@ class AzureMLEndpoints:
         key = self.ml_client.online_endpoints.get_keys(name=name).primary_key
         return score_on_slot(uri, key, slot, body, content_type, transport=self.scoring_transport)
 
-    def route(self, project: str, traffic: Mapping[str, int]) -> None:
+    def route(self, project: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
+        """Traffic split and mirrored share in one PUT of the endpoint (the SDK leaves out zero shares: an empty
+        mirror stops mirroring)."""
         endpoint = self.ml_client.online_endpoints.get(name=endpoint_name(self.settings, project))
-        endpoint.traffic = dict(traffic)
+        endpoint.traffic, endpoint.mirror_traffic = dict(traffic), dict(mirror or {})
         self.ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+
+    def answers(self, project: str, slot: str, since: datetime) -> list[Answer]:
+        """What the slot's data collector stored since `since` (score.py logs each answer, failures included)."""
+        if self.blobs is None:
+            raise RuntimeError("AzureMLEndpoints needs the data storage to read what a slot answered")
+        rows = CollectedData(self.blobs, self.settings).read(endpoint_name(self.settings, project), since,
+                                                             datetime.now(UTC), after=iso(since), slots=(slot,))
+        return list(answers_of(rows))
 
     def remove(self, project: str, slot: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):

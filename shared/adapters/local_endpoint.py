@@ -13,6 +13,7 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.adapters.local_gateway import CollectorSink, Gateway
 from shared.adapters.scoring import score_on_slot
 from shared.blob_folders import download_folder
 from shared.ports import BlobStore, DeploymentSpec
+from shared.release_watch import Answer
 from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
@@ -108,13 +110,20 @@ class LocalEndpoints:
         uri = self.gateway.scoring_uri(endpoint_name(self.settings, project))
         return score_on_slot(uri, self.key, slot, body, content_type)
 
-    def route(self, project: str, traffic: Mapping[str, int]) -> None:
-        self.gateway.traffic[endpoint_name(self.settings, project)] = dict(traffic)
+    def route(self, project: str, traffic: Mapping[str, int], mirror: Mapping[str, int] | None = None) -> None:
+        name = endpoint_name(self.settings, project)
+        self.gateway.mirror[name] = dict(mirror or {})
+        self.gateway.traffic[name] = dict(traffic)
+
+    def answers(self, project: str, slot: str, since: datetime) -> list[Answer]:
+        """What the gateway saw the slot answer (every request, failures at the door included)."""
+        return self.gateway.answers(endpoint_name(self.settings, project), slot, since)
 
     def remove(self, project: str, slot: str) -> None:
         name = endpoint_name(self.settings, project)
         self.gateway.routes.get(name, {}).pop(slot, None)
         self.gateway.traffic.get(name, {}).pop(slot, None)
+        self.gateway.mirror.get(name, {}).pop(slot, None)
         with self._starting:
             current = self._slots.pop((project, slot), None)
         if current is not None:

@@ -2,13 +2,15 @@
 
 Gateway: `POST /<endpoint>/score` with `Authorization: Bearer <key>` (401 without it, as Azure's key auth),
 routed by the traffic split or pinned with the `azureml-model-deployment` header, to the deployment's inference
-server; each request gets an `x-request-id` (unless the caller sent one), passed on and answered.
+server; each request gets an `x-request-id` (unless the caller sent one), passed on and answered. A share of the
+split's requests can be mirrored to another deployment (its answers are kept for the release, never returned).
 CollectorSink: receives what `azureml.ai.monitoring.Collector` posts (`/modeldata/log`) and writes it to
 Blob Storage in the data collector's layout: `<endpoint>/<deployment>/<collection>/yyyy/MM/dd/HH/<id>.jsonl`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.client
 import json
@@ -16,12 +18,19 @@ import logging
 import random
 import sys
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from shared.clock import iso
+from shared.labelling.collected import Detection
+from shared.release_watch import Answer
 from shared.serving import DEPLOYMENT_HEADER
 
 log = logging.getLogger(__name__)
@@ -72,8 +81,31 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
 
 
+MIRROR_THREADS, MIRROR_QUEUE = 4, 64
+KEPT_ANSWERS = 20_000
+"""Answers kept per slot for a release to read (a bake of half an hour at ten requests a second)."""
 MAX_BODY_BYTES = 12 * 1024 * 1024
 """The largest scoring request: score.py's 8 MB image limit, base64-encoded in JSON, with room for the rest."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    when: datetime
+    image: str
+    status: int
+    latency_ms: float
+    body: bytes
+
+    def answer(self) -> Answer:
+        status, detections = self.status, ()
+        if status == 200:
+            try:
+                detections = tuple(Detection(d["label"], float(d["score"]), tuple(
+                    float(d["box_normalized"][k]) for k in ("xmin", "ymin", "xmax", "ymax")))
+                    for d in json.loads(self.body)["detections"])
+            except (ValueError, KeyError, TypeError):
+                status = 502  # a 200 that is not a detection answer counts as a failure
+        return Answer(self.image, status, self.latency_ms, detections, iso(self.when))
 
 
 class Gateway:
@@ -84,6 +116,12 @@ class Gateway:
         self.routes: dict[str, dict[str, int]] = {}
         """endpoint → slot → backend port."""
         self.traffic: dict[str, dict[str, int]] = {}
+        self.mirror: dict[str, dict[str, int]] = {}
+        """endpoint → slot → percent of the split's requests copied to it (answers not returned), as Azure ML's
+        mirror_traffic."""
+        self._answers: dict[tuple[str, str], deque[_Seen]] = {}
+        self._mirroring = ThreadPoolExecutor(MIRROR_THREADS, thread_name_prefix="gateway-mirror")
+        self._mirror_room = threading.BoundedSemaphore(MIRROR_QUEUE)
         self._local = threading.local()
         gateway = self
 
@@ -114,7 +152,8 @@ class Gateway:
                 request.close_connection = True  # the unread body must not be taken for the next request
             return request.reply(*refusal)
         data = request.body()
-        slot = request.headers.get(DEPLOYMENT_HEADER) or self._pick(endpoint)
+        pinned = request.headers.get(DEPLOYMENT_HEADER)
+        slot = pinned or self._pick(endpoint)
         port = self.routes[endpoint].get(slot or "")
         if port is None:
             return request.reply(503 if slot is None else 404, _error(
@@ -123,10 +162,44 @@ class Gateway:
                 "x-request-id": request.headers.get("x-request-id") or str(uuid.uuid4())}
         if client_id := request.headers.get("x-ms-client-request-id"):
             sent["x-ms-client-request-id"] = client_id
-        status, headers, body = self._forward(port, request.command, request.path.partition("/score")[2], data, sent)
+        query = request.path.partition("/score")[2]
+        if not pinned:
+            self._maybe_mirror(endpoint, slot, request.command, query, data, sent)
+        started = time.perf_counter()
+        status, headers, body = self._forward(port, request.command, query, data, sent)
+        self._remember(endpoint, slot, data, status, started, body)
         request.reply(status, body, {"Content-Type": headers.get("Content-Type", "application/json"),
                                      DEPLOYMENT_HEADER: slot, **{k: v for k, v in headers.items() if k.lower() in
                                                                  ("x-request-id", "x-ms-client-request-id")}})
+
+    def _maybe_mirror(self, endpoint: str, live: str, method: str, query: str, data: bytes,
+                      headers: dict[str, str]) -> None:
+        """Copy the request to the mirrored slot (same request id) on a thread of its own: the caller never waits
+        for it; when the mirror falls behind, copies are skipped rather than queued without end."""
+        for slot, percent in self.mirror.get(endpoint, {}).items():
+            port = self.routes[endpoint].get(slot)
+            if slot == live or port is None or percent <= 0 or random.random() * 100 >= percent:
+                continue
+            if not self._mirror_room.acquire(blocking=False):
+                continue
+            future = self._mirroring.submit(self._mirror_one, endpoint, slot, port, method, query, data, headers)
+            future.add_done_callback(lambda _: self._mirror_room.release())
+
+    def _mirror_one(self, endpoint: str, slot: str, port: int, method: str, query: str, data: bytes,
+                    headers: dict[str, str]) -> None:
+        started = time.perf_counter()
+        status, _, body = self._forward(port, method, query, data, headers)
+        self._remember(endpoint, slot, data, status, started, body)
+
+    def _remember(self, endpoint: str, slot: str, data: bytes, status: int, started: float, body: bytes) -> None:
+        """What the slot answered, as a release watches it (Azure: the endpoint's metrics and collected rows); the
+        answer is read only when a release asks, off the request's path."""
+        seen = _Seen(datetime.now(UTC), hashlib.sha256(data).hexdigest(), status,
+                     round((time.perf_counter() - started) * 1000, 2), body if status == 200 else b"")
+        self._answers.setdefault((endpoint, slot), deque(maxlen=KEPT_ANSWERS)).append(seen)
+
+    def answers(self, endpoint: str, slot: str, since: datetime) -> list[Answer]:
+        return [seen.answer() for seen in list(self._answers.get((endpoint, slot), ())) if seen.when >= since]
 
     def _pick(self, endpoint: str) -> str | None:
         split = {s: p for s, p in self.traffic.get(endpoint, {}).items() if p > 0 and s in self.routes[endpoint]}
@@ -152,6 +225,7 @@ class Gateway:
 
     def close(self) -> None:
         self.server.close()
+        self._mirroring.shutdown(wait=False, cancel_futures=True)
 
 
 class CollectorSink:

@@ -83,7 +83,7 @@ class CollectedRows:
     def detections_of(self, version: str) -> Iterator[tuple[Detection, ...]]:
         """What the model version saw in each of its requests, from model_outputs alone (the drift watch)."""
         for request_id, output in self.outputs.items():
-            if str(output.get("model_version", "")) != version:
+            if str(output.get("model_version", "")) != version or output.get("error"):
                 continue
             try:
                 yield _detections(output)
@@ -94,7 +94,7 @@ class CollectedRows:
         """Requests seen in both collections (an input whose output is not stored yet waits for the next export)."""
         for request_id, row in self.inputs.items():
             output = self.outputs.get(request_id)
-            if output is None:
+            if output is None or output.get("error"):  # a failed request: nothing the model saw to label
                 continue
             try:
                 yield _sample(request_id, self.times.get(request_id, ""), row, output)

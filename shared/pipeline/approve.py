@@ -109,7 +109,17 @@ class Approve:
                 title=f"Release {model} version {version}?", summary=summary, link=links["page"],
                 facts=[("Project", project), *(facts or []),
                        ("Link expires", f"{datetime.fromtimestamp(claim.expires, UTC):%Y-%m-%d %H:%M} UTC")]))
+        self._shadow_first(DeploymentSpec(project, model, version, model_folder(project, batch_id)), batch_id, now)
         return links
+
+    def _shadow_first(self, spec: DeploymentSpec, batch_id: str, now: datetime) -> None:
+        """RELEASE_SHADOW_ORDER=shadow-then-approve: deploy and shadow while the decision waits (only when a model
+        is live: the first release has no traffic to mirror, and waits for its approval as usual)."""
+        if self.settings.release_shadow_order != "shadow-then-approve" or self.release is None:
+            return
+        release = self.release()
+        if release.records.release(spec.project).live_model_version:
+            release.start(spec, batch_id, now, approved=False)
 
     def _links(self, token: str) -> dict[str, str]:
         return {"page": self.link(token), "approve": self.link(token, "approve"), "reject": self.link(token, "reject")}
@@ -191,7 +201,19 @@ class Approve:
         evidence.examples = (self._json(f"{folder}/report.json") or {}).get("examples", [])
         evidence.grid_jpeg = self._bytes(f"{folder}/report_grid.jpg")
         evidence.flips_jpeg = self._bytes(f"{folder}/{FLIPS_IMAGE}")
+        evidence.release = self._release_of(project, body["version"])
         return evidence
+
+    def _release_of(self, project: str, version: str) -> dict[str, Any] | None:
+        """The version's release when it went ahead of the decision (shadow-then-approve): phase and figures."""
+        if self.release is None or not project:
+            return None
+        status = self.release().status(project) or {}
+        release = status.get("release") or {}
+        if release.get("model_version") != version:
+            return None
+        return {"phase": status["phase"], "shadow": status.get("shadow"),
+                "percent": self.settings.release_shadow_percent}
 
     def report(self, token: str, now: datetime | None = None) -> bytes | Answer:
         """The run's full training report, for whoever holds a usable link to approve it."""
@@ -244,8 +266,12 @@ class Approve:
         """The registry learns the decision; an approved model's release starts (the timer takes it further)."""
         if self.registry is not None:
             self.registry().set_state(decided["model"], decided["version"], decided["state"])
-        if decided["state"] != "approved" or self.release is None or not decided.get("project"):
+        if self.release is None or not decided.get("project"):
             return {}
+        if decided["state"] != "approved":
+            withdrawn = self.release().withdraw(decided["project"], decided["version"],
+                                                f"rejected by {decided['approver']}", now)
+            return {"release": {"withdrawn": withdrawn}} if withdrawn else {}
         spec = DeploymentSpec(decided["project"], decided["model"], decided["version"],
                               model_folder(decided["project"], decided["batch_id"]))
         return {"release": self.release().start(spec, decided["batch_id"], now)}

@@ -33,8 +33,9 @@ class RunUpdate:
 
 class CompleteRun:
     def __init__(self, tables: TableStore, settings: Settings, blobs: BlobStore,
-                 registry: Callable[[], ModelRegistry], notifier: Notifier | None = None) -> None:
-        self.tables, self.settings, self.blobs = tables, settings, blobs
+                 registry: Callable[[], ModelRegistry], notifier: Notifier | None = None,
+                 release: Callable[[], Any] | None = None) -> None:
+        self.tables, self.settings, self.blobs, self.release = tables, settings, blobs, release
         self.records = Records(tables, settings)
         self.registry = registry
         """Built on first use: only a run that passes its gates needs the registry."""
@@ -177,7 +178,7 @@ class CompleteRun:
         if not self.settings.approval_secret:
             log.error("APPROVAL_SECRET is not set: no approval link can be signed for this model")
         else:
-            Approve(self.tables, self.settings, self.blobs, self.notifier).request(
+            Approve(self.tables, self.settings, self.blobs, self.notifier, release=self.release).request(
                 model.name, model.version, project, batch_id,
                 f"{model.name} version {model.version} passed its release gates and waits for a decision.",
                 facts=_facts(gates, candidate.dataset_version), now=now)

@@ -42,11 +42,11 @@ class CollectedData:
         self.blobs, self.container = blobs, settings.inference_data_container
 
     def read(self, endpoint: str, start: datetime, end: datetime, after: str = "",
-             collections: tuple[str, ...] = (INPUTS, OUTPUTS)) -> CollectedRows:
+             collections: tuple[str, ...] = (INPUTS, OUTPUTS), slots: tuple[str, ...] = SLOTS) -> CollectedRows:
         """Rows collected in the hours from `start` to `end` (inclusive), later than `after`; files are fetched
         a few at a time (Blob latency, not bandwidth, bounds one at a time)."""
         rows, first, last = CollectedRows(), f"{start:%Y/%m/%d/%H}", f"{end:%Y/%m/%d/%H}"
-        wanted = [(info.name, collection) for day in _days(start, end) for slot in SLOTS
+        wanted = [(info.name, collection) for day in _days(start, end) for slot in slots
                   for collection in collections
                   for info in self.blobs.list(self.container, f"{endpoint}/{slot}/{collection}/{day:%Y/%m/%d}/")
                   if first <= "/".join(info.name.split("/")[3:7]) <= last]

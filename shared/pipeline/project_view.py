@@ -88,10 +88,10 @@ class ProjectView:
         start = now - TRAFFIC_WINDOW
         rows = self.collected.read(endpoint_name(self.submit.settings, project), start, now, collections=(OUTPUTS,))
         since = normalized_time(start.isoformat())
-        latencies = sorted(float(row["latency_ms"]) for request_id, row in rows.outputs.items()
-                           if rows.times.get(request_id, "") >= since and isinstance(row.get("latency_ms"),
-                                                                                      int | float))
-        return {"requests": len(latencies), "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
+        recent = [row for request_id, row in rows.outputs.items() if rows.times.get(request_id, "") >= since]
+        latencies = sorted(float(row["latency_ms"]) for row in recent if isinstance(row.get("latency_ms"), int | float))
+        return {"requests": len(latencies), "failed": sum(bool(row.get("error")) for row in recent),
+                "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
                 "problems": len(rows.problems)}
 
 
@@ -102,11 +102,19 @@ def release_history(records: list[ReleaseRecord]) -> list[dict[str, Any]]:
     for record in records:
         row = {k: v for k, v in record.to_entity().items() if k not in ("PartitionKey", "RowKey")}
         row |= {"record_id": record.record_id, "gate_reasons": json.loads(record.gate_reasons or "[]"),
-                "live_to": replaced_at if record.outcome == "live" else None}
+                "live_to": replaced_at if record.outcome == "live" else None,
+                "shadow": _figures(record.shadow, "verdict"), "health": _figures(record.health, "summary")}
         if record.outcome == "live":
             replaced_at = record.live_from
         out.append(row)
     return out
+
+
+def _figures(text: str, key: str) -> dict[str, Any] | None:
+    """A record's JSON figures, or its sentence under `key` (records of releases that had no such step)."""
+    if not text:
+        return None
+    return json.loads(text) if text.startswith("{") else {key: text}
 
 
 def versions(runs: list[RunRecord]) -> list[dict[str, Any]]:

@@ -224,7 +224,7 @@ class ReleaseState(Row):
     project: str = ""
     partition: str = RELEASE_PARTITION
     phase: str = ""
-    """requested | provisioning | live | rolled-back ("" before the first release)"""
+    """requested | provisioning | shadowing | baking | live | rolled-back ("" before the first release)"""
     candidate: str = ""
     """JSON: the model being released (name, version, folder, batch id, requested_at)."""
     queued: str = ""
@@ -239,6 +239,18 @@ class ReleaseState(Row):
     live_since: str = ""
     traffic: str = "{}"
     scoring_uri: str = ""
+    shadow_since: str = ""
+    shadow: str = ""
+    """JSON: the shadow step's figures so far, then its verdict (kept on the row until the next release)."""
+    health: str = ""
+    """JSON: the new slot's health while baking."""
+    previous_slot: str = ""
+    """While baking: the slot traffic left, still deployed at 0%, and what it serves (for a rollback)."""
+    previous_model_name: str = ""
+    previous_model_version: str = ""
+    previous_model_folder: str = ""
+    previous_batch_id: str = ""
+    previous_since: str = ""
 
     def candidate_of(self) -> dict[str, Any]:
         return json.loads(self.candidate) if self.candidate else {}
@@ -263,7 +275,7 @@ class ReleaseRecord(Row):
     dataset_version: str = ""
     runtime: str = ""
     outcome: str = ""
-    """live | rolled-back"""
+    """live | rolled-back (before the switch, or after it while baking: then `live_from` is set)"""
     reason: str = ""
     requested_at: str = ""
     ended_at: str = ""
@@ -276,7 +288,10 @@ class ReleaseRecord(Row):
     approver_verified: bool | None = None
     approval_comment: str = ""
     shadow: str = ""
-    """What mirrored traffic showed before the switch; releases do not shadow yet, and say so."""
+    """JSON: what mirrored traffic showed before the switch (paired requests, agreement, objects new and lost per
+    class, both slots' latency and errors), or a sentence saying why there was no shadow step."""
+    health: str = ""
+    """JSON: the new slot's health over the bake (requests, errors, p95, answers with nothing found)."""
 
     @staticmethod
     def key(ended: datetime, version: str) -> str:

@@ -412,11 +412,25 @@ class AzureMLService:
             missing = set(properties.get("traffic") or {}) - self._deployments_of(name)
             if missing:
                 return error(400, "BadRequest", f"Traffic given to deployments that do not exist: {sorted(missing)}")
+        if problem := self._mirror_problem(name, properties):
+            return error(400, "BadRequest", problem)
         resource = self._put_resource(path, body | {"properties": properties, "location": self.ws.location})
         self.keys.setdefault(name, {"primaryKey": uuid.uuid4().hex, "secondaryKey": uuid.uuid4().hex})
         op = self._operation(path, "Succeeded")
         return Response(201 if not existing else 200, resource,
                         {"Azure-AsyncOperation": self._operation_url(op, "operationResults")})
+
+    def _mirror_problem(self, endpoint: str, properties: dict[str, Any]) -> str:
+        """The REST spec's rule (mirror shares sum to at most 50) and the safe-rollout article's (a deployment takes
+        live or mirrored traffic, not both; only existing deployments)."""
+        mirror = {k: v for k, v in (properties.get("mirrorTraffic") or {}).items() if v}
+        if sum(mirror.values()) > 50:
+            return f"Mirror traffic values need to sum to utmost 50, got {sum(mirror.values())}"
+        if missing := set(mirror) - self._deployments_of(endpoint):
+            return f"Mirror traffic given to deployments that do not exist: {sorted(missing)}"
+        if both := [d for d in mirror if (properties.get("traffic") or {}).get(d)]:
+            return f"Deployments cannot receive both live and mirrored traffic: {both}"
+        return ""
 
     def _deployments_of(self, endpoint: str) -> set[str]:
         prefix = f"onlineEndpoints/{endpoint}/deployments/"

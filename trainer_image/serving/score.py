@@ -226,8 +226,10 @@ def _score(request: Any, started: float) -> AMLResponse:
     try:
         result = detect(image, **options)
     except Exception as exc:  # the request fails, the worker goes on; the line counts as a 5xx
-        log.error(json.dumps({"message": "scoring failed", "status": 500, "error": f"{type(exc).__name__}: {exc}"[:500],
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 2), **_identity}))
+        failed = {"request_id": _request_id(request), "status": 500, "error": f"{type(exc).__name__}: {exc}"[:500],
+                  "latency_ms": round((time.perf_counter() - started) * 1000, 2), "detections": []}
+        log.error(json.dumps({"message": "scoring failed", **failed, **_identity}))
+        _collect(data, image, options, failed, [])  # a release watching this slot counts it
         return _answer({"error": "the model failed on this image"}, 500)
     candidates = result.pop("candidates")
     latency = (time.perf_counter() - started) * 1000
@@ -360,7 +362,8 @@ def _request_id(request: Any) -> str:
 
 def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: dict[str, Any],
              candidates: list[dict[str, Any]]) -> None:
-    """One row per request in model_inputs and model_outputs, joined by request_id."""
+    """One row per request in model_inputs and model_outputs, joined by request_id (a failed request's output row
+    carries its status and error, and no detection)."""
     if _buffer is None:
         return
     request_id = result["request_id"]
@@ -369,8 +372,8 @@ def _collect(data: bytes, image: Image.Image, options: dict[str, Any], result: d
          "width": image.width, "height": image.height, **options,
          "image_base64": base64.b64encode(data).decode() if len(data) <= COLLECT_IMAGE_BYTES else None},
         {"request_id": request_id, "detections": json.dumps(result["detections"]),
-         "candidates": json.dumps(candidates),
-         "count": len(result["detections"]), "latency_ms": result["latency_ms"], **_identity})
+         "candidates": json.dumps(candidates), "count": len(result["detections"]), "latency_ms": result["latency_ms"],
+         **({"status": result["status"], "error": result["error"]} if "error" in result else {}), **_identity})
 
 
 def _answer(body: dict[str, Any], status: int) -> AMLResponse:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +22,12 @@ import pytest
 
 from local_mode.demo_data import SHAPES, jpeg_bytes, make_scene, vott_export
 from local_mode.functions_host import FunctionsHost, WebhookInbox
+from local_mode.live_traffic import LiveTraffic
 from local_mode.loop import LocalLoop, trainer_command
 from shared.blob_folders import download_folder, upload_folder
 from shared.pipeline.labelling import CollectedData
 from shared.pipeline.project_view import ProjectView
+from shared.pipeline.release import other_slot
 from shared.project_page import releases_page
 from shared.registry import ModelCandidate
 from shared.training import model_folder
@@ -60,7 +65,7 @@ def stack(azurite_connection_string, tmp_path_factory):
         releases_table=f"rel{suffix}", training_backend="local", local_trainer_command=trainer_command(),
         quiet_seconds=0, min_new_images=1, train_steps=20, train_batch_size=4, gate_min_validation_images=2,
         approval_secret="test-secret", approval_webhook_url=inbox.url, public_host=host.host,
-        endpoint_name_prefix=f"t{suffix}")
+        endpoint_name_prefix=f"t{suffix}", release_shadow_percent=0, release_bake_minutes=0)  # the last test's own
     loop = LocalLoop(settings, "http://127.0.0.1/devstoreaccount1", tmp_path_factory.mktemp("loop"),
                      say=lambda _: None)
     loop.install_base_model()
@@ -395,9 +400,122 @@ def test_an_approver_decides_in_a_real_browser_from_the_chat_card(stack):
         browser.get(stack["host"].url(f"projects/{PROJECT}"))
         endpoint = browser.find_element(By.ID, "endpoint").text
         assert f"version {version} on slot {released['live_slot']}" in endpoint, endpoint
-        assert "requests answered; latency p50" in endpoint
+        # failed: the smoke test of the version whose model had no detection outputs answered 500 (collected)
+        assert re.search(r"requests answered \(\d+ failed\); latency p50", endpoint), endpoint
         assert "None." in browser.find_element(By.ID, "approvals").text  # the decided one waits no more
         assert "Ana Lima (name typed, not signed in)" in browser.find_element(By.ID, "releases").text
         screenshot(browser, "project-page-after-release.png")
     finally:
         browser.quit()
+
+
+def _advance_until(release, phases: set[str], timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if release.advance(PROJECT) in phases:
+            return release.status(PROJECT)
+        time.sleep(0.3)
+    raise TimeoutError(f"the release did not reach {phases}: {release.status(PROJECT)}")
+
+
+def test_shadow_stops_a_disagreeing_model_switches_an_equal_one_and_a_crash_while_baking_rolls_back(stack):
+    """On the local twin, with live traffic: half of it mirrored to the new slot; a model whose label map renames
+    every class is stopped before any traffic moves; a copy of the live model is switched, bakes, and when its
+    server dies the gateway's failures send all traffic back to the old slot in one step."""
+    from function_app.bootstrap import Services
+
+    loop, settings = stack["loop"], stack["settings"].with_overrides(
+        release_shadow_percent=50, release_shadow_requests=12, release_shadow_minutes=4, release_bake_minutes=10,
+        release_min_requests=5)
+    release = Services(settings, loop.blobs, loop.tables, loop.backend, loop.endpoints).release()
+    before = release.status(PROJECT)
+    live_version, live_slot = before["live_model"]["version"], before["live_slot"]
+    live_folder = release.records.release(PROJECT).live_model_folder
+
+    def rotate_the_classes(folder: Path) -> None:
+        """Every class named as the next one: each object the live model finds, this one calls something else."""
+        path = folder / "label_map.pbtxt"
+        renamed = dict(zip(SHAPES, SHAPES[1:] + SHAPES[:1], strict=True))
+        text = re.sub(r"""(["'])(\w+)\1""", lambda m: m[1] + renamed.get(m[2], m[2]) + m[1], path.read_text())
+        assert text != path.read_text()
+        path.write_text(text)
+
+    from shared.ports import DeploymentSpec
+
+    def start(folder: str, run_id: str) -> str:
+        version = _register(stack, folder, run_id)
+        release.start(DeploymentSpec(PROJECT, f"tfod-{PROJECT}", version, folder), stack["run"]["batch_id"])
+        return version
+
+    uri, key = scoring(stack)
+    traffic = LiveTraffic(uri, key, [image(seed) for seed in range(300, 320)], query="?threshold=0.01")
+    try:
+        swapped = start(_copy_package(stack, "v-swapped", rotate_the_classes), "run-swapped")
+        stopped = _advance_until(release, {"rolled-back", "live", "baking"})
+        assert stopped["phase"] == "rolled-back" and stopped["reason"].startswith("shadow: the new model "), stopped
+        shadow = stopped["shadow"]
+        assert shadow["paired"] >= 12 and shadow["agreement"] < 0.25 and set(shadow["lost"]) <= set(SHAPES)
+        assert stopped["live_model"]["version"] == live_version and stopped["traffic"] == {live_slot: 100}
+        assert {v for _, status, v in traffic.seen} == {live_version}, "a mirrored answer reached the client"
+
+        equal = start(_copy_package(stack, "v-equal"), "run-equal")
+        baking = _advance_until(release, {"rolled-back", "live", "baking"})
+        assert baking["phase"] == "baking", baking
+        assert baking["shadow"]["agreement"] >= 0.8 and baking["shadow"]["verdict"].startswith("switched: ")
+        assert baking["traffic"] == {other_slot(live_slot): 100, live_slot: 0}
+        assert baking["live_model"]["version"] == equal
+        deployments = loop.endpoints.describe(PROJECT)["deployments"]
+        assert set(deployments) == {"blue", "green"}, "the old slot must stay deployed while the new one bakes"
+        while not any(v == equal for _, status, v in traffic.seen[-3:]):
+            time.sleep(0.1)
+        os.killpg(deployments[other_slot(live_slot)]["pid"], signal.SIGKILL)  # the new slot's server dies
+        back = _advance_until(release, {"rolled-back", "live"}, timeout=60)
+        restored_at = time.monotonic()
+        time.sleep(1)
+    finally:
+        traffic.stop()
+    assert back["phase"] == "rolled-back" and "requests failed" in back["reason"], back
+    assert (back["live_slot"], back["live_model"]["version"], back["traffic"]) == (live_slot, live_version,
+                                                                                  {live_slot: 100})
+    assert set(loop.endpoints.describe(PROJECT)["deployments"]) == {live_slot}
+    first_failure = next(t for t, status, _ in traffic.seen if status >= 500)
+    answered_again = next(t for t, status, v in traffic.seen if t > first_failure and status == 200)
+    assert {v for t, status, v in traffic.seen if t > restored_at and status == 200} == {live_version}
+    print(f"first failed request → traffic back on the old slot: {restored_at - first_failure:.2f} s; → first "
+          f"answer from it: {answered_again - first_failure:.2f} s")
+    assert answered_again - first_failure < 15
+    assert _states(stack)[equal] == "deploy-failed" and _states(stack)[swapped] == "deploy-failed"
+    assert release.records.release(PROJECT).live_model_folder == live_folder
+    notice = stack["inbox"].messages[-1]
+    assert f"Rolled back: tfod-{PROJECT} version {equal}" in json.dumps(notice)
+    history = ProjectView(loop.services.project_status()).releases(PROJECT)["releases"]
+    assert [(r["model_version"], r["outcome"]) for r in history[:2]] == [(equal, "rolled-back"),
+                                                                          (swapped, "rolled-back")]
+    assert history[0]["live_from"] and history[0]["shadow"]["agreement"] >= 0.8
+    page = releases_page(ProjectView(loop.services.project_status()).releases(PROJECT))
+    assert "live from " in page and "requests failed" in page and "mirrored requests" in page
+
+
+def test_a_restarted_local_twin_serves_again_what_the_releases_table_says(stack, tmp_path):
+    """Local mode killed and started on its kept data: its inference servers died with it (Azure's endpoints outlive
+    the app), so starting again deploys the live slot anew and routes as recorded. Found building the chaos soak:
+    after a restart the table said 'live' and the endpoint answered nothing."""
+    from function_app.bootstrap import Services
+    from shared.adapters.local_endpoint import LocalEndpoints
+
+    loop = stack["loop"]
+    live = loop.services.release().status(PROJECT)
+    restarted = LocalEndpoints(loop.blobs, stack["settings"], tmp_path / "restarted")
+    try:
+        release = Services(stack["settings"], loop.blobs, loop.tables, loop.backend, restarted).release()
+        assert restarted.describe(PROJECT) == {}, "a fresh twin holds nothing"
+        deadline = time.monotonic() + 120
+        while set((states := release.restore(PROJECT)).values()) != {"ready"} and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert states == {live["live_slot"]: "ready"}
+        uri = restarted.describe(PROJECT)["scoring_uri"]
+        status, answer = post(uri, image(), {"Content-Type": "image/jpeg", "Authorization": f"Bearer {restarted.key}"})
+        assert (status, answer["model"]["version"]) == (200, live["live_model"]["version"])
+    finally:
+        restarted.close()
+    assert [pid for pid in restarted.started if Path(f"/proc/{pid}").exists()] == []

@@ -23,6 +23,7 @@ from shared.pipeline.release import Release
 from shared.pipeline.status import ProjectStatus
 from shared.pipeline.submit import SubmitTraining
 from shared.ports import ApprovalNotice
+from shared.release_watch import Answer
 from shared.settings import Settings
 from shared.training import SERVICE_TAG, JobState, SubmittedRun, TrainingRequest, model_folder
 from tests.fakes.memory import MemoryBlobStore, MemoryTableStore
@@ -69,6 +70,9 @@ class FakeEndpoints:
         self.answer_version: str | None = None
         self.during_smoke_test: list[Any] = []
         self.fail_route: Exception | None = None
+        self.mirror: dict[str, int] = {}
+        self.served: dict[str, list[Answer]] = {}
+        self.removed: list[str] = []
 
     def provision(self, spec, slot: str) -> str:
         self.deployed[slot], self.runtimes[slot] = spec.model_version, spec.runtime
@@ -80,14 +84,19 @@ class FakeEndpoints:
         version = self.answer_version or self.deployed[slot]
         return 200, json.dumps({"model": {"version": version}, "detections": []}).encode()
 
-    def route(self, project: str, traffic: dict[str, int]) -> None:
+    def route(self, project: str, traffic: dict[str, int], mirror: dict[str, int] | None = None) -> None:
         if self.fail_route is not None:
             failure, self.fail_route = self.fail_route, None
             raise failure
-        self.traffic = dict(traffic)
+        self.traffic, self.mirror = dict(traffic), dict(mirror or {})
+
+    def answers(self, project: str, slot: str, since: datetime) -> list[Answer]:
+        """What the test says the slot answered (`served`), from `since` on."""
+        return [a for a in self.served.get(slot, []) if a.time >= iso(since)]
 
     def remove(self, project: str, slot: str) -> None:
         self.deployed.pop(slot, None)
+        self.removed.append(slot)
 
     def describe(self, project: str) -> dict[str, Any]:
         return {"scoring_uri": f"https://{project}.example/score"}
@@ -119,8 +128,8 @@ class Pipeline:
         s, blobs, tables = self.settings, self.blobs, self.tables
         self.ingest = Ingestor(tables, s)
         self.submit = SubmitTraining(blobs, tables, self.training, s)
-        self.complete = CompleteRun(tables, s, blobs, lambda: self.registry, self.chat)
-        self.release = Release(tables, blobs, s, lambda: self.endpoints, lambda: self.registry)
+        self.release = Release(tables, blobs, s, lambda: self.endpoints, lambda: self.registry, self.chat)
+        self.complete = CompleteRun(tables, s, blobs, lambda: self.registry, self.chat, lambda: self.release)
         self.approve = Approve(tables, s, blobs, self.chat, lambda: self.registry, lambda: self.release)
         self.reconcile = Reconciler(tables, s, self.training, self.complete)
         self.records = Records(tables, s)
@@ -203,4 +212,5 @@ def pipeline() -> Pipeline:
         training_backend="local", quiet_seconds=60, max_wait_seconds=600, min_new_images=1, max_runs_per_day=5,
         gate_min_validation_images=1, gate_max_regression=1.0, approval_secret="unit-test-secret",
         base_model="base-models/tiny", retry_backoff_seconds=120, max_run_attempts=3, reconcile_after_seconds=600,
+        release_shadow_percent=0, release_bake_minutes=0,  # the shadow step's and the bake's tests turn them on
     ))

@@ -7,8 +7,12 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from shared.approval_page import decision_page
 from shared.approval_tokens import issue
+from shared.clock import iso
+from shared.labelling.collected import Detection
 from shared.pipeline.approve import Approver, token_id
+from shared.release_watch import Answer
 
 
 def registered(pipeline, project: str = "app", images: int = 12) -> str:
@@ -141,3 +145,75 @@ def test_the_evidence_is_the_runs_own(pipeline):
         "tfod-app", "1", run.batch_id, True)
     assert evidence.metrics["map_50"] == 0.8 and evidence.dataset_version == run.dataset_version
     assert pipeline.approve.request("tfod-app", "1", "app", run.batch_id, "again") is None  # one request per version
+
+
+# --- RELEASE_SHADOW_ORDER=shadow-then-approve: the shadow step's figures are there when the person decides ---------
+
+def shadowed_while_waiting(pipeline) -> str:
+    """Version 1 live; version 2 registered: deployed and shadowed before anyone decides; its link's token."""
+    first = registered(pipeline)
+    pipeline.approve.decide(first, "approve", Approver("ana"), "", pipeline.later(60))
+    pipeline.rewire(release_shadow_order="shadow-then-approve", release_shadow_percent=20,
+                    release_shadow_requests=4)
+    job = pipeline.train("app", images=12, seed=2, start=20)
+    pipeline.write_metrics(job, map=0.5, map_50=0.8)
+    pipeline.end(job)
+    return parse_qs(urlparse(pipeline.chat.notices[-1].link).query)["token"][0]
+
+
+def mirrored(pipeline, *labels: str) -> None:
+    """Four live requests, each answered alike by both slots (a circle at the same place)."""
+    when = pipeline.later(30)
+    found = tuple(Detection(label, 0.9, (0.1, 0.1, 0.3, 0.3)) for label in labels)
+    for slot in ("blue", "green"):
+        pipeline.endpoints.served[slot] = [Answer(f"img{i}", 200, 15.0, found, iso(when)) for i in range(4)]
+
+
+def test_shadow_then_approve_deploys_and_shadows_before_the_decision_and_switches_when_approved(pipeline):
+    token = shadowed_while_waiting(pipeline)
+    shown = pipeline.release.status("app")
+    assert (shown["phase"], shown["release"]["model_version"], shown["live_model"]["version"]) == (
+        "shadowing", "2", "1")
+    assert pipeline.endpoints.mirror == {"green": 20} and pipeline.model_state("tfod-app", "2") == "pending-approval"
+    mirrored(pipeline, "circle")
+    pipeline.release.advance_all(pipeline.later(10))
+    shown = pipeline.release.status("app")
+    assert shown["phase"] == "awaiting-approval" and shown["traffic"] == {"blue": 100}, "no traffic before approval"
+    assert pipeline.endpoints.mirror == {} and pipeline.endpoints.deployed == {"blue": "1", "green": "2"}
+    pipeline.release.advance_all(pipeline.later(3600))
+    assert pipeline.release.status("app")["phase"] == "awaiting-approval", "it waits for the person"
+    page = decision_page(pipeline.approve.evidence(token, pipeline.now), "approve", report_link="r")
+    assert "The shadow step passed: approving switches traffic at once." in page
+    assert "agreed on 4 of 4 mirrored requests (100%)" in page
+    answer = pipeline.approve.decide(token, "approve", Approver("bo"), "", pipeline.later(60))
+    assert answer.body["release"]["phase"] == "live" and pipeline.endpoints.traffic == {"green": 100, "blue": 0}
+    assert pipeline.model_state("tfod-app", "2") == "deployed"
+
+
+def test_shadow_then_approve_rejected_removes_the_slot_that_went_ahead(pipeline):
+    token = shadowed_while_waiting(pipeline)
+    answer = pipeline.approve.decide(token, "reject", Approver("bo"), "not this one", pipeline.later(60))
+    assert answer.body["release"] == {"withdrawn": "rolled-back"}
+    shown = pipeline.release.status("app")
+    assert (shown["phase"], shown["reason"], shown["traffic"]) == ("rolled-back", "rejected by bo", {"blue": 100})
+    assert pipeline.endpoints.deployed == {"blue": "1"} and pipeline.endpoints.mirror == {}
+    assert pipeline.model_state("tfod-app", "2") == "rejected", "a rejection is not a failed deployment"
+
+
+def test_shadow_then_approve_approved_early_switches_when_the_shadow_step_passes(pipeline):
+    token = shadowed_while_waiting(pipeline)
+    answer = pipeline.approve.decide(token, "approve", Approver("bo"), "", pipeline.later(60))
+    assert answer.body["release"]["phase"] == "shadowing", "approved early: the step still runs"
+    mirrored(pipeline, "circle")
+    pipeline.release.advance_all(pipeline.later(10))
+    assert pipeline.release.status("app")["live_model"]["version"] == "2"
+
+
+def test_shadow_then_approve_never_decided_is_removed_when_the_link_expires(pipeline):
+    shadowed_while_waiting(pipeline)
+    mirrored(pipeline, "circle")
+    pipeline.release.advance_all(pipeline.later(10))
+    pipeline.release.advance_all(pipeline.later(pipeline.settings.approval_ttl_hours * 3600))
+    shown = pipeline.release.status("app")
+    assert (shown["phase"], shown["reason"]) == ("rolled-back", "no decision before the approval link expired")
+    assert pipeline.endpoints.deployed == {"blue": "1"} and pipeline.model_state("tfod-app", "2") == "pending-approval"

@@ -1,0 +1,542 @@
+"""Chaos soak: the whole local twin, busy, with faults at random moments; invariants checked at the end.
+
+`python -m local_mode serve` runs the service on one machine (real Azurite, trainer processes, endpoint, timers).
+For `--minutes` this driver plays a schedule drawn from `--seed` (printed first; the same seed gives the same
+schedule) of
+  * work: uploads of demo images to two projects (a share of them hostile: bytes that are no image, annotations
+    that no reader takes), deletions of uploaded images, approvals through the approval page's form as they arrive,
+    and scoring requests from two clients at a steady rate;
+  * faults: SIGKILL of a running trainer, SIGKILL of local mode itself (restarted on the same data with
+    --keep-data) — once while a release is in progress when one is — and Azurite paused (SIGSTOP) then resumed.
+Then it lets the service settle (no fault, no new work) and checks what users rely on:
+  1. every image uploaded and not deleted is in its project's latest trained manifest, or quarantined with a reason;
+  2. no deleted image is in that manifest;
+  3. each project is idle: no run, release or approval under way, no change left untrained;
+  4. no two completed runs trained the same dataset version, and no run registered two model versions;
+  5. every approved version is live, retired by a later one, or carries its failure reason;
+  6. the endpoint serves the latest approved version that went live;
+  7. every scoring request got an answer (2xx, or 4xx/5xx with a reason); none hung past 30 s;
+  8. every log line the service wrote keeps the log contract.
+A violation prints the history around it. Figures: faults by kind, violations, scoring availability (answered 2xx,
+outside the moments local mode itself was down), p99 while a release was under way and while none was, recovery
+after each kind of fault (median and max), runs per uploaded batch.
+Bounded: loopback only, `--minutes` of schedule (default 4), then at most `--settle-minutes` (default 15).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_mode.approval_click import decide_through_page
+from local_mode.azurite import REPO_ROOT
+from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
+from local_mode.functions_host import WebhookInbox
+from shared import log_contract
+from shared.adapters.azure_storage import AzureBlobStore
+from shared.dataset.manifest import iter_entries, load_manifest
+from shared.settings import Settings
+
+PROJECTS = ("alpha", "beta")
+WORK = {"upload": 5, "delete": 2}
+FAULTS = {"kill-trainer": 2, "kill-local-mode": 1, "pause-azurite": 2}
+ANSWER_TIMEOUT = 30.0
+
+
+@dataclass
+class History:
+    """Everything that happened, in order, with its time since the start (what a violation is explained by)."""
+
+    started: float = field(default_factory=time.monotonic)
+    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, **detail: Any) -> None:
+        with self.lock:
+            self.events.append((time.monotonic() - self.started, kind, detail))
+        print(f"[{time.monotonic() - self.started:7.1f} s] {kind} {json.dumps(detail, default=str)[:200]}",
+              file=sys.stderr, flush=True)
+
+    def around(self, kinds: set[str] | None = None, last: int = 15) -> list[str]:
+        with self.lock:
+            chosen = [e for e in self.events if kinds is None or e[1] in kinds]
+        return [f"{t:7.1f} s {kind} {json.dumps(detail, default=str)[:160]}" for t, kind, detail in chosen[-last:]]
+
+
+def schedule(seed: int, minutes: float) -> list[tuple[float, str, dict[str, Any]]]:
+    """The seeded plan: one action every 4-10 s (work three times as often as faults), never a fault in the first
+    40 s (the first runs need to start)."""
+    rng, at, plan = random.Random(seed), 5.0, []
+    while at < minutes * 60:
+        if at > 40 and rng.random() < 0.25:
+            kind = rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
+            detail = {"seconds": round(rng.uniform(3, 8), 1)} if kind == "pause-azurite" else {}
+        else:
+            kind = rng.choices(list(WORK), weights=list(WORK.values()))[0]
+            detail = {"project": rng.choice(PROJECTS), "seed": rng.randrange(10**6)}
+            if kind == "upload":
+                detail |= {"images": rng.randint(4, 10), "hostile": rng.random() < 0.3}
+        plan.append((round(at, 1), kind, detail))
+        at += rng.uniform(4, 10)
+    return plan
+
+
+class Twin:
+    """`local_mode serve` on one data folder: started, killed, started again; its JSON line, its log."""
+
+    def __init__(self, data: Path, log: Path, env: dict[str, str], steps: int) -> None:
+        self.data, self.log, self.steps = data, log, steps
+        self.port = free_port()
+        """The functions' port, the same after a restart: approval links and the status route stay valid (as an
+        app's host name does on Azure); the endpoint's likewise (LOCAL_ENDPOINT_PORT)."""
+        self.env = env | {"LOCAL_ENDPOINT_PORT": str(free_port())}
+        self.process: subprocess.Popen | None = None
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_mode", "serve", "--json", "--keep-data", "--data-dir", str(self.data),
+             "--steps", str(self.steps), "--batch-size", "4", "--quiet-seconds", "3", "--interval", "1",
+             "--gate-min-map-50", "0", "--log-file", str(self.log), "--port", str(self.port)],
+            cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=(self.data.parent / "serve.err").open("a"),
+            text=True, start_new_session=True)
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("local mode did not start: " + (self.data.parent / "serve.err").read_text()[-2000:])
+        self.info = json.loads(line)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: its watchdog stops Azurite and the trainers it started."""
+        assert self.process is not None
+        children = descendants(self.process.pid)
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while [p for p in children if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path: str, timeout: float = 10) -> Any:
+        url = f"{self.info['function_url']}/{path}{'&' if '?' in path else '?'}code={self.info['function_key']}"
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return json.loads(answer.read())
+
+    def status(self, project: str) -> dict[str, Any] | None:
+        try:
+            return self.get(f"status/{project}")
+        except (OSError, ValueError):
+            return None
+
+    def pids(self, needle: str) -> list[int]:
+        if self.process is None:
+            return []
+        return [p for p in descendants(self.process.pid) if alive(p) and needle in cmdline(p)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, set[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), set()).add(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return False
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
+    except OSError:
+        return ""
+
+
+class Scoring:
+    """Two clients, each a request every 0.25 s through the project's endpoint (when one is live)."""
+
+    def __init__(self, twin: Twin, key: str, history: History) -> None:
+        self.twin, self.key, self.history = twin, key, history
+        self.results: list[tuple[float, str, int | str, float]] = []
+        """(seconds since start, project, HTTP status or what went wrong, seconds it took)"""
+        self.uris: dict[str, str] = {}
+        self.stop = threading.Event()
+        rng = random.Random(11)
+        self.images = [jpeg_bytes(make_scene(rng, 128, 2)[0]) for _ in range(20)]
+        self.threads = [threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(2)]
+        for thread in self.threads:
+            thread.start()
+
+    def _client(self, number: int) -> None:
+        sent = 0
+        while not self.stop.wait(0.25):
+            project = PROJECTS[(sent + number) % len(PROJECTS)]
+            uri = self.uris.get(project)
+            sent += 1
+            if uri:
+                self.results.append((time.monotonic() - self.history.started, project,
+                                     *self._score(uri, self.images[sent % len(self.images)])))
+
+    def _score(self, uri: str, body: bytes) -> tuple[int | str, float]:
+        request = urllib.request.Request(uri, data=body, method="POST", headers={
+            "Content-Type": "image/jpeg", "Authorization": f"Bearer {self.key}"})
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT) as answer:
+                answer.read()
+                return answer.status, time.monotonic() - started
+        except urllib.error.HTTPError as exc:
+            reason = exc.read()
+            return (exc.code if b"error" in reason else f"{exc.code} without a reason"), time.monotonic() - started
+        except TimeoutError:
+            return "hung", time.monotonic() - started
+        except OSError as exc:
+            hung = "timed out" in str(exc)
+            return ("hung" if hung else "unreachable"), time.monotonic() - started
+
+
+class Soak:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args, self.history = args, History()
+        self.inbox = WebhookInbox()
+        key = "soak-endpoint-key"
+        env = {k: v for k, v in os.environ.items() if k not in ("DataStorage", "AZURITE_CONNECTION_STRING")} | {
+            "APPROVAL_WEBHOOK_URL": self.inbox.url, "LOCAL_ENDPOINT_KEY": key, "RETRY_BACKOFF_SECONDS": "2",
+            "RECONCILE_AFTER_SECONDS": "10", "RELEASE_SHADOW_PERCENT": "50", "RELEASE_SHADOW_REQUESTS": "10",
+            "RELEASE_SHADOW_MINUTES": "0.5", "RELEASE_BAKE_MINUTES": "0.5", "LOG_LEVEL": "WARNING",
+            "MAX_RUNS_PER_DAY": "1000", "MAX_RUN_ATTEMPTS": "10"}
+        self.twin = Twin(work / "azurite", work / "service.jsonl", env, args.steps)
+        self.uploaded: dict[str, dict[str, bytes]] = {p: {} for p in PROJECTS}
+        self.deleted: dict[str, set[str]] = {p: set() for p in PROJECTS}
+        self.hostile: dict[str, set[str]] = {p: set() for p in PROJECTS}
+        self.decided: set[str] = set()
+        self.down: list[tuple[float, float]] = []
+        """Moments local mode itself was down (killed until it answered again)."""
+        self.releasing: list[tuple[float, float]] = []
+        self.recoveries: dict[str, list[float]] = {}
+        self.faults: Counter[str] = Counter()
+        self.uploads = 0
+        self.scoring = Scoring(self.twin, key, self.history)
+
+    # -- the run ---------------------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        plan = schedule(self.args.seed, self.args.minutes)
+        print(f"seed {self.args.seed}: {len(plan)} actions over {self.args.minutes:g} minutes", file=sys.stderr)
+        for at, kind, detail in plan:
+            print(f"  {at:6.1f} s  {kind} {json.dumps(detail)}", file=sys.stderr)
+        self.twin.start()
+        self.store = AzureBlobStore.from_settings(Settings(storage_connection_string=self.twin.info[
+            "connection_string"]))
+        watcher = threading.Thread(target=self._watch, daemon=True)
+        watcher.start()
+        try:
+            for at, kind, detail in plan:
+                while time.monotonic() - self.history.started < at:
+                    self._approve()
+                    time.sleep(0.2)
+                getattr(self, "_" + kind.replace("-", "_"))(**detail)
+            self.history.add("final cut")
+            settled = self._settle()
+            violations = self._check()
+            if settled is not True:
+                violations.insert(0, f"the service did not settle in {self.args.settle_minutes:g} minutes: {settled}")
+        finally:
+            self.scoring.stop.set()
+            self.watching = False
+            self.twin.stop()
+            self.inbox.close()
+        return self._figures(violations)
+
+    def _watch(self) -> None:
+        """Once a second: which projects have a release under way (for p99 during releases), and the scoring URI."""
+        self.watching, since = True, None
+        while self.watching:
+            releasing = False
+            for project in PROJECTS:
+                endpoint = (self.twin.status(project) or {}).get("endpoint") or {}
+                if endpoint.get("live_model") and endpoint.get("scoring_uri"):
+                    self.scoring.uris[project] = endpoint["scoring_uri"]
+                releasing |= endpoint.get("phase") in ("requested", "provisioning", "shadowing", "baking")
+            now = time.monotonic() - self.history.started
+            if releasing and since is None:
+                since = now
+            elif not releasing and since is not None:
+                self.releasing.append((since, now))
+                since = None
+            time.sleep(1)
+
+    # -- work --------------------------------------------------------------------------------------------------------
+
+    def _upload(self, project: str, seed: int, images: int, hostile: bool) -> None:
+        files = {f"b{seed}-{name}" if "/" not in name else name.replace("/", f"/b{seed}-", 1): data
+                 for name, data in vott_export(images, seed=seed).items() if not name.startswith("ImageSets")}
+        if hostile:
+            rng = random.Random(seed)
+            bad = f"JPEGImages/b{seed}-hostile.jpg"
+            files[bad] = rng.randbytes(600)
+            files[f"Annotations/b{seed}-hostile.xml"] = b"<annotation><object><name>circle</name></annotation>"
+            self.hostile[project].add(bad)
+        try:
+            for name, data in files.items():
+                self.store.write("datasets", f"{project}/{name}", data)
+                if name.startswith("JPEGImages/"):
+                    self.uploaded[project][name] = data
+        except Exception as exc:  # Azurite paused or local mode down: the upload fails as it would for a user
+            self.history.add("upload failed", project=project, error=str(exc)[:200])
+            return
+        self.uploads += 1
+        self.history.add("upload", project=project, images=images, hostile=hostile)
+
+    def _delete(self, project: str, seed: int) -> None:
+        names = sorted(set(self.uploaded[project]) - self.deleted[project] - self.hostile[project])
+        if not names:
+            return
+        name = random.Random(seed).choice(names)
+        try:
+            self.store.delete("datasets", f"{project}/{name}")
+            self.store.delete("datasets", f"{project}/" + name.replace("JPEGImages/", "Annotations/").replace(
+                ".jpg", ".xml"))
+        except Exception as exc:
+            self.history.add("delete failed", project=project, image=name, error=str(exc)[:200])
+            return
+        self.deleted[project].add(name)
+        self.history.add("delete", project=project, image=name)
+
+    def _approve(self) -> None:
+        for link in self.inbox.links():
+            if link in self.decided:
+                continue
+            try:
+                status, said = decide_through_page(link, "chaos soak")
+            except OSError:
+                return  # local mode down: the next pass tries again
+            self.decided.add(link)
+            self.history.add("approved", status=status, said=said[:120])
+
+    # -- faults ------------------------------------------------------------------------------------------------------
+
+    def _kill_trainer(self) -> None:
+        pids = self.twin.pids("trainer_image.train")
+        if not pids:
+            return
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        self.faults["kill-trainer"] += 1
+        self.history.add("fault: trainer killed", pids=pids)
+
+    def _kill_local_mode(self) -> None:
+        mid_release = any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in (
+            "provisioning", "shadowing", "baking") for p in PROJECTS)
+        killed = time.monotonic() - self.history.started
+        self.twin.kill()
+        self.faults["kill-local-mode" + (" mid-release" if mid_release else "")] += 1
+        self.history.add("fault: local mode killed", mid_release=mid_release)
+        time.sleep(2)
+        self.twin.start()
+        self.store = AzureBlobStore.from_settings(Settings(storage_connection_string=self.twin.info[
+            "connection_string"]))
+        back = time.monotonic() - self.history.started
+        self.down.append((killed, back))
+        self.recoveries.setdefault("kill-local-mode: answering again", []).append(back - killed)
+        self.history.add("local mode restarted", seconds=round(back - killed, 1))
+
+    def _pause_azurite(self, seconds: float) -> None:
+        pids = self.twin.pids("azurite")
+        if not pids:
+            return
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        self.faults["pause-azurite"] += 1
+        self.history.add("fault: Azurite paused", seconds=seconds)
+        time.sleep(seconds)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        while self.twin.status(PROJECTS[0]) is None and time.monotonic() - resumed < 120:
+            time.sleep(0.2)
+        self.recoveries.setdefault("pause-azurite: status answering after resume", []).append(
+            time.monotonic() - resumed)
+
+    # -- the end -----------------------------------------------------------------------------------------------------
+
+    def _settle(self) -> bool | str:
+        """No fault, no new upload: wait until every project is idle, nothing waits for approval or release."""
+        deadline, last = time.monotonic() + self.args.settle_minutes * 60, ""
+        while time.monotonic() < deadline:
+            self._approve()
+            busy = [f"{p}: {why}" for p in PROJECTS if (why := self._busy(p))]
+            if not busy:
+                self.history.add("settled")
+                return True
+            last = "; ".join(busy)
+            time.sleep(2)
+        return last
+
+    def _busy(self, project: str) -> str:
+        shown = self.twin.status(project)
+        if shown is None:
+            return "status does not answer"
+        window, pending = shown.get("window") or {}, shown.get("pending") or {}
+        if window.get("phase") != "idle" or pending.get("changes"):
+            return f"window {window.get('phase')}, {pending.get('changes')} changes ({window.get('next')}: " \
+                   f"{window.get('reason')})"
+        endpoint = shown.get("endpoint") or {}
+        if endpoint.get("phase") in ("requested", "provisioning", "shadowing", "awaiting-approval", "baking"):
+            return f"release {endpoint['phase']}"
+        if any(r.get("model_state") == "pending-approval" for r in shown.get("runs") or []):
+            return "a version waits for approval"
+        return ""
+
+    def _check(self) -> list[str]:
+        violations: list[str] = []
+        for project in PROJECTS:
+            violations += self._check_project(project)
+        violations += self._check_scoring() + self._check_log()
+        return violations
+
+    def _check_project(self, project: str) -> list[str]:
+        shown = self.twin.status(project) or {}
+        runs = shown.get("runs") or []
+        out = []
+        if not self.uploaded[project]:
+            return out
+        completed = [r for r in runs if r.get("status") == "Completed"]
+        if not completed:
+            return [f"{project}: no completed run; runs: {[(r['batch_id'], r.get('status')) for r in runs]}"]
+        latest = max(completed, key=lambda r: r["batch_id"])
+        manifest_blob = latest["manifest"]
+        index = load_manifest(self.store.read("manifests", manifest_blob).data)
+        folder = manifest_blob.rsplit("/", 1)[0]
+        trained = {e["image"]["name"].split("/", 1)[1]
+                   for e in iter_entries(index, lambda rel: self.store.read("manifests", f"{folder}/{rel}").data)}
+        reasons = {info.name.split("/", 1)[1] for info in self.store.list("quarantine", f"{project}/")
+                   if info.name.endswith(".reason.json")}
+
+        def quarantined(image: str) -> bool:
+            """The image, or the annotation it came with, copied to quarantine with its reason."""
+            annotation = image.replace("JPEGImages/", "Annotations/").rsplit(".", 1)[0] + ".xml"
+            return any(r.startswith((f"{image}.", f"{annotation}.")) for r in reasons)
+
+        alive_names = set(self.uploaded[project]) - self.deleted[project]
+        missing = sorted(n for n in alive_names if n not in trained and not quarantined(n))
+        if missing:
+            out.append(f"{project}: {len(missing)} uploaded images neither trained on nor quarantined, e.g. "
+                       f"{missing[:3]} (latest run {latest['batch_id']})")
+        if leaked := sorted(self.deleted[project] & trained):
+            out.append(f"{project}: deleted images in the latest manifest: {leaked[:3]}")
+        versions = Counter(r.get("dataset_version") for r in completed)
+        if doubled := [v for v, n in versions.items() if n > 1]:
+            out.append(f"{project}: one dataset version trained twice: {doubled}")
+        registered = Counter(r.get("model_version") for r in runs if r.get("model_version"))
+        if twice := [v for v, n in registered.items() if n > 1]:
+            out.append(f"{project}: model version registered by two runs: {twice}")
+        settled_states = ("deployed", "retired", "rejected")
+        for run in runs:
+            if run.get("approver") and run.get("model_state") not in settled_states and not run.get("deploy_reason"):
+                out.append(f"{project}: approved version {run.get('model_version')} is {run.get('model_state')} "
+                           "with no reason recorded")
+        went_live = [r for r in runs if r.get("deployed_at")]
+        live = ((shown.get("endpoint") or {}).get("live_model") or {}).get("version")
+        if went_live:
+            newest = max(went_live, key=lambda r: r["deployed_at"])
+            if live != newest.get("model_version"):
+                out.append(f"{project}: the endpoint serves version {live}, the latest approved one that went live "
+                           f"is {newest.get('model_version')}")
+        return out
+
+    def _check_scoring(self) -> list[str]:
+        bad = [r for r in self.scoring.results if r[2] == "hung" or (isinstance(r[2], str) and "reason" in r[2])]
+        return [f"{len(bad)} scoring requests hung or failed without a reason, e.g. {bad[:3]}"] if bad else []
+
+    def _check_log(self) -> list[str]:
+        broken = []
+        for number, raw in enumerate(self.twin.log.read_text(errors="replace").splitlines(), 1):
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                broken.append(f"line {number} is not JSON: {raw[:80]}")
+                continue
+            events = log_contract.BY_MESSAGE.get(line.get("message"), ())
+            ours = line.get("logger", "").startswith(("shared", "function_app", "local_mode", "trainer_image"))
+            if ours and line.get("level") in {e.level for e in events} and (
+                    missing := set(log_contract.required(line["message"], line["level"])) - set(line)):
+                broken.append(f"line {number} {line['message']!r} lacks {sorted(missing)}")
+        return [f"{len(broken)} log lines break the contract, e.g. {broken[:3]}"] if broken else []
+
+    def _figures(self, violations: list[str]) -> dict[str, Any]:
+        results = self.scoring.results
+        counted = [r for r in results if not any(a <= r[0] <= b + 5 for a, b in self.down)]
+        ok = sum(isinstance(r[2], int) and r[2] < 300 for r in counted)
+        during = sorted(r[3] for r in counted if any(a <= r[0] <= b for a, b in self.releasing))
+        quiet = sorted(r[3] for r in counted if not any(a <= r[0] <= b for a, b in self.releasing))
+        return {"seed": self.args.seed, "minutes": self.args.minutes, "faults": dict(self.faults),
+                "violations": violations, "uploads": self.uploads,
+                "scoring": {"requests": len(results), "outside_local_mode_down": len(counted),
+                            "answered_2xx": ok, "availability": round(ok / len(counted), 5) if counted else None,
+                            "kinds": dict(Counter(str(r[2]) for r in results)),
+                            "p99_ms_during_releases": _p99(during), "p99_ms_quiet": _p99(quiet)},
+                "recovery_seconds": {k: {"median": round(statistics.median(v), 1), "max": round(max(v), 1)}
+                                     for k, v in self.recoveries.items()},
+                "history_tail": self.history.around(last=10) if violations else []}
+
+
+def _p99(ordered: list[float]) -> float | None:
+    return round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 1) if ordered else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=4.0, help="length of the schedule")
+    parser.add_argument("--settle-minutes", type=float, default=15.0)
+    parser.add_argument("--steps", type=int, default=30, help="training steps of each run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = Soak(args, Path(scratch)).run()
+    print(json.dumps(figures, indent=2))  # stdout: the summary only; the schedule and history went to stderr
+    sys.exit(1 if figures["violations"] else 0)
+
+
+if __name__ == "__main__":
+    main()
