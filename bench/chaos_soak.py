@@ -55,7 +55,7 @@ from shared.settings import Settings
 
 PROJECTS = ("alpha", "beta")
 WORK = {"upload": 5, "delete": 2}
-FAULTS = {"kill-trainer": 2, "kill-local-mode": 1, "pause-azurite": 2}
+FAULTS = {"kill-trainer": 1, "kill-local-mode": 1, "pause-azurite": 1}
 ANSWER_TIMEOUT = 30.0
 
 
@@ -81,10 +81,10 @@ class History:
 
 def schedule(seed: int, minutes: float) -> list[tuple[float, str, dict[str, Any]]]:
     """The seeded plan: one action every 4-10 s (work three times as often as faults), never a fault in the first
-    40 s (the first runs need to start)."""
+    90 s (the first runs need time to finish)."""
     rng, at, plan = random.Random(seed), 5.0, []
     while at < minutes * 60:
-        if at > 40 and rng.random() < 0.25:
+        if at > 90 and rng.random() < 0.25:
             kind = rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
             detail = {"seconds": round(rng.uniform(3, 8), 1)} if kind == "pause-azurite" else {}
         else:
@@ -244,7 +244,11 @@ class Soak:
             "APPROVAL_WEBHOOK_URL": self.inbox.url, "LOCAL_ENDPOINT_KEY": key, "RETRY_BACKOFF_SECONDS": "2",
             "RECONCILE_AFTER_SECONDS": "10", "RELEASE_SHADOW_PERCENT": "50", "RELEASE_SHADOW_REQUESTS": "10",
             "RELEASE_SHADOW_MINUTES": "0.5", "RELEASE_BAKE_MINUTES": "0.5", "LOG_LEVEL": "WARNING",
-            "MAX_RUNS_PER_DAY": "1000", "MAX_RUN_ATTEMPTS": "10"}
+            "MAX_RUNS_PER_DAY": "1000", "MAX_RUN_ATTEMPTS": "10",
+            # a change with no new image (a deletion, a fixed box) trains once MAX_WAIT_SECONDS has passed
+            "MAX_WAIT_SECONDS": "60",
+            # every completed run passes its gates: each is registered, approved and released (what the soak is for)
+            "GATE_MIN_VALIDATION_IMAGES": "1", "GATE_MAX_REGRESSION": "1", "GATE_MAX_CLASS_REGRESSION": "1"}
         self.twin = Twin(work / "azurite", work / "service.jsonl", env, args.steps)
         self.uploaded: dict[str, dict[str, bytes]] = {p: {} for p in PROJECTS}
         self.deleted: dict[str, set[str]] = {p: set() for p in PROJECTS}
@@ -281,12 +285,12 @@ class Soak:
             violations = self._check()
             if settled is not True:
                 violations.insert(0, f"the service did not settle in {self.args.settle_minutes:g} minutes: {settled}")
+            return self._figures(violations)
         finally:
             self.scoring.stop.set()
             self.watching = False
             self.twin.stop()
             self.inbox.close()
-        return self._figures(violations)
 
     def _watch(self) -> None:
         """Once a second: which projects have a release under way (for p99 during releases), and the scoring URI."""
@@ -409,6 +413,8 @@ class Soak:
             if not busy:
                 self.history.add("settled")
                 return True
+            if "; ".join(busy) != last:
+                self.history.add("settling", busy=busy)
             last = "; ".join(busy)
             time.sleep(2)
         return last
@@ -476,13 +482,13 @@ class Soak:
             if run.get("approver") and run.get("model_state") not in settled_states and not run.get("deploy_reason"):
                 out.append(f"{project}: approved version {run.get('model_version')} is {run.get('model_state')} "
                            "with no reason recorded")
-        went_live = [r for r in runs if r.get("deployed_at")]
+        deployed = [r.get("model_version") for r in runs if r.get("model_state") == "deployed"]
         live = ((shown.get("endpoint") or {}).get("live_model") or {}).get("version")
-        if went_live:
-            newest = max(went_live, key=lambda r: r["deployed_at"])
-            if live != newest.get("model_version"):
-                out.append(f"{project}: the endpoint serves version {live}, the latest approved one that went live "
-                           f"is {newest.get('model_version')}")
+        if deployed != ([live] if live else []):
+            out.append(f"{project}: the endpoint serves version {live}; versions marked deployed: {deployed}")
+        released = [r for r in runs if r.get("approver") and r.get("model_state") in ("deployed", "retired")]
+        if released and live != max(released, key=lambda r: r["deployed_at"] or "").get("model_version"):
+            out.append(f"{project}: the endpoint serves version {live}, not the latest approved one that stayed live")
         return out
 
     def _check_scoring(self) -> list[str]:
@@ -518,7 +524,18 @@ class Soak:
                             "p99_ms_during_releases": _p99(during), "p99_ms_quiet": _p99(quiet)},
                 "recovery_seconds": {k: {"median": round(statistics.median(v), 1), "max": round(max(v), 1)}
                                      for k, v in self.recoveries.items()},
+                "projects": {p: self._summary(p) for p in PROJECTS},
                 "history_tail": self.history.around(last=10) if violations else []}
+
+    def _summary(self, project: str) -> dict[str, Any]:
+        """What the project ended with: its runs by outcome, versions by state, the live version."""
+        shown = self.twin.status(project) or {}
+        runs = shown.get("runs") or []
+        return {"runs": dict(Counter(f"{r.get('status')}" + (f" ({r['failure']})" if r.get("failure") else "")
+                                     for r in runs)),
+                "versions": dict(Counter(r.get("model_state") for r in runs if r.get("model_version"))),
+                "live": ((shown.get("endpoint") or {}).get("live_model") or {}).get("version"),
+                "releases_rolled_back": [r.get("deploy_reason") for r in runs if r.get("deploy_reason")]}
 
 
 def _p99(ordered: list[float]) -> float | None:
@@ -531,9 +548,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0, help="length of the schedule")
     parser.add_argument("--settle-minutes", type=float, default=15.0)
     parser.add_argument("--steps", type=int, default=30, help="training steps of each run")
+    parser.add_argument("--work-dir", help="keep the data, logs and service log here (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        figures = Soak(args, Path(scratch)).run()
+        work = Path(args.work_dir or scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        figures = Soak(args, work).run()
     print(json.dumps(figures, indent=2))  # stdout: the summary only; the schedule and history went to stderr
     sys.exit(1 if figures["violations"] else 0)
 

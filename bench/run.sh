@@ -40,3 +40,6 @@ echo "## The project page of a project with 1,000 runs, against the status JSON 
 echo
 echo "## Mirroring live traffic to a new slot: the shadow step's cost on the live slot (issue: quality-guarded releases)"
 .venv/bin/python -m bench.mirroring
+echo
+echo "## Chaos soak: the local twin busy, with faults at random moments; invariants checked at the end (issue: reliability)"
+.venv/bin/python -m bench.chaos_soak --seed 1 --minutes 4

@@ -201,6 +201,8 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("collected data not stored yet", "ERROR", "operations", "", "blob error",
        "the local collector could not write a file"),
     # The trainer (Azure ML job logs; the trainer's last lines reach `training run ended`).
+    _e("images left out", "WARNING", "trainer", "run_id project dataset_version", "count first",
+       "images deleted or changed since the snapshot are not trained by this run (the next run has them as they are)"),
     _e("tfrecords ready", "INFO", "trainer", "run_id project dataset_version", "", "TFRecords built or reused"),
     _e("learning-rate schedule scaled to the run", "INFO", "trainer", "run_id project dataset_version",
        "from_batch_size scale overrides", "pipeline.config follows the run's batch size"),

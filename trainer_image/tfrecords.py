@@ -24,6 +24,7 @@ from typing import Any
 from object_detection.utils import dataset_util
 from PIL import Image, ImageOps
 
+from shared.ports import NotFound
 from trainer_image.tf_compat import tf
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ SHARD_SIZE = 256
 INDEX_NAME = "index.json"
 
 
-class IntegrityError(RuntimeError):
-    """A blob's bytes are not the ones the manifest validated (changed since the snapshot)."""
+class LeftOut(Exception):
+    """An image the manifest lists that cannot be trained as validated: deleted or changed since the snapshot
+    (a person's edit, not a fault: the ledger has the change, so the next run trains what is there then)."""
 
 
 def entry_key(entry: dict[str, Any]) -> str:
@@ -94,12 +96,15 @@ class BuildStats:
     shards_written: int = 0
     shards_reused: int = 0
     seconds: float = 0.0
+    left_out: list[dict[str, str]] = field(default_factory=list)
+    """Images deleted or changed since the snapshot, with why: not trained by this run."""
     files: dict[str, list[str]] = field(default_factory=dict)
     objects: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
     """Objects per class in each split (the per-class gate compares only classes with enough of them)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("files", "objects")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("files", "objects", "left_out")} | {
+            "left_out": len(self.left_out), "left_out_first": self.left_out[:20]}
 
 
 class ShardCache:
@@ -114,8 +119,6 @@ class ShardCache:
     def index(self) -> dict[str, list[str]]:
         if self.store is None:
             return {}
-        from shared.ports import NotFound
-
         try:
             return json.loads(self.store.read(self.container, f"{self.prefix}/{INDEX_NAME}").data)
         except NotFound:
@@ -175,24 +178,39 @@ class ShardBuilder:
             located = {sid: pool.submit(self.cache.locate, sid, out_dir) for sid in reusable}
             fresh = (e for e in _first_of_each(entries(), todo))
             examples = _bounded_map(pool, lambda e: (split_of_key[entry_key(e)], entry_key(e),
-                                                     self._convert(container, e)), fresh, self.workers * 4)
-            written = self._write_shards(examples, out_dir, pool, index)
+                                                     self._convert_or_leave(container, e, stats)), fresh,
+                                    self.workers * 4)
+            written = self._write_shards(((s, k, x) for s, k, x in examples if x is not None), out_dir, pool,
+                                         index)
             for split in SPLITS:
                 mine = [str(f.result()) for sid, f in located.items() if sid.startswith(split + "-")]
                 stats.files[split] = sorted(mine + written[split])
-        stats.shards_reused, stats.reused, stats.converted = len(reusable), len(covered), len(todo)
+        stats.shards_reused, stats.reused = len(reusable), len(covered)
+        stats.converted = len(todo) - len(stats.left_out)
         stats.shards_written = sum(len(w) for w in written.values())
         live = {Path(f).stem for files in stats.files.values() for f in files}
         self.cache.save_index({sid: members for sid, members in index.items() if sid in live})
         stats.seconds = time.perf_counter() - started
+        if stats.left_out:
+            log.warning("images left out", extra={"count": len(stats.left_out), "first": stats.left_out[:5]})
         log.info("tfrecords ready", extra=stats.to_dict())
         return stats
 
+    def _convert_or_leave(self, container: str, entry: dict[str, Any], stats: BuildStats) -> bytes | None:
+        try:
+            return self._convert(container, entry)
+        except LeftOut as exc:
+            stats.left_out.append({"image": entry["image"]["name"], "reason": str(exc)})  # list.append: thread-safe
+            return None
+
     def _convert(self, container: str, entry: dict[str, Any]) -> bytes:
-        blob = self.read_blob(container, entry["image"]["name"])
+        try:
+            blob = self.read_blob(container, entry["image"]["name"])
+        except NotFound:
+            raise LeftOut("deleted since the manifest was taken") from None
         if hashlib.md5(blob.data).hexdigest() != entry["image"]["md5"]:
-            raise IntegrityError(f"{entry['image']['name']}: content changed since the manifest was taken "
-                                 f"(MD5 differs; manifest ETag {entry['image']['etag']}, now {blob.etag})")
+            raise LeftOut(f"content changed since the manifest was taken (MD5 differs; manifest ETag "
+                          f"{entry['image']['etag']}, now {blob.etag})")
         return example_for(entry, blob.data).SerializeToString()
 
     def _write_shards(self, examples: Iterable[tuple[str, str, bytes]], out_dir: Path, pool,

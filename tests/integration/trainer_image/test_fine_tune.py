@@ -23,7 +23,7 @@ from tests.integration.trainer_image.trainer_runs import fresh_storage, kernels,
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_CONFIG = REPO / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
-BASE_STEPS, STEPS = 150, 60
+BASE_STEPS, STEPS = 150, 100
 
 pytestmark = [pytest.mark.azurite, pytest.mark.scale_out]
 
