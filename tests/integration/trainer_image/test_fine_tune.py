@@ -74,14 +74,16 @@ def test_fine_tuning_restores_the_feature_extractor_into_a_model_of_other_classe
     def moved(other: dict[str, np.ndarray]) -> float:
         return float(np.median([np.linalg.norm(other[n] - base[n]) / np.linalg.norm(base[n]) for n in base]))
 
-    # fresh weights sit ~1.4 (√2) norms away from any trained ones; restored ones move a fraction of that in 40 steps
+    # fresh weights sit ~1.4 (√2) norms away from any trained ones; restored ones move a fraction of that in 100 steps
     assert moved(scratch) > 1.0 and moved(fine) < 0.5 * moved(scratch), (moved(fine), moved(scratch))
 
 
 def test_fine_tuned_from_the_archive_detects_better_than_from_scratch_on_held_out_images(runs):
     """Judged as a user judges a model, on the validation images neither trained on. Not by the training loss: one
     batch's loss at step 40 once came out 1.02 fine-tuned vs 0.99 from scratch, and the mean over the four logged
-    points 1.51 vs 1.56, while the held-out mAP@0.5 of every run seen (40 steps) was 0.05-0.31 vs 0.003-0.018."""
+    points 1.51 vs 1.56, while the held-out mAP@0.5 of every run seen (40 steps) was 0.05-0.31 vs 0.003-0.018. At
+    60 steps the fine-tune's fresh two-class head sometimes barely learned (0.018 and 0.049 against 0.016 from
+    scratch, in two CI runs): 100 steps, which passed in both runs of it here."""
     fine, scratch = (json.loads((runs[run] / "metrics.json").read_text()) for run in ("fine", "scratch"))
     assert fine["validation_images"] == scratch["validation_images"] > 0  # the same split: the same dataset
     assert fine["map_50"] > 2 * scratch["map_50"] + 0.02, (fine["map_50"], scratch["map_50"])
@@ -90,4 +92,4 @@ def test_fine_tuned_from_the_archive_detects_better_than_from_scratch_on_held_ou
 def test_the_trainer_leaves_its_last_progress_for_the_project_page(runs):
     progress = runs["progress"]
     assert (progress["step"], progress["total_steps"], progress["eta_seconds"]) == (STEPS, STEPS, 0), progress
-    assert progress["at"].endswith("+00:00")  # 40 steps: the OD API logged no step (it logs every 100), so no loss
+    assert progress["at"].endswith("+00:00")
