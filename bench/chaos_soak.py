@@ -48,6 +48,7 @@ from local_mode.approval_click import decide_through_page
 from local_mode.azurite import REPO_ROOT
 from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
 from local_mode.functions_host import WebhookInbox
+from local_mode.process_tree import alive, cmdline, descendants
 from shared import log_contract
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.dataset.manifest import iter_entries, load_manifest
@@ -160,36 +161,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, set[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), set()).add(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except OSError:
-        return False
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
-    except OSError:
-        return ""
 
 
 class Scoring:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from local_mode.demo_data import vott_export
+from local_mode.process_tree import alive, descendants
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.settings import Settings
 
@@ -45,29 +46,6 @@ def wait_for(what: str, probe, timeout: float):
             return value
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, set[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), set()).add(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except OSError:
-        return False
 
 
 def test_sigkill_mid_training_then_restart_trains_the_interrupted_batch(tmp_path):
