@@ -187,6 +187,9 @@ class Release:
                 return self._roll_back(row, spec, candidate, f"smoke test failed: {problem}", now)
             if self.settings.release_shadow_percent and row.live_slot:
                 return self._start_shadow(row, now)
+            if not candidate.get("approved", True):  # ahead of its decision, with no shadow step: it waits here
+                self._record(project, phase="awaiting-approval", shadow=NO_SHADOW)
+                return "awaiting-approval"
             return self._switch(row, spec, candidate, now, NO_SHADOW if row.live_slot else FIRST_RELEASE)
 
     def _limits(self) -> Limits:

@@ -217,3 +217,20 @@ def test_shadow_then_approve_never_decided_is_removed_when_the_link_expires(pipe
     shown = pipeline.release.status("app")
     assert (shown["phase"], shown["reason"]) == ("rolled-back", "no decision before the approval link expired")
     assert pipeline.endpoints.deployed == {"blue": "1"} and pipeline.model_state("tfod-app", "2") == "pending-approval"
+
+
+def test_ahead_of_its_decision_without_a_shadow_step_a_version_waits_deployed_at_0_percent(pipeline):
+    """shadow-then-approve with RELEASE_SHADOW_PERCENT=0: deployed and smoke-tested early, never switched unasked."""
+    first = registered(pipeline)
+    pipeline.approve.decide(first, "approve", Approver("ana"), "", pipeline.later(60))
+    pipeline.rewire(release_shadow_order="shadow-then-approve", release_shadow_percent=0)
+    job = pipeline.train("app", images=12, seed=2, start=20)
+    pipeline.write_metrics(job, map=0.5, map_50=0.8)
+    pipeline.end(job)
+    shown = pipeline.release.status("app")
+    assert (shown["phase"], shown["traffic"], shown["live_model"]["version"]) == ("awaiting-approval", {"blue": 100},
+                                                                                  "1")
+    assert pipeline.endpoints.deployed == {"blue": "1", "green": "2"}
+    token = parse_qs(urlparse(pipeline.chat.notices[-1].link).query)["token"][0]
+    assert pipeline.approve.decide(token, "approve", Approver("bo"), "", pipeline.later(60)).body["release"][
+        "phase"] == "live"
