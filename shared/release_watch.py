@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.labelling.collected import CollectedRows, Detection
+from shared.labelling.collected import CollectedRows, Detection, detection_of
 from shared.labelling.selection import iou
 
 MATCH_IOU = 0.5
@@ -198,9 +198,7 @@ def answers_of(rows: CollectedRows) -> Iterator[Answer]:
             yield Answer(image=str((rows.inputs.get(request_id) or {}).get("image_sha256") or request_id),
                          status=int(output.get("status") or 200), latency_ms=float(output.get("latency_ms") or 0.0),
                          time=rows.times.get(request_id, ""),
-                         detections=tuple(Detection(str(d["label"]), float(d["score"]), tuple(
-                             float(d["box_normalized"][k]) for k in ("xmin", "ymin", "xmax", "ymax")))
-                             for d in found))
+                         detections=tuple(detection_of(d) for d in found))
         except (ValueError, KeyError, TypeError) as exc:
             rows.problems.append(f"request {request_id}: {exc}")
 

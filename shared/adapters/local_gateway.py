@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from shared.clock import iso
-from shared.labelling.collected import Detection
+from shared.labelling.collected import detection_of
 from shared.release_watch import Answer
 from shared.serving import DEPLOYMENT_HEADER
 
@@ -100,9 +100,7 @@ class _Seen:
         status, detections = self.status, ()
         if status == 200:
             try:
-                detections = tuple(Detection(d["label"], float(d["score"]), tuple(
-                    float(d["box_normalized"][k]) for k in ("xmin", "ymin", "xmax", "ymax")))
-                    for d in json.loads(self.body)["detections"])
+                detections = tuple(detection_of(d) for d in json.loads(self.body)["detections"])
             except (ValueError, KeyError, TypeError):
                 status = 502  # a 200 that is not a detection answer counts as a failure
         return Answer(self.image, status, self.latency_ms, detections, iso(self.when))

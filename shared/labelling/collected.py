@@ -113,10 +113,11 @@ def _sample(request_id: str, when: str, row: dict[str, Any], output: dict[str, A
 def _detections(output: dict[str, Any]) -> tuple[Detection, ...]:
     """The model's detections of one request, down to the collection floor (`candidates`; older rows: the answer)."""
     raw = output.get("candidates") or output.get("detections") or "[]"
-    return tuple(_detection(d) for d in (json.loads(raw) if isinstance(raw, str) else raw))
+    return tuple(detection_of(d) for d in (json.loads(raw) if isinstance(raw, str) else raw))
 
 
-def _detection(raw: dict[str, Any]) -> Detection:
+def detection_of(raw: dict[str, Any]) -> Detection:
+    """One detection of score.py's answer (label, score, `box_normalized`)."""
     box = raw["box_normalized"]
     return Detection(str(raw["label"]), float(raw["score"]),
                      (float(box["xmin"]), float(box["ymin"]), float(box["xmax"]), float(box["ymax"])))
