@@ -41,6 +41,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,17 @@ from local_mode.process_tree import alive, cmdline, descendants
 from shared import log_contract
 from shared.adapters.azure_storage import AzureBlobStore
 from shared.dataset.manifest import iter_entries, load_manifest
+from shared.serving import endpoint_name
 from shared.settings import Settings
 
 PROJECTS = ("alpha", "beta")
-WORK = {"upload": 5, "delete": 2}
-FAULTS = {"kill-trainer": 1, "kill-local-mode": 1, "pause-azurite": 1}
+WORK = {"upload": 5, "delete": 2, "fix-annotation": 2}
+FAULTS = {"kill-trainer": 2, "kill-local-mode": 1, "pause-azurite": 1, "kill-endpoint": 2, "drop-events": 1,
+          "duplicate-events": 1, "reorder-events": 1, "lose-completion": 1, "skew-clock": 1}
+ORDERED = {"drop-events", "duplicate-events", "reorder-events", "lose-completion", "skew-clock"}
+"""Faults local mode plays itself, on order (local_mode/chaos.py)."""
 ANSWER_TIMEOUT = 30.0
+RELEASING = ("requested", "provisioning", "shadowing", "baking")
 
 
 @dataclass
@@ -81,13 +87,18 @@ class History:
 
 
 def schedule(seed: int, minutes: float) -> list[tuple[float, str, dict[str, Any]]]:
-    """The seeded plan: one action every 4-10 s (work three times as often as faults), never a fault in the first
+    """The seeded plan: one action every 4-10 s (work twice as often as faults), never a fault in the first
     90 s (the first runs need time to finish)."""
     rng, at, plan = random.Random(seed), 5.0, []
     while at < minutes * 60:
-        if at > 90 and rng.random() < 0.25:
+        if at > 90 and rng.random() < 0.33:
             kind = rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
-            detail = {"seconds": round(rng.uniform(3, 8), 1)} if kind == "pause-azurite" else {}
+            detail = {"pause-azurite": lambda: {"seconds": round(rng.uniform(3, 8), 1)},
+                      "skew-clock": lambda: {"seconds": rng.choice((-1, 1)) * round(rng.uniform(5, 180))},
+                      "drop-events": lambda: {"count": rng.randint(1, 3)},
+                      "reorder-events": lambda: {"seconds": round(rng.uniform(10, 60))},
+                      "kill-endpoint": lambda: {"project": rng.choice(PROJECTS)},
+                      }.get(kind, dict)()
         else:
             kind = rng.choices(list(WORK), weights=list(WORK.values()))[0]
             detail = {"project": rng.choice(PROJECTS), "seed": rng.randrange(10**6)}
@@ -103,6 +114,8 @@ class Twin:
 
     def __init__(self, data: Path, log: Path, env: dict[str, str], steps: int) -> None:
         self.data, self.log, self.steps = data, log, steps
+        self.chaos_dir = data.parent / "chaos"
+        self.orders = 0
         self.port = free_port()
         """The functions' port, the same after a restart: approval links and the status route stay valid (as an
         app's host name does on Azure); the endpoint's likewise (LOCAL_ENDPOINT_PORT)."""
@@ -114,7 +127,8 @@ class Twin:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_mode", "serve", "--json", "--keep-data", "--data-dir", str(self.data),
              "--steps", str(self.steps), "--batch-size", "4", "--quiet-seconds", "3", "--interval", "1",
-             "--gate-min-map-50", "0", "--log-file", str(self.log), "--port", str(self.port)],
+             "--gate-min-map-50", "0", "--log-file", str(self.log), "--port", str(self.port),
+             "--chaos-dir", str(self.chaos_dir)],
             cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=(self.data.parent / "serve.err").open("a"),
             text=True, start_new_session=True)
         line = self.process.stdout.readline()
@@ -150,6 +164,14 @@ class Twin:
             return self.get(f"status/{project}")
         except (OSError, ValueError):
             return None
+
+    def order(self, fault: str, **detail: Any) -> None:
+        """A fault for local mode to play (local_mode/chaos.py): one JSON file, renamed into place whole."""
+        self.chaos_dir.mkdir(parents=True, exist_ok=True)
+        self.orders += 1
+        draft = self.chaos_dir / f"{self.orders:05d}.draft"
+        draft.write_text(json.dumps({"fault": fault, **detail}))
+        draft.rename(draft.with_suffix(".json"))
 
     def pids(self, needle: str) -> list[int]:
         if self.process is None:
@@ -218,6 +240,8 @@ class Soak:
             "MAX_RUNS_PER_DAY": "1000", "MAX_RUN_ATTEMPTS": "10",
             # a change with no new image (a deletion, a fixed box) trains once MAX_WAIT_SECONDS has passed
             "MAX_WAIT_SECONDS": "60",
+            # a project with nothing pending is listed and compared with its catalog this often (events never sent)
+            "SNAPSHOT_RELIST_HOURS": "0.02",
             # every completed run passes its gates: each is registered, approved and released (what the soak is for)
             "GATE_MIN_VALIDATION_IMAGES": "1", "GATE_MAX_REGRESSION": "1", "GATE_MAX_CLASS_REGRESSION": "1"}
         self.twin = Twin(work / "azurite", work / "service.jsonl", env, args.steps)
@@ -231,6 +255,12 @@ class Soak:
         self.recoveries: dict[str, list[float]] = {}
         self.faults: Counter[str] = Counter()
         self.uploads = 0
+        self.fixes = 0
+        self.endpoint_kills: list[tuple[float, str]] = []
+        """(when, project) of each inference server killed: that project's scoring is not counted until it
+        answers 2xx again."""
+        self.trainer_kills: list[tuple[float, str, set[str]]] = []
+        """(when, project, batches completed then) of each trainer killed, until a later batch completes."""
         self.scoring = Scoring(self.twin, key, self.history)
 
     # -- the run ---------------------------------------------------------------------------------------------------
@@ -272,14 +302,25 @@ class Soak:
                 endpoint = (self.twin.status(project) or {}).get("endpoint") or {}
                 if endpoint.get("live_model") and endpoint.get("scoring_uri"):
                     self.scoring.uris[project] = endpoint["scoring_uri"]
-                releasing |= endpoint.get("phase") in ("requested", "provisioning", "shadowing", "baking")
+                releasing |= endpoint.get("phase") in RELEASING
             now = time.monotonic() - self.history.started
+            self._trained_again(now)
             if releasing and since is None:
                 since = now
             elif not releasing and since is not None:
                 self.releasing.append((since, now))
                 since = None
             time.sleep(1)
+
+    def _trained_again(self, now: float) -> None:
+        """A project whose trainer was killed has recovered when a batch it had not completed then completes."""
+        for kill in list(self.trainer_kills):
+            at, project, completed = kill
+            runs = (self.twin.status(project) or {}).get("runs") or []
+            if any(r.get("status") == "Completed" and r["batch_id"] not in completed for r in runs):
+                self.trainer_kills.remove(kill)
+                self.recoveries.setdefault("kill-trainer: a run of the project completed again", []).append(
+                    now - at)
 
     # -- work --------------------------------------------------------------------------------------------------------
 
@@ -318,6 +359,25 @@ class Soak:
         self.deleted[project].add(name)
         self.history.add("delete", project=project, image=name)
 
+    def _fix_annotation(self, project: str, seed: int) -> None:
+        """A labeller corrects a box: one uploaded image's annotation rewritten with its first box moved."""
+        names = sorted(set(self.uploaded[project]) - self.deleted[project] - self.hostile[project])
+        if not names:
+            return
+        image = random.Random(seed).choice(names)
+        annotation = f"{project}/" + image.replace("JPEGImages/", "Annotations/").replace(".jpg", ".xml")
+        try:
+            xml = self.store.read("datasets", annotation).data.decode()
+            start = xml.index("<xmin>") + len("<xmin>")
+            end = xml.index("</xmin>", start)
+            moved = xml[:start] + str(int(xml[start:end]) + random.Random(seed).randint(1, 3)) + xml[end:]
+            self.store.write("datasets", annotation, moved.encode())
+        except Exception as exc:
+            self.history.add("annotation fix failed", project=project, image=image, error=str(exc)[:200])
+            return
+        self.fixes += 1
+        self.history.add("annotation fixed", project=project, image=image)
+
     def _approve(self) -> None:
         for link in self.inbox.links():
             if link in self.decided:
@@ -336,13 +396,20 @@ class Soak:
         if not pids:
             return
         for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-        self.faults["kill-trainer"] += 1
-        self.history.add("fault: trainer killed", pids=pids)
+            project = cmdline(pid).split("tfrecord-cache/", 1)[-1].split(" ", 1)[0]
+            completed = {r["batch_id"] for r in (self.twin.status(project) or {}).get("runs") or []
+                         if r.get("status") == "Completed"}
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            self.trainer_kills.append((time.monotonic() - self.history.started, project, completed))
+            self.faults["kill-trainer"] += 1
+            self.history.add("fault: trainer killed", pid=pid, project=project)
 
     def _kill_local_mode(self) -> None:
-        mid_release = any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in (
-            "provisioning", "shadowing", "baking") for p in PROJECTS)
+        mid_release = any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in RELEASING
+                          for p in PROJECTS)
         killed = time.monotonic() - self.history.started
         self.twin.kill()
         self.faults["kill-local-mode" + (" mid-release" if mid_release else "")] += 1
@@ -372,6 +439,44 @@ class Soak:
             time.sleep(0.2)
         self.recoveries.setdefault("pause-azurite: status answering after resume", []).append(
             time.monotonic() - resumed)
+
+    def _kill_endpoint(self, project: str) -> None:
+        """SIGKILL an inference server of the project (its whole process group, as a container dies): the live
+        one, or during a release either of the two."""
+        marker = f"/{endpoint_name(Settings(), project)}/"
+        pids = [p for p in self.twin.pids("local_mode.inference_server") if marker in cmdline(p)]
+        if not pids:
+            return
+        pid = random.Random(len(self.history.events)).choice(pids)
+        slot = cmdline(pid).split(marker, 1)[1].split("/", 1)[0]
+        phase = ((self.twin.status(project) or {}).get("endpoint") or {}).get("phase")
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.faults["kill-endpoint" + (" mid-release" if phase in RELEASING else "")] += 1
+        self.endpoint_kills.append((time.monotonic() - self.history.started, project))
+        self.history.add("fault: inference server killed", project=project, slot=slot, phase=phase)
+
+    def _order(self, fault: str, **detail: Any) -> None:
+        self.twin.order(fault, **detail)
+        self.faults[fault] += 1
+        self.history.add(f"fault ordered: {fault}", **detail)
+
+    def _drop_events(self, count: int) -> None:
+        self._order("drop-events", count=count)
+
+    def _duplicate_events(self) -> None:
+        self._order("duplicate-events", count=1)
+
+    def _reorder_events(self, seconds: float) -> None:
+        self._order("reorder-events", count=1, seconds=seconds)
+
+    def _lose_completion(self) -> None:
+        self._order("lose-completion", count=1)
+
+    def _skew_clock(self, seconds: float) -> None:
+        self._order("skew-clock", seconds=seconds)
 
     # -- the end -----------------------------------------------------------------------------------------------------
 
@@ -421,12 +526,17 @@ class Soak:
         completed = [r for r in runs if r.get("status") == "Completed"]
         if not completed:
             return [f"{project}: no completed run; runs: {[(r['batch_id'], r.get('status')) for r in runs]}"]
-        latest = max(completed, key=lambda r: r["batch_id"])
+        # the latest by model version (registered in the order runs completed); batch ids are claim times, and a
+        # tick's clock may have been skewed
+        latest = max(completed, key=lambda r: (int(r.get("model_version") or 0), r.get("ended_at") or ""))
         manifest_blob = latest["manifest"]
         index = load_manifest(self.store.read("manifests", manifest_blob).data)
         folder = manifest_blob.rsplit("/", 1)[0]
-        trained = {e["image"]["name"].split("/", 1)[1]
-                   for e in iter_entries(index, lambda rel: self.store.read("manifests", f"{folder}/{rel}").data)}
+        entries = list(iter_entries(index, lambda rel: self.store.read("manifests", f"{folder}/{rel}").data))
+        trained = {e["image"]["name"].split("/", 1)[1] for e in entries}
+        if stale := self._stale(entries):
+            out.append(f"{project}: {len(stale)} files of the latest trained manifest are not the folder's current "
+                       f"version (a change never trained), e.g. {stale[:3]} (run {latest['batch_id']})")
         reasons = {info.name.split("/", 1)[1] for info in self.store.list("quarantine", f"{project}/")
                    if info.name.endswith(".reason.json")}
 
@@ -462,6 +572,17 @@ class Soak:
             out.append(f"{project}: the endpoint serves version {live}, not the latest approved one that stayed live")
         return out
 
+    def _stale(self, entries: list[dict[str, Any]]) -> list[str]:
+        """Images and annotations whose ETag in the manifest is not the blob's now (fixed boxes never trained)."""
+        stale = []
+        for entry in entries:
+            for ref in (entry["image"], entry.get("annotation")):
+                if ref and ref.get("etag") and "file" not in ref:  # not an item of a collection file
+                    info = self.store.info("datasets", ref["name"])
+                    if info is None or info.etag != ref["etag"]:
+                        stale.append(ref["name"])
+        return stale
+
     def _check_scoring(self) -> list[str]:
         bad = [r for r in self.scoring.results if r[2] == "hung" or (isinstance(r[2], str) and "reason" in r[2])]
         return [f"{len(bad)} scoring requests hung or failed without a reason, e.g. {bad[:3]}"] if bad else []
@@ -483,20 +604,64 @@ class Soak:
 
     def _figures(self, violations: list[str]) -> dict[str, Any]:
         results = self.scoring.results
-        counted = [r for r in results if not any(a <= r[0] <= b + 5 for a, b in self.down)]
+        outages = self._endpoint_outages()
+        counted = [r for r in results if not any(a <= r[0] <= b + 5 for a, b in self.down)
+                   and not any(p == r[1] and a <= r[0] <= b for a, b, p in outages)]
         ok = sum(isinstance(r[2], int) and r[2] < 300 for r in counted)
         during = sorted(r[3] for r in counted if any(a <= r[0] <= b for a, b in self.releasing))
         quiet = sorted(r[3] for r in counted if not any(a <= r[0] <= b for a, b in self.releasing))
+        struck, from_log = self._from_log()
+        recoveries = {k: v for k, v in self.recoveries.items()} | from_log
+        recoveries["kill-endpoint: the project's scoring answered 2xx again"] = [b - a for a, b, _ in outages]
         return {"seed": self.args.seed, "minutes": self.args.minutes, "faults": dict(self.faults),
-                "violations": violations, "uploads": self.uploads,
-                "scoring": {"requests": len(results), "outside_local_mode_down": len(counted),
+                "faults_struck": struck, "violations": violations, "uploads": self.uploads,
+                "annotation_fixes": self.fixes,
+                "scoring": {"requests": len(results), "outside_injected_outages": len(counted),
                             "answered_2xx": ok, "availability": round(ok / len(counted), 5) if counted else None,
                             "kinds": dict(Counter(str(r[2]) for r in results)),
                             "p99_ms_during_releases": _p99(during), "p99_ms_quiet": _p99(quiet)},
-                "recovery_seconds": {k: {"median": round(statistics.median(v), 1), "max": round(max(v), 1)}
-                                     for k, v in self.recoveries.items()},
+                "recovery_seconds": {k: {"count": len(v), "median": round(statistics.median(v), 1),
+                                         "max": round(max(v), 1)} for k, v in recoveries.items() if v},
                 "projects": {p: self._summary(p) for p in PROJECTS},
                 "history_tail": self.history.around(last=10) if violations else []}
+
+    def _endpoint_outages(self) -> list[tuple[float, float, str]]:
+        """(killed, first 2xx after, project) of each inference server killed; until the end when none came."""
+        end = time.monotonic() - self.history.started
+        outages = []
+        for at, project in self.endpoint_kills:
+            back = [r[0] for r in self.scoring.results if r[1] == project and r[0] > at and isinstance(r[2], int)
+                    and r[2] < 300]
+            outages.append((at, min(back, default=end), project))
+        return outages
+
+    def _from_log(self) -> tuple[dict[str, int], dict[str, list[float]]]:
+        """What the ordered faults did, from the service's own log: how often each struck, and how long the
+        service took to notice a lost event (a lost run end: reconciled; lost blob events: found by listing)."""
+        struck: Counter[str] = Counter()
+        lost: dict[str, list[float]] = {"run events": [], "blob events": []}
+        found: dict[str, list[float]] = {"run events": [], "blob events": []}
+        for raw in self.twin.log.read_text(errors="replace").splitlines():
+            try:
+                line = json.loads(raw)
+                moment = datetime.fromisoformat(line["time"]).timestamp()
+            except (ValueError, KeyError):
+                continue
+            message = line.get("message", "")
+            if message.startswith("chaos: ") and message != "chaos: fault armed":
+                struck[message.removeprefix("chaos: ")] += 1
+            if message == "chaos: run events lost":
+                lost["run events"].append(moment)
+            elif message == "chaos: blob event dropped":
+                lost["blob events"].append(moment)
+            elif message == "run reconciled: its end was never delivered":
+                found["run events"].append(moment)
+            elif message == "changes found by listing: their events never arrived":
+                found["blob events"].append(moment)
+        names = {"run events": "lose-completion: the run's end reconciled",
+                 "blob events": "drop-events: the change found by listing"}
+        return dict(struck), {names[k]: [min(f for f in found[k] if f >= t) - t for t in lost[k]
+                                         if any(f >= t for f in found[k])] for k in lost}
 
     def _summary(self, project: str) -> dict[str, Any]:
         """What the project ended with: its runs by outcome, versions by state, the live version."""

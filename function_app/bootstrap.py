@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from shared.pipeline.reconcile import Reconciler
 from shared.pipeline.release import Release
 from shared.pipeline.status import ProjectStatus
 from shared.pipeline.submit import SubmitTraining
+from shared.pipeline.sweep import FindLostChanges
 from shared.ports import BlobStore, ModelRegistry, Notifier, OnlineEndpoints, TableStore, TrainingBackend
 from shared.ratelimit import FailureLimit
 from shared.settings import Settings, SettingsError
@@ -33,6 +36,8 @@ class Services:
     tables: TableStore
     training: TrainingBackend | None = None
     serving: OnlineEndpoints | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """What the timers take as now (local mode's chaos soak skews it for one tick)."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def backend(self) -> TrainingBackend:
@@ -45,6 +50,9 @@ class Services:
         if "ingestor" not in self._cache:
             self._cache["ingestor"] = Ingestor(self.tables, self.settings)
         return self._cache["ingestor"]
+
+    def find_lost_changes(self) -> FindLostChanges:
+        return FindLostChanges(self.blobs, self.tables, self.settings)
 
     def submit(self, *, can_submit: bool = True) -> SubmitTraining:
         """The status endpoint reads state only (`can_submit=False`) and never builds the Azure ML client."""

@@ -12,4 +12,5 @@ bp = func.Blueprint()
 @bp.function_name("release_tick")
 @bp.timer_trigger(arg_name="timer", schedule="%RELEASE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def release_tick(timer: func.TimerRequest) -> None:
-    services().release().advance_all()
+    wired = services()
+    wired.release().advance_all(wired.clock())

@@ -32,7 +32,7 @@ EVENTS: tuple[LogEvent, ...] = (
     # Uploads arrive (Event Grid → blob_events).
     _e("uploads recorded", "INFO", "upload", "project", "files deleted first_blob last_event_time",
        "a delivery's dataset files written to the ledger, per project"),
-    _e("blob events ingested", "INFO", "upload", "", "events recorded duplicates ignored refused clamped",
+    _e("blob events ingested", "INFO", "upload", "", "events recorded duplicates ignored refused clamped late",
        "one Event Grid delivery handled: what was recorded, ignored (with why) or refused"),
     _e("event refused: unexpected topic", "WARNING", "upload", "event_id", "topic expected",
        "an event from another storage account than EXPECTED_BLOB_TOPIC"),
@@ -40,6 +40,9 @@ EVENTS: tuple[LogEvent, ...] = (
        "a dataset file outside a valid project folder"),
     _e("event time clamped to its receipt", "WARNING", "upload", "event_id", "event_time",
        "an event dated in the future: recorded at its receipt time"),
+    _e("event arrived late: recorded at its receipt", "WARNING", "upload", "event_id", "event_time blob seconds_late",
+       "an event received more than EVENT_LATENESS_SECONDS after its time (a retried delivery, a replayed "
+       "dead letter): it trains with the next batch"),
     _e("event delivery refused", "WARNING", "upload", "", "error status",
        "a delivery that is not valid Event Grid JSON (400) or too large (413): Event Grid dead-letters it"),
     _e("event subscription validated", "INFO", "upload", "", "event_id", "Event Grid's validation handshake"),
@@ -54,6 +57,11 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("debounce timer is past due", "WARNING", "debounce", "", "", "the timer fired late"),
     _e("tick budget used: flushes left for the next tick", "WARNING", "debounce", "", "projects",
        "more projects to flush than one tick's budget"),
+    _e("changes found by listing: their events never arrived", "WARNING", "debounce", "project",
+       "changes deleted first_blob", "the folder differs from what the last snapshot saw, with nothing pending: the "
+       "differences are written to the ledger and train with the next batch"),
+    _e("project folder compared with its catalog", "INFO", "debounce", "project", "files changes",
+       "an idle project's folder listed and compared, SNAPSHOT_RELIST_HOURS after the last time"),
     _e("flush claimed", "INFO", "debounce", "project batch_id", "cut changes new_images",
        "a batch starts: the ledger's changes up to `cut` belong to it"),
     _e("flush taken by another instance", "INFO", "debounce", "project", "",
@@ -236,6 +244,11 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("MLFLOW_TRACKING_URI is set but mlflow is not installed: metrics stay in metrics.json", "WARNING",
        "trainer", "run_id", "", "metrics are not sent to MLflow"),
     # The endpoint's score.py (AppTraces through the inference server's handler).
+    _e("inference server exited: starting it again", "WARNING", "endpoint", "project model_version",
+       "slot exit_code", "local mode: a serving deployment's server died; a new one starts on the same model (as "
+       "Azure ML restarts a container), and the gateway answers 502 until it is ready"),
+    _e("restarting an inference server failed", "ERROR", "endpoint", "project", "slot",
+       "local mode: the restart above failed; the next check tries again"),
     _e("model loaded", "INFO", "endpoint", "model_version", "model_name deployment saved_model classes runtime why",
        "a deployment's worker is ready"),
     _e("scored", "INFO", "endpoint", "model_version", "model_name deployment status latency_ms detections width "

@@ -102,6 +102,11 @@ class Settings:
     max_wait_seconds: float = _setting(
         "MAX_WAIT_SECONDS", 1800.0, "Train at the latest this long after the first pending change, even if "
         "uploads keep trickling in.")
+    event_lateness_seconds: float = _setting(
+        "EVENT_LATENESS_SECONDS", 60.0, "Event Grid delivers in about a second. An upload event that reaches the "
+        "service later than this after its time (a delivery retried, a dead-lettered one replayed) is recorded at "
+        "its receipt, and a flush only takes changes at least this old (or QUIET_SECONDS, when shorter): a late or "
+        "out-of-order event never falls behind a flush's cut.")
     min_new_images: int = _setting("MIN_NEW_IMAGES", 1, "Fewest new or changed images that justify a run "
                                    "(label-only edits train after MAX_WAIT_SECONDS).")
     max_runs_per_day: int = _setting("MAX_RUNS_PER_DAY", 6, "Daily cap on training runs per project (UTC day).")
@@ -382,6 +387,11 @@ class Settings:
         host = self.public_host or "127.0.0.1"
         scheme = "http" if host.startswith(("127.", "localhost")) else "https"
         return f"{scheme}://{host}{path}"
+
+    @property
+    def lateness_seconds(self) -> float:
+        """EVENT_LATENESS_SECONDS, or QUIET_SECONDS when shorter: a settled window is never held up by it."""
+        return min(self.event_lateness_seconds, self.quiet_seconds)
 
     @property
     def exports(self) -> tuple[str, ...]:

@@ -65,6 +65,7 @@ var appSettings = union({
   DEBOUNCE_SCHEDULE: '0 * * * * *'
   RELEASE_SCHEDULE: '30 * * * * *'
   QUIET_SECONDS: '120'
+  EVENT_LATENESS_SECONDS: '60'
   MAX_WAIT_SECONDS: '1800'
   MIN_NEW_IMAGES: '1'
   MAX_RUNS_PER_DAY: '6'

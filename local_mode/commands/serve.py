@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from local_mode.azurite import Azurite
+from local_mode.chaos import Chaos
 from local_mode.commands.common import LOG_FILE, add_data_arguments, data_folder, local_settings, recover, say
 from local_mode.functions_host import FunctionsHost, WebhookInbox
 from local_mode.loop import LocalLoop
@@ -26,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve_p.add_argument("--interval", type=float, default=2.0, help="seconds between two timer ticks")
     serve_p.add_argument("--json", action="store_true", help="print the addresses and keys as one JSON line")
     serve_p.add_argument("--log-file", default=str(LOG_FILE), help="JSON log lines of the service (INFO and up)")
+    serve_p.add_argument("--chaos-dir", help="take fault orders from JSON files in this folder (the chaos soak's; "
+                         "see local_mode/chaos.py)")
     serve_p.set_defaults(handler=serve, local=True)
 
 
@@ -37,6 +40,7 @@ def serve(args: argparse.Namespace) -> int:
         env = Settings.from_env()
         settings = local_settings(env, args, azurite, host, env.approval_webhook_url or inbox.url)
         loop = LocalLoop(settings, azurite.blob_endpoint, Path(scratch) / "runs", say=say)
+        chaos = _chaos(loop, args.chaos_dir)
         try:
             loop.install_base_model()
             loop.blobs.ensure_container(settings.datasets_container)
@@ -55,9 +59,14 @@ def serve(args: argparse.Namespace) -> int:
                  "--project NAME; Ctrl-C stops everything")
             shown = 0
             while True:
+                if chaos:
+                    chaos.take_orders()
+                    chaos.release_held(loop.deliver_blob_events)
                 loop.source.poll()
                 loop.tick()
                 loop.release_tick()
+                if chaos:
+                    chaos.tick_done()
                 for link in inbox.links()[shown:]:
                     say(f"[serve] approval requested: open {link}")
                 shown = len(inbox.links())
@@ -69,3 +78,16 @@ def serve(args: argparse.Namespace) -> int:
             loop.close()
             host.close()
             inbox.close()
+
+
+def _chaos(loop: LocalLoop, folder: str | None) -> Chaos | None:
+    """Put the chaos soak's faults between the event source, the trainer's run events, the timers' clock and the
+    handlers."""
+    if not folder:
+        return None
+    chaos = Chaos(Path(folder))
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    loop.source.deliver = chaos.blob_delivery(loop.deliver_blob_events)
+    loop.backend.on_events = chaos.run_delivery(loop.deliver_run_events)
+    loop.services.clock = chaos.clock
+    return chaos

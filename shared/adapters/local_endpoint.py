@@ -1,8 +1,10 @@
 """OnlineEndpoints twin for local mode: each deployment is the same score.py under azureml-inference-server-http,
-a process on 127.0.0.1, behind a keyed gateway, with a data-collector sidecar writing to Blob (Azurite)."""
+a process on 127.0.0.1, behind a keyed gateway, with a data-collector sidecar writing to Blob (Azurite). A serving
+deployment whose server dies is started again, as Azure ML restarts a deployment's container that exits."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -10,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +29,11 @@ from shared.release_watch import Answer
 from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WATCH_SECONDS = 1.0
+READY_SECONDS = 180.0
 SCORE_SCRIPT = REPO_ROOT / "trainer_image" / "serving" / "score.py"
 
 
@@ -49,6 +56,8 @@ class LocalEndpoints:
         """An approval starts its release while the release timer may be advancing it: one start per slot."""
         self.started: list[int] = []
         """Every inference server process this object started (checked by the end-to-end test)."""
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def gateway(self) -> Gateway:
@@ -67,15 +76,49 @@ class LocalEndpoints:
                 current = self._start(name, spec, slot)
         if (code := current.process.poll()) is not None:
             return f"failed: the inference server exited with code {code}: {_tail(current.log_path)}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{current.port}/", timeout=2) as answer:
-                ready = answer.status == 200
-        except OSError:
-            ready = False
-        if not ready:
+        if not _ready(current.port):
             return "provisioning"
         self.gateway.routes[name][slot] = current.port
+        self._watch()
         return "ready"
+
+    def _watch(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._restart_exited, name="local-endpoint-watch", daemon=True)
+            self._watcher.start()
+
+    def _restart_exited(self) -> None:
+        """Once a second: a serving slot (routed) whose server exited gets a new one on the same model; requests
+        to it fail with the gateway's 502 until that one is ready. A slot not yet serving is left to `provision`,
+        which reports the exit."""
+        while not self._closing.wait(WATCH_SECONDS):
+            for (project, slot), current in list(self._slots.items()):
+                name = endpoint_name(self.settings, project)
+                if current.process.poll() is None or slot not in self.gateway.routes.get(name, {}):
+                    continue
+                try:
+                    self._restart(project, slot, current)
+                except Exception:  # the next pass tries again
+                    log.exception("restarting an inference server failed", extra={"project": project, "slot": slot})
+
+    def _restart(self, project: str, slot: str, dead: _Slot) -> None:
+        name = endpoint_name(self.settings, project)
+        with self._starting:
+            if self._slots.get((project, slot)) is not dead:
+                return  # removed or replaced meanwhile
+            child_processes.stopped(dead.process.pid)
+            dead.sink.close()
+            log.warning("inference server exited: starting it again", extra={
+                "project": project, "slot": slot, "model_version": dead.spec.model_version,
+                "exit_code": dead.process.returncode})
+            fresh = self._start(name, dead.spec, slot)
+        deadline = time.monotonic() + READY_SECONDS
+        while not _ready(fresh.port) and fresh.process.poll() is None and time.monotonic() < deadline:
+            if self._closing.wait(0.5):
+                return
+        with self._starting:
+            if self._slots.get((project, slot)) is fresh and slot in self.gateway.routes.get(name, {}):
+                self.gateway.routes[name][slot] = fresh.port
 
     def _start(self, endpoint: str, spec: DeploymentSpec, slot: str) -> _Slot:
         folder = self.work_dir / endpoint / slot
@@ -141,6 +184,7 @@ class LocalEndpoints:
 
     def close(self) -> None:
         """Stop every inference server, sidecar and the gateway this object started."""
+        self._closing.set()
         for project, slot in list(self._slots):
             self.remove(project, slot)
         if self._gateway is not None:
@@ -161,6 +205,14 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 def _free_port() -> int:

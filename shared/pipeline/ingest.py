@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared import logs
-from shared.clock import iso
+from shared.clock import from_iso, iso
 from shared.events import Envelope, EventSchemaError, blob_event
 from shared.ledger import is_dataset_file, ledger_row, project_of, valid_project
 from shared.ports import PreconditionFailed, TableStore
@@ -29,10 +29,13 @@ class IngestResult:
     refused: list[str] = field(default_factory=list)
     clamped: int = 0
     """Events dated after their receipt (plus a small clock skew), recorded at the receipt time instead."""
+    late: int = 0
+    """Events received more than the lateness after their time, recorded at the receipt time (the flush whose cut
+    passed their time is over; they belong to the next)."""
 
     def to_dict(self) -> dict:
         return {"recorded": self.recorded, "duplicates": self.duplicates, "ignored": dict(self.ignored),
-                "refused": self.refused, "clamped": self.clamped}
+                "refused": self.refused, "clamped": self.clamped, "late": self.late}
 
 
 class Ingestor:
@@ -43,22 +46,35 @@ class Ingestor:
 
     def ingest(self, envelopes: list[Envelope], now: datetime | None = None) -> IngestResult:
         result = IngestResult()
-        latest = iso((now or datetime.now(UTC)) + CLOCK_SKEW)
+        now = now or datetime.now(UTC)
         rows = []
         for env in envelopes:
             with logs.correlation(event_id=env.id):
                 row = self._row(env, result)
-                if row and row["event_time"] > latest:  # the debounce window is event time: no future dates
-                    log.warning("event time clamped to its receipt", extra={"event_time": row["event_time"]})
-                    row["event_time"] = iso(now or datetime.now(UTC))
-                    result.clamped += 1
-            if row:
-                rows.append(row)
+                if row:
+                    self._date(row, now, result)
+                    rows.append(row)
         if rows:
             self._write(rows, result)
             self._log_uploads(rows)
         log.info("blob events ingested", extra=result.to_dict() | {"events": len(envelopes)})
         return result
+
+    def _date(self, row: dict, now: datetime, result: IngestResult) -> None:
+        """The debounce window and the flush's cut are event time: no future dates, and an event later than the
+        lateness goes after every cut already taken (its time as sent is kept in `sent_time`)."""
+        received = iso(now)
+        if row["event_time"] > iso(now + CLOCK_SKEW):
+            log.warning("event time clamped to its receipt", extra={"event_time": row["event_time"]})
+            result.clamped += 1
+        elif row["event_time"] < iso(now - timedelta(seconds=self.settings.lateness_seconds)):
+            log.warning("event arrived late: recorded at its receipt", extra={
+                "event_time": row["event_time"], "blob": row["blob"][:300],
+                "seconds_late": round((now - from_iso(row["event_time"])).total_seconds(), 1)})
+            result.late += 1
+        else:
+            return
+        row["sent_time"], row["event_time"] = row["event_time"], received
 
     @staticmethod
     def _log_uploads(rows: list[dict]) -> None:
@@ -101,12 +117,17 @@ class Ingestor:
         if not self._table_ready:
             self.tables.ensure_table(table)
             self._table_ready = True
-        if len(rows) == 1:
+        # One row, and each row dated at its receipt (a late redelivery of a change already recorded must not be
+        # dated anew), is a create-only write; the rare late ones cost a write each.
+        singles = rows if len(rows) == 1 else [row for row in rows if "sent_time" in row]
+        for row in singles:
             try:
-                self.tables.insert(table, rows[0])
+                self.tables.insert(table, row)
                 result.recorded += 1
             except PreconditionFailed:
                 result.duplicates += 1
+        rows = [] if len(rows) == 1 else [row for row in rows if "sent_time" not in row]
+        if not rows:
             return
         # A batch is written with upserts in transactions of 100: a redelivered row is rewritten identically
         # (no-op), so a duplicate never fails or retries a transaction. Duplicates are not counted here.

@@ -150,6 +150,8 @@ class ProjectState(Row):
     given_up_at: str = ""
     failure: str = ""
     reconciled_at: str = ""
+    swept_at: str = ""
+    """When the folder was last listed and compared with the catalog for changes whose events never came."""
     action: str = ""
     decision: str = ""
     decision_at: str = ""

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared import logs
 from shared.clock import day_of, iso
@@ -127,14 +127,20 @@ class SubmitTraining:
             self._save(state, action=decision.action, decision=headline, decision_at=iso(now))
 
     def _claim(self, state: ProjectState, pending: Pending, decision: Decision, now: datetime) -> ProjectState:
+        """The batch takes the changes up to its cut: the newest pending one, yet never within the lateness of now
+        (an event still on its way is dated after the cut, or recorded at its receipt when later than that). A clock
+        so far behind that this would not move the cut takes the newest change (the folder's listing catches what
+        that misses)."""
         claimed_at = iso(now)
+        settled = iso(now - timedelta(seconds=self.settings.lateness_seconds))
+        cut = min(pending.last or "", settled) if settled > state.cut else pending.last or ""
         batch_id = batch_id_for(state.project, claimed_at)
         _log_decision(decision, batch_id)
         state = self._save(state, phase="flushing", step="claimed", batch_id=batch_id, claimed_at=claimed_at,
-                           claimed_from=state.cut, cut=pending.last or "", changes=pending.changes,
+                           claimed_from=state.cut, cut=cut, changes=pending.changes,
                            new_images=pending.images, action="flush", decision="flushing", decision_at=claimed_at,
                            attempt=state.attempt if state.retry_after else 1, retry_after="", given_up_at="")
-        log.info("flush claimed", extra={"batch_id": batch_id, "cut": pending.last, "changes": pending.changes,
+        log.info("flush claimed", extra={"batch_id": batch_id, "cut": cut, "changes": pending.changes,
                                          "new_images": pending.images})
         return state
 

@@ -519,3 +519,26 @@ def test_a_restarted_local_twin_serves_again_what_the_releases_table_says(stack,
     finally:
         restarted.close()
     assert [pid for pid in restarted.started if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_a_live_server_that_dies_is_started_again_on_the_same_model(stack, caplog):
+    """As Azure ML restarts a deployment's container that exits: the gateway answers 502 with a reason meanwhile,
+    then the same version answers again. Found by the chaos soak: a killed live server stayed dead for good."""
+    loop = stack["loop"]
+    live = loop.services.release().status(PROJECT)
+    uri, key = scoring(stack)
+    headers = {"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"}
+    pid = loop.endpoints.describe(PROJECT)["deployments"][live["live_slot"]]["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    killed, seen = time.monotonic(), []
+    while time.monotonic() - killed < 120:
+        status, answer = post(uri, image(), headers)
+        seen.append(status)
+        if status == 200:
+            break
+        assert status >= 500 and answer.get("error"), (status, answer)
+        time.sleep(0.5)
+    assert seen[-1] == 200 and answer["model"]["version"] == live["live_model"]["version"], seen
+    print(f"killed live server → first answer again: {time.monotonic() - killed:.1f} s; {len(seen) - 1} failed")
+    assert loop.endpoints.describe(PROJECT)["deployments"][live["live_slot"]]["pid"] != pid
+    assert any(r.getMessage() == "inference server exited: starting it again" for r in caplog.records)
