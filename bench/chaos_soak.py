@@ -526,9 +526,12 @@ class Soak:
         completed = [r for r in runs if r.get("status") == "Completed"]
         if not completed:
             return [f"{project}: no completed run; runs: {[(r['batch_id'], r.get('status')) for r in runs]}"]
-        # the latest by model version (registered in the order runs completed); batch ids are claim times, and a
-        # tick's clock may have been skewed
-        latest = max(completed, key=lambda r: (int(r.get("model_version") or 0), r.get("ended_at") or ""))
+        # the run that trained what the project counts as trained last (batch ids are claim times, and a tick's
+        # clock may have been skewed)
+        trained_version = shown.get("trained_dataset_version")
+        latest = next((r for r in completed if r.get("dataset_version") == trained_version), None)
+        if latest is None:
+            return [f"{project}: no completed run trained dataset {trained_version}"]
         manifest_blob = latest["manifest"]
         index = load_manifest(self.store.read("manifests", manifest_blob).data)
         folder = manifest_blob.rsplit("/", 1)[0]
