@@ -51,8 +51,10 @@ from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
 from local_mode.functions_host import WebhookInbox
 from local_mode.process_tree import alive, cmdline, descendants
 from shared import log_contract
-from shared.adapters.azure_storage import AzureBlobStore
+from shared.adapters.azure_storage import AzureBlobStore, AzureTableStore
 from shared.dataset.manifest import iter_entries, load_manifest
+from shared.pipeline.records import Records
+from shared.pipeline.status import run_view
 from shared.serving import endpoint_name
 from shared.settings import Settings
 
@@ -506,7 +508,7 @@ class Soak:
         endpoint = shown.get("endpoint") or {}
         if endpoint.get("phase") in ("requested", "provisioning", "shadowing", "awaiting-approval", "baking"):
             return f"release {endpoint['phase']}"
-        if any(r.get("model_state") == "pending-approval" for r in shown.get("runs") or []):
+        if any(r.get("model_state") == "pending-approval" for r in self._runs(project)):
             return "a version waits for approval"
         return ""
 
@@ -517,9 +519,14 @@ class Soak:
         violations += self._check_scoring() + self._check_log()
         return violations
 
+    def _runs(self, project: str) -> list[dict[str, Any]]:
+        """Every run of the project as the status shows one (the status itself shows the latest 20)."""
+        settings = Settings(storage_connection_string=self.twin.info["connection_string"])
+        return [run_view(r) for r in Records(AzureTableStore.from_settings(settings), settings).runs(project)]
+
     def _check_project(self, project: str) -> list[str]:
         shown = self.twin.status(project) or {}
-        runs = shown.get("runs") or []
+        runs = self._runs(project)
         out = []
         if not self.uploaded[project]:
             return out
@@ -618,7 +625,7 @@ class Soak:
         recoveries["kill-endpoint: the project's scoring answered 2xx again"] = [b - a for a, b, _ in outages]
         return {"seed": self.args.seed, "minutes": self.args.minutes, "faults": dict(self.faults),
                 "faults_struck": struck, "violations": violations, "uploads": self.uploads,
-                "annotation_fixes": self.fixes,
+                "annotation_fixes": self.fixes, "runs_per_upload": self._runs_per_upload(),
                 "scoring": {"requests": len(results), "outside_injected_outages": len(counted),
                             "answered_2xx": ok, "availability": round(ok / len(counted), 5) if counted else None,
                             "kinds": dict(Counter(str(r[2]) for r in results)),
@@ -627,6 +634,12 @@ class Soak:
                                          "max": round(max(v), 1)} for k, v in recoveries.items() if v},
                 "projects": {p: self._summary(p) for p in PROJECTS},
                 "history_tail": self.history.around(last=10) if violations else []}
+
+    def _runs_per_upload(self) -> float | None:
+        """Training runs started (skipped flushes are none) per upload batch: what the debounce saves."""
+        runs = sum(1 for p in PROJECTS for r in self._runs(p)
+                   if r.get("status") != "Skipped")
+        return round(runs / self.uploads, 2) if self.uploads else None
 
     def _endpoint_outages(self) -> list[tuple[float, float, str]]:
         """(killed, first 2xx after, project) of each inference server killed; until the end when none came."""
@@ -669,7 +682,7 @@ class Soak:
     def _summary(self, project: str) -> dict[str, Any]:
         """What the project ended with: its runs by outcome, versions by state, the live version."""
         shown = self.twin.status(project) or {}
-        runs = shown.get("runs") or []
+        runs = self._runs(project)
         return {"runs": dict(Counter(f"{r.get('status')}" + (f" ({r['failure']})" if r.get("failure") else "")
                                      for r in runs)),
                 "versions": dict(Counter(r.get("model_state") for r in runs if r.get("model_version"))),

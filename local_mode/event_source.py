@@ -1,10 +1,13 @@
 """Local event source: Azurite emits no Event Grid events, so this watcher turns new, changed and deleted blobs
 into the same Microsoft.Storage.BlobCreated / BlobDeleted events (Event Grid schema) and delivers them,
-at least once: a delivery that fails is sent again on the next poll."""
+at least once: a delivery that fails is sent again on the next poll. With a `cursor` blob, what was delivered is
+kept in Azurite, so local mode started again on its kept data sends only what changed meanwhile (as Event Grid
+delivers the events of a downtime, and nothing else)."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -13,7 +16,7 @@ from typing import Any
 
 from shared.adapters.event_grid import storage_blob_event, wire
 from shared.events import storage_topic
-from shared.ports import BlobStore
+from shared.ports import BlobStore, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +26,24 @@ LOCAL_STORAGE_TOPIC = storage_topic("local", "local", "devstoreaccount1")
 class BlobEventSource:
     def __init__(self, store: BlobStore, container: str, account_url: str,
                  deliver: Callable[[list[dict[str, Any]]], None], *, topic: str = LOCAL_STORAGE_TOPIC,
-                 batch_size: int = 100) -> None:
+                 batch_size: int = 100, cursor: tuple[str, str] | None = None) -> None:
         self.store, self.container, self.account_url, self.deliver = store, container, account_url, deliver
-        self.topic, self.batch_size = topic, batch_size
-        self.known: dict[str, str] = {}
+        self.topic, self.batch_size, self.cursor = topic, batch_size, cursor
+        self.known: dict[str, str] = self._load_cursor()
         self._counter = itertools.count()
+
+    def _load_cursor(self) -> dict[str, str]:
+        if self.cursor is None:
+            return {}
+        try:
+            return json.loads(self.store.read(*self.cursor).data)
+        except NotFound:
+            return {}
+
+    def _save_cursor(self) -> None:
+        if self.cursor is not None:
+            self.store.ensure_container(self.cursor[0])
+            self.store.write(*self.cursor, json.dumps(self.known).encode(), content_type="application/json")
 
     def _sequencer(self) -> str:
         """Fixed-width hex, increasing: string order is event order, as Azure promises for its sequencer."""
@@ -66,6 +82,8 @@ class BlobEventSource:
                 else:
                     self.known[name] = etag
             sent += len(batch)
+        if sent:
+            self._save_cursor()  # a crash before this sends those events again: at least once
         return sent
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:

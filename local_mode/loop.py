@@ -24,6 +24,8 @@ from shared.release_watch import health_summary, shadow_summary
 from shared.settings import Settings
 
 BASE_MODELS = REPO_ROOT / "trainer_image" / "base_models"
+EVENT_CURSOR_CONTAINER = "local-event-source"
+"""Where the local event source keeps what it delivered (a blob per watched container)."""
 
 
 class LocalLoop:
@@ -37,7 +39,8 @@ class LocalLoop:
         self.services = bootstrap.Services(settings, self.blobs, self.tables, self.backend, self.endpoints)
         bootstrap.use(self.services)
         self.handlers = handlers()
-        self.source = BlobEventSource(self.blobs, settings.datasets_container, account_url, self.deliver_blob_events)
+        self.source = BlobEventSource(self.blobs, settings.datasets_container, account_url, self.deliver_blob_events,
+                                      cursor=(EVENT_CURSOR_CONTAINER, settings.datasets_container))
 
     def install_base_model(self) -> None:
         """Upload the sample base models to the models container, where BASE_MODEL points."""

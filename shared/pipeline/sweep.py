@@ -47,11 +47,18 @@ class FindLostChanges:
         if state.phase == "flushing" or (state.swept_at and state.swept_at > horizon):
             return None
         catalog = CatalogStore(self.blobs, self.settings.manifests_container, state.project).load()
-        if catalog is None or catalog.listing or (catalog.listed_at and catalog.listed_at > horizon):
+        if catalog is None or catalog.listing:
+            return None
+        if catalog.listed_at > horizon:  # a snapshot listed it since: noted, so later ticks need not read it
+            self._note(state.project, catalog.listed_at)
             return None
         if self._pending(state):
             return None
         return max(catalog.listed_at, state.swept_at)
+
+    def _note(self, project: str, moment: str) -> None:
+        self.records.change_project(project, lambda state: setattr(state, "swept_at", moment) or True,
+                                    "note the folder's comparison")
 
     def _pending(self, state: ProjectState) -> bool:
         after = ("event_time", state.cut) if state.cut else None
@@ -79,6 +86,5 @@ class FindLostChanges:
             log.warning("changes found by listing: their events never arrived", extra={
                 "changes": len(rows), "deleted": len(gone), "first_blob": rows[0]["blob"][:300]})
         log.info("project folder compared with its catalog", extra={"files": len(listed), "changes": len(rows)})
-        self.records.change_project(project, lambda state: setattr(state, "swept_at", moment) or True,
-                                    "note the folder's comparison")
+        self._note(project, moment)
         return len(rows)

@@ -43,3 +43,22 @@ def test_a_failed_delivery_is_sent_again(blob_store, settings):
     assert source.poll() == 0
     assert source.poll() == 1
     assert attempts == [1, 1]
+
+
+def test_a_source_started_again_sends_only_what_changed_meanwhile(blob_store, settings):
+    """As Event Grid delivers the events of a downtime and nothing else. Found by the chaos soak: each restart of
+    local mode announced every blob again, and every project flushed (and skipped) its whole folder once more."""
+    container = settings.datasets_container
+    blob_store.ensure_container(container)
+    cursor = (f"{container}-cursor", container)
+    delivered = []
+    blob_store.write(container, "p/a.jpg", b"one")
+    blob_store.write(container, "p/b.xml", b"<annotation/>")
+    assert BlobEventSource(blob_store, container, "http://x", delivered.append, cursor=cursor).poll() == 2
+    blob_store.write(container, "p/a.jpg", b"two")  # while local mode was down
+    blob_store.delete(container, "p/b.xml")
+    blob_store.write(container, "p/c.jpg", b"three")
+    again = BlobEventSource(blob_store, container, "http://x", delivered.append, cursor=cursor)
+    assert again.poll() == 3 and again.poll() == 0
+    assert sorted((e["eventType"].rsplit(".", 1)[1], e["subject"].rsplit("/", 1)[1]) for e in delivered[1]) == [
+        ("BlobCreated", "a.jpg"), ("BlobCreated", "c.jpg"), ("BlobDeleted", "b.xml")]

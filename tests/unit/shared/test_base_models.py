@@ -1,6 +1,7 @@
 """Model-zoo archives: every way an archive can reach outside its folder or hide what it is, refused by name, and
 the use case that unpacks a good one into the models container once."""
 
+import gzip
 import io
 import json
 import logging
@@ -24,9 +25,10 @@ train_config { batch_size: 64 }
 
 
 def archive(members: list[tuple[str, bytes | None, bytes]], top: str = "ssd_zoo") -> bytes:
-    """A .tar.gz; a member is (name, link target or None, data); names are below `top/` unless absolute."""
+    """A .tar.gz; a member is (name, link target or None, data); names are below `top/` unless absolute. The same
+    members give the same bytes (gzip's header time fixed: two calls a second apart made two archives)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, link, data in members:
             info = tarfile.TarInfo(name if name.startswith(("/", "..")) or not top else f"{top}/{name}")
             if link is not None:
@@ -34,7 +36,7 @@ def archive(members: list[tuple[str, bytes | None, bytes]], top: str = "ssd_zoo"
             else:
                 info.size = len(data)
             tar.addfile(info, io.BytesIO(data) if link is None else None)
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def zoo(config: bytes = CONFIG) -> bytes:

@@ -62,6 +62,7 @@ def test_changes_whose_events_never_came_are_found_by_listing_and_trained(pipeli
     pipeline.blobs.delete(pipeline.settings.datasets_container, "p/JPEGImages/img_00001.jpg")  # likewise
     sweep = FindLostChanges(pipeline.blobs, pipeline.tables, pipeline.settings)
     assert sweep.sweep_one(pipeline.later(3600)) is None  # the folder was listed by the first snapshot, an hour ago
+    assert pipeline.state("p").swept_at, "the first snapshot's listing counts as a comparison"
     assert pipeline.submit.tick("p", pipeline.later(61)).decision.action == "wait"
 
     assert sweep.sweep_one(pipeline.later(pipeline.settings.snapshot_relist_hours * 3600)) == "p"
