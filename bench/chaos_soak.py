@@ -26,6 +26,7 @@ Bounded: loopback only, `--minutes` of schedule (default 4), then at most `--set
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -60,7 +61,7 @@ from shared.settings import Settings
 
 PROJECTS = ("alpha", "beta")
 WORK = {"upload": 5, "delete": 2, "fix-annotation": 2}
-FAULTS = {"kill-trainer": 2, "kill-local-mode": 1, "pause-azurite": 1, "kill-endpoint": 2, "drop-events": 1,
+FAULTS = {"kill-trainer": 1, "kill-local-mode": 1, "pause-azurite": 1, "kill-endpoint": 2, "drop-events": 1,
           "duplicate-events": 1, "reorder-events": 1, "lose-completion": 1, "skew-clock": 1}
 ORDERED = {"drop-events", "duplicate-events", "reorder-events", "lose-completion", "skew-clock"}
 """Faults local mode plays itself, on order (local_mode/chaos.py)."""
@@ -394,20 +395,21 @@ class Soak:
     # -- faults ------------------------------------------------------------------------------------------------------
 
     def _kill_trainer(self) -> None:
-        pids = self.twin.pids("trainer_image.train")
-        if not pids:
+        """SIGKILL one project's trainer (one job lost, as to a preemption)."""
+        by_project: dict[str, list[int]] = {}
+        for pid in self.twin.pids("trainer_image.train"):
+            by_project.setdefault(cmdline(pid).split("tfrecord-cache/", 1)[-1].split(" ", 1)[0], []).append(pid)
+        if not by_project:
             return
-        for pid in pids:
-            project = cmdline(pid).split("tfrecord-cache/", 1)[-1].split(" ", 1)[0]
-            completed = {r["batch_id"] for r in (self.twin.status(project) or {}).get("runs") or []
-                         if r.get("status") == "Completed"}
-            try:
+        project = random.Random(len(self.history.events)).choice(sorted(by_project))
+        completed = {r["batch_id"] for r in (self.twin.status(project) or {}).get("runs") or []
+                     if r.get("status") == "Completed"}
+        for pid in by_project[project]:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue
-            self.trainer_kills.append((time.monotonic() - self.history.started, project, completed))
-            self.faults["kill-trainer"] += 1
-            self.history.add("fault: trainer killed", pid=pid, project=project)
+        self.trainer_kills.append((time.monotonic() - self.history.started, project, completed))
+        self.faults["kill-trainer"] += 1
+        self.history.add("fault: trainer killed", pids=by_project[project], project=project)
 
     def _kill_local_mode(self) -> None:
         mid_release = any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in RELEASING
