@@ -15,6 +15,7 @@ from shared.pipeline.records import ReleaseRecord, RunRecord
 from shared.pipeline.status import ProjectStatus, run_view
 from shared.ports import NotFound
 from shared.registry import PENDING_APPROVAL
+from shared.release_watch import percentile
 from shared.serving import endpoint_name
 from shared.training import progress_blob
 
@@ -125,10 +126,3 @@ def versions(runs: list[RunRecord]) -> list[dict[str, Any]]:
              "golden_map_50": r.golden_map_50,
              "per_class_ap": json.loads(r.per_class_ap) if r.per_class_ap else {}, "state": r.model_state}
             for r in registered]
-
-
-def percentile(ordered: list[float], share: float) -> float | None:
-    """Nearest-rank percentile of sorted values (None for none)."""
-    if not ordered:
-        return None
-    return round(ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)], 1)
