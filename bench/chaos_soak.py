@@ -455,7 +455,7 @@ class Soak:
         slot = cmdline(pid).split(marker, 1)[1].split("/", 1)[0]
         phase = ((self.twin.status(project) or {}).get("endpoint") or {}).get("phase")
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(os.getpgid(pid), signal.SIGKILL)  # the server and its gunicorn worker: one group
         except ProcessLookupError:
             return
         self.faults["kill-endpoint" + (" mid-release" if phase in RELEASING else "")] += 1
