@@ -4,22 +4,26 @@
 For `--minutes` this driver plays a schedule drawn from `--seed` (printed first; the same seed gives the same
 schedule) of
   * work: uploads of demo images to two projects (a share of them hostile: bytes that are no image, annotations
-    that no reader takes), deletions of uploaded images, approvals through the approval page's form as they arrive,
-    and scoring requests from two clients at a steady rate;
-  * faults: SIGKILL of a running trainer, SIGKILL of local mode itself (restarted on the same data with
-    --keep-data) — once while a release is in progress when one is — and Azurite paused (SIGSTOP) then resumed.
+    that no reader takes), deletions of uploaded images, annotation fixes (a box moved), approvals through the
+    approval page's form as they arrive, and scoring requests from two clients at a steady rate;
+  * faults: SIGKILL of one project's trainer; SIGKILL of local mode itself (restarted on the same data with
+    --keep-data) and of an inference server's process group — each waiting up to RELEASE_WAIT for a release to be
+    under way until one of its kind has struck one; Azurite paused (SIGSTOP) then resumed; and, played by local
+    mode on order (local_mode/chaos.py): blob events dropped, a delivery duplicated, a delivery held back while
+    later ones go ahead, a run's end events lost, the ticks' clock skewed.
 Then it lets the service settle (no fault, no new work) and checks what users rely on:
   1. every image uploaded and not deleted is in its project's latest trained manifest, or quarantined with a reason;
-  2. no deleted image is in that manifest;
+  2. no deleted image is in that manifest, and every file in it is the folder's current version (fixes trained);
   3. each project is idle: no run, release or approval under way, no change left untrained;
   4. no two completed runs trained the same dataset version, and no run registered two model versions;
   5. every approved version is live, retired by a later one, or carries its failure reason;
   6. the endpoint serves the latest approved version that went live;
   7. every scoring request got an answer (2xx, or 4xx/5xx with a reason); none hung past 30 s;
   8. every log line the service wrote keeps the log contract.
-A violation prints the history around it. Figures: faults by kind, violations, scoring availability (answered 2xx,
-outside the moments local mode itself was down), p99 while a release was under way and while none was, recovery
-after each kind of fault (median and max), runs per uploaded batch.
+A violation prints the history around it. Figures: faults ordered by kind and struck (from the service's log),
+violations, scoring availability (answered 2xx, outside the moments local mode itself was down and a killed server's
+project until it answered 2xx again), p99 while a release was under way and while none was, recovery after each kind
+of fault (median and max), runs per uploaded batch.
 Bounded: loopback only, `--minutes` of schedule (default 4), then at most `--settle-minutes` (default 15).
 """
 
@@ -66,6 +70,8 @@ FAULTS = {"kill-trainer": 1, "kill-local-mode": 1, "pause-azurite": 1, "kill-end
 ORDERED = {"drop-events", "duplicate-events", "reorder-events", "lose-completion", "skew-clock"}
 """Faults local mode plays itself, on order (local_mode/chaos.py)."""
 ANSWER_TIMEOUT = 30.0
+RELEASE_WAIT = 90.0
+"""How long a local-mode or inference-server kill waits for a release to strike, until one of its kind has."""
 RELEASING = ("requested", "provisioning", "shadowing", "baking")
 
 
@@ -411,9 +417,20 @@ class Soak:
         self.faults["kill-trainer"] += 1
         self.history.add("fault: trainer killed", pids=by_project[project], project=project)
 
+    def _releasing(self, kind: str, projects: tuple[str, ...] = PROJECTS) -> bool:
+        """Whether a release of one of `projects` is under way; until a fault of `kind` has struck one, waits up to
+        RELEASE_WAIT seconds for one (approving what comes), so each kind also strikes mid-release."""
+        deadline = time.monotonic() + (0 if self.faults[f"{kind} mid-release"] else RELEASE_WAIT)
+        while True:
+            if any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in RELEASING for p in projects):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._approve()
+            time.sleep(0.5)
+
     def _kill_local_mode(self) -> None:
-        mid_release = any(((self.twin.status(p) or {}).get("endpoint") or {}).get("phase") in RELEASING
-                          for p in PROJECTS)
+        mid_release = self._releasing("kill-local-mode")
         killed = time.monotonic() - self.history.started
         self.twin.kill()
         self.faults["kill-local-mode" + (" mid-release" if mid_release else "")] += 1
@@ -447,6 +464,7 @@ class Soak:
     def _kill_endpoint(self, project: str) -> None:
         """SIGKILL an inference server of the project (its whole process group, as a container dies): the live
         one, or during a release either of the two."""
+        self._releasing("kill-endpoint", (project,))
         marker = f"/{endpoint_name(Settings(), project)}/"
         pids = [p for p in self.twin.pids("local_mode.inference_server") if marker in cmdline(p)]
         if not pids:
