@@ -119,14 +119,14 @@ class Ingestor:
             self._table_ready = True
         # One row, and each row dated at its receipt (a late redelivery of a change already recorded must not be
         # dated anew), is a create-only write; the rare late ones cost a write each.
-        singles = rows if len(rows) == 1 else [row for row in rows if "sent_time" in row]
-        for row in singles:
+        single = len(rows) == 1
+        for row in rows if single else [row for row in rows if "sent_time" in row]:
             try:
                 self.tables.insert(table, row)
                 result.recorded += 1
             except PreconditionFailed:
                 result.duplicates += 1
-        rows = [] if len(rows) == 1 else [row for row in rows if "sent_time" not in row]
+        rows = [] if single else [row for row in rows if "sent_time" not in row]
         if not rows:
             return
         # A batch is written with upserts in transactions of 100: a redelivered row is rewritten identically

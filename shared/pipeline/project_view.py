@@ -90,7 +90,7 @@ class ProjectView:
         rows = self.collected.read(endpoint_name(self.submit.settings, project), start, now, collections=(OUTPUTS,))
         since = normalized_time(start.isoformat())
         recent = [row for request_id, row in rows.outputs.items() if rows.times.get(request_id, "") >= since]
-        latencies = sorted(float(row["latency_ms"]) for row in recent if isinstance(row.get("latency_ms"), int | float))
+        latencies = [float(row["latency_ms"]) for row in recent if isinstance(row.get("latency_ms"), int | float)]
         return {"requests": len(latencies), "failed": sum(bool(row.get("error")) for row in recent),
                 "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
                 "problems": len(rows.problems)}
