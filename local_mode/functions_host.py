@@ -55,7 +55,7 @@ class FunctionsHost:
     raises answers 500, and an oversized body is refused before it is read."""
 
     def __init__(self, port: int = 0, key: str | None = None) -> None:
-        routes, self.key = http_routes(), key or secrets.token_urlsafe(24)
+        routes, self.key = http_routes(), key or secrets.token_hex(24)  # hex: never read as an option
         host = self
 
         class Handler(LocalHandler):

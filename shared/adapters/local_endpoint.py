@@ -49,7 +49,7 @@ class _Slot:
 class LocalEndpoints:
     def __init__(self, blobs: BlobStore, settings: Settings, work_dir: Path) -> None:
         self.blobs, self.settings, self.work_dir = blobs, settings, Path(work_dir)
-        self.key = settings.local_endpoint_key or secrets.token_urlsafe(24)
+        self.key = settings.local_endpoint_key or secrets.token_hex(24)  # hex: never read as an option
         self._gateway: Gateway | None = None
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._starting = threading.RLock()

@@ -24,7 +24,8 @@ def approve_when_asked(inbox: WebhookInbox, smoke: subprocess.Popen, timeout: fl
     """What the person in the chat channel does: open the posted link and approve."""
     deadline = time.monotonic() + timeout
     while not inbox.links():
-        assert smoke.poll() is None, "the smoke command ended before an approval was asked for"
+        assert smoke.poll() is None, ("the smoke command ended before an approval was asked for: "
+                                      f"{smoke.stderr.read()[-3000:]}")
         assert time.monotonic() < deadline, "no approval request reached the channel"
         time.sleep(0.5)
     status, said = decide_through_page(inbox.links()[-1], "a person")
