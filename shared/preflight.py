@@ -35,6 +35,8 @@ class Plan:
     encryption_at_host: bool = False
     docker_build: bool = False
     """The images are built with the local Docker (USE_DOCKER_BUILD), not ACR Tasks."""
+    tenant_id: str = ""
+    """The tenant azd signed in to (AZURE_TENANT_ID, when azd's environment has it)."""
 
 
 @dataclass
@@ -78,7 +80,18 @@ def _signed_in(plan: Plan, facts: Facts) -> Finding:
         return Finding("az sign-in", False, f"az is on subscription {account.get('id')}, azd on "
                        f"{plan.subscription_id} (the hooks would build and deploy into the wrong one)",
                        f"az account set --subscription {plan.subscription_id}")
-    return Finding("az sign-in", True, f"az and azd both on subscription {plan.subscription_id}")
+    tenant, az_tenant = facts.subscription.get("tenantId"), account.get("tenantId")
+    managers = {t.get("tenantId") for t in facts.subscription.get("managedByTenants") or []}
+    if tenant and az_tenant and az_tenant != tenant and az_tenant not in managers:
+        return Finding("az sign-in", False, f"az is signed in to tenant {az_tenant}; subscription "
+                       f"{plan.subscription_id} belongs to tenant {tenant} (the hooks' role assignments and "
+                       "registry logins would fail)", f"az login --tenant {tenant}")
+    if plan.tenant_id and tenant and plan.tenant_id != tenant:
+        return Finding("az sign-in", False, f"azd targets tenant {plan.tenant_id} (AZURE_TENANT_ID); subscription "
+                       f"{plan.subscription_id} belongs to tenant {tenant}",
+                       f"azd auth login --tenant-id {tenant} && azd env set AZURE_TENANT_ID {tenant}")
+    return Finding("az sign-in", True, f"az and azd both on subscription {plan.subscription_id}"
+                   + (f" in tenant {tenant}" if tenant else ""))
 
 
 def _providers(plan: Plan, facts: Facts) -> list[Finding]:

@@ -28,7 +28,7 @@ def arm(monkeypatch):
     fake.vm_sizes.append(gpu | {"name": "Standard_NC6", "family": "standardNCFamily", "vCPUs": 6, "gpus": 1,
                                 "supportedComputeTypes": ["AmlCompute"]})
     next(u for u in fake.usages if u["name"]["value"] == "Total Cluster Dedicated Regional vCPUs")["limit"] = 100
-    monkeypatch.setattr(preflight, "az_account", lambda: {"id": SUB, "tenantId": "t"})
+    monkeypatch.setattr(preflight, "az_account", lambda: {"id": SUB, "tenantId": fake.subscription["tenantId"]})
     return fake
 
 
@@ -107,3 +107,17 @@ def test_az_on_another_subscription(arm, capsys, monkeypatch):
     monkeypatch.setattr(preflight, "az_account", lambda: {"id": "another"})
     code, document = run(arm, capsys)
     assert code == 1 and failed(document)["az sign-in"]["fix"] == f"az account set --subscription {SUB}"
+
+
+def test_az_or_azd_in_another_tenant(arm, capsys, monkeypatch):
+    """The example subscription's tenant (GetSubscription.json) and the tenant that manages it (managedByTenants)."""
+    home, manager = arm.subscription["tenantId"], arm.subscription["managedByTenants"][0]["tenantId"]
+    monkeypatch.setattr(preflight, "az_account", lambda: {"id": SUB, "tenantId": "another-tenant"})
+    code, document = run(arm, capsys)
+    finding = failed(document)["az sign-in"]
+    assert code == 1 and finding["fix"] == f"az login --tenant {home}"
+    assert "another-tenant" in finding["what"]
+    monkeypatch.setattr(preflight, "az_account", lambda: {"id": SUB, "tenantId": manager})  # Lighthouse: allowed
+    assert run(arm, capsys)[0] == 0
+    code, document = run(arm, capsys, env={"AZURE_TENANT_ID": "another-tenant"})
+    assert code == 1 and failed(document)["az sign-in"]["fix"].startswith(f"azd auth login --tenant-id {home}")
