@@ -267,6 +267,9 @@ EVENTS: tuple[LogEvent, ...] = (
     _e("azureml-ai-monitoring missing: inputs and outputs are not collected", "WARNING", "endpoint", "", "",
        "collection off: the package is missing"),
     _e("data collection failed", "ERROR", "endpoint", "", "error", "a request's rows were not collected"),
+    _e("telemetry not sent: Application Insights takes Entra ID sign-in only", "WARNING", "endpoint", "", "fix",
+       "a deployment with a connection string but no APPLICATIONINSIGHTS_AUTHENTICATION_STRING: its lines stay in "
+       "the console log"),
 )
 
 BY_MESSAGE: dict[str, tuple[LogEvent, ...]] = {}

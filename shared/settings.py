@@ -233,6 +233,10 @@ class Settings:
                                                 "identity the endpoints run as (empty: system-assigned).")
     endpoint_identity_client_id: str | None = _setting("ENDPOINT_IDENTITY_CLIENT_ID", None, "Client id of that "
                                                        "identity; the data collector writes with it.")
+    endpoint_telemetry_connection_string: str = _setting(
+        "ENDPOINT_TELEMETRY_CONNECTION_STRING", "", "Application Insights connection string the endpoints' score.py "
+        "sends its log lines to, signed in as the endpoint identity (the resource takes no instrumentation key). "
+        "Empty: the lines stay in the deployment's console log.")
     inference_data_container: str = _setting("INFERENCE_DATA_CONTAINER", "inference-data", "Container that "
                                              "receives the endpoint's collected inputs and outputs.")
     labelling_container: str = _setting("LABELLING_CONTAINER", "to-label", "Container that receives the exports "

@@ -119,6 +119,7 @@ var appSettings = union({
   SERVING_RUNTIME: 'auto'
   ENDPOINT_IDENTITY_ID: endpointIdentityId
   ENDPOINT_IDENTITY_CLIENT_ID: endpointIdentityClientId
+  ENDPOINT_TELEMETRY_CONNECTION_STRING: applicationInsightsConnectionString
   INFERENCE_DATA_CONTAINER: 'inference-data'
   DEPLOYMENT_TIMEOUT_MINUTES: '45'
   RELEASE_SHADOW_PERCENT: '10'

@@ -104,6 +104,7 @@ var keyVaultGrants = [
 
 var appInsightsGrants = [
   { principal: 'function', role: 'monitoringMetricsPublisher' }
+  { principal: 'endpoint', role: 'monitoringMetricsPublisher' } // score.py's lines (Entra ID: local auth is off)
 ]
 
 var endpointIdentityGrants = [

@@ -93,18 +93,29 @@ class AzureMLEndpoints:
             else self.settings.serving_environment,
             "instance_type": self.settings.deployment_instance_type,
             "instance_count": self.settings.serving_instance_count,
-            "app_insights_enabled": True,
+            "app_insights_enabled": False,  # the server's exporter sends with the key only: score.py sends instead
             "data_collector": DataCollector(collections=collections, sampling_rate=1.0),
             "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
                                       "DEPLOYMENT_NAME": slot,
                                       "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
-                                      **scoring_environment(self.settings, spec.runtime)},
+                                      **scoring_environment(self.settings, spec.runtime), **self._telemetry(endpoint)},
             "request_settings": OnlineRequestSettings(
                 request_timeout_ms=10_000, max_concurrent_requests_per_instance=self.settings.serving_threads),
             "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),
             "tags": {"project": spec.project, "model_version": spec.model_version},
         }
         return KubernetesOnlineDeployment(**common) if self.kubernetes else ManagedOnlineDeployment(**common)
+
+    def _telemetry(self, endpoint: str) -> dict[str, str]:
+        """Where score.py sends its lines (trainer_image/serving/telemetry.py) and as whom: the endpoint identity,
+        the one Application Insights grants Monitoring Metrics Publisher."""
+        if not self.settings.endpoint_telemetry_connection_string:
+            return {}
+        client = self.settings.endpoint_identity_client_id
+        return {"APPLICATIONINSIGHTS_CONNECTION_STRING": self.settings.endpoint_telemetry_connection_string,
+                "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD" + (f";ClientId={client}" if client
+                                                                                    else ""),
+                "ENDPOINT_NAME": endpoint}
 
     def provision(self, spec: DeploymentSpec, slot: str) -> str:
         try:

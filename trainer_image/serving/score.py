@@ -30,12 +30,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from shared import safe_json  # the serving image has shared/ and trainer_image/ on its PYTHONPATH
 from shared.dataset.label_map import LabelMap
-from trainer_image.serving import runtimes
+from trainer_image.serving import runtimes, telemetry
 from trainer_image.serving.batching import Batcher
 
 log = logging.getLogger("azmlinfsrv.score")
-"""A child of the inference server's logger: with Application Insights on, the server's handler sends these lines to
-the workspace's AppTraces (its own logger and `azmlinfsrv.print` are the only ones it forwards)."""
+"""A child of the inference server's logger (its console handler prints these lines); telemetry.py sends them to the
+workspace's AppTraces with the endpoint's identity."""
 
 DEFAULT_THRESHOLD = float(os.environ.get("SCORE_THRESHOLD", "0.3"))
 DEFAULT_MAX_DETECTIONS = int(os.environ.get("SCORE_MAX_DETECTIONS", "20"))
@@ -69,6 +69,7 @@ _runtime = ""
 _batch_dimension: int | None = None
 _labels: dict[int, str] = {}
 _identity: dict[str, str] = {}
+_telemetry: logging.Handler | None = None
 _buffer: CollectionBuffer | None = None
 _batcher: Batcher | None = None
 _input_size: tuple[int, int] | None = None
@@ -81,7 +82,9 @@ class BadRequest(ValueError):
 
 def init() -> None:
     """Load the model (ONNX Runtime or TensorFlow) and its label map once, warm it, and open the data collectors."""
-    global _model, _runtime, _batch_dimension, _labels, _identity
+    global _model, _runtime, _batch_dimension, _labels, _identity, _telemetry
+    if _telemetry is None:
+        _telemetry = telemetry.send_to_application_insights(log, os.environ)
     root = Path(os.environ["AZUREML_MODEL_DIR"])
     saved = next((p.parent for p in sorted(root.rglob("saved_model.pb"))), None)
     if saved is None:

@@ -13,7 +13,7 @@ from shared.adapters.azureml_endpoint import AzureMLEndpoints
 from shared.adapters.scoring import score_on_slot
 from shared.ports import DeploymentSpec
 from shared.serving import endpoint_name
-from tests.contract.conftest import azure_settings
+from tests.contract.conftest import TELEMETRY, azure_settings
 from tests.fakes.azure_cloud import FakeAzure
 
 SPEC = DeploymentSpec("shapes", "tfod-shapes", "1", "shapes/b1/model")
@@ -115,11 +115,15 @@ def test_the_deployment_azure_receives_has_every_name_resolved_and_its_code_uplo
     assert props["codeConfiguration"]["scoringScript"] == "score.py"
     assert (props["instanceType"], props["endpointComputeType"]) in (("Standard_DS3_v2", "Managed"),
                                                                      ("cpu", "Kubernetes"))
-    assert props["appInsightsEnabled"] is True
+    # the server's own exporter sends with the instrumentation key, which Application Insights refuses (local auth
+    # off): score.py sends its lines itself, signed in as the endpoint identity (trainer_image/serving/telemetry.py)
+    assert props["appInsightsEnabled"] is False
     assert props["environmentVariables"] == {"MODEL_NAME": "tfod-shapes", "MODEL_VERSION": "1",
                                              "DEPLOYMENT_NAME": "blue", "GUNICORN_CMD_ARGS": "--threads 16",
                                              "SCORE_MAX_BATCH": "8", "SCORE_BATCH_WAIT_MS": "5",
-                                             "SERVING_RUNTIME": "auto"}
+                                             "SERVING_RUNTIME": "auto", "APPLICATIONINSIGHTS_CONNECTION_STRING":
+                                             TELEMETRY, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING":
+                                             "Authorization=AAD;ClientId=client-id-serve", "ENDPOINT_NAME": ENDPOINT}
     assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 16
     collections = props["dataCollector"]["collections"]
     assert set(collections) == {"model_inputs", "model_outputs"}
@@ -204,7 +208,7 @@ def test_kubernetes_endpoints_use_the_attached_cluster_and_its_default_instance_
     assert endpoint["compute"].endswith("/computes/aks-serving") and endpoint["authMode"] == "Key"
     props = azure.ml.get(f"onlineEndpoints/{ENDPOINT}/deployments/blue")["properties"]
     assert (props["endpointComputeType"], props["instanceType"]) == ("Kubernetes", "defaultinstancetype")
-    assert props["appInsightsEnabled"] is True and set(props["dataCollector"]["collections"]) == {
+    assert props["appInsightsEnabled"] is False and set(props["dataCollector"]["collections"]) == {
         "model_inputs", "model_outputs"}
 
 
