@@ -69,6 +69,9 @@ param kubernetesSslSecretName string = ''
 @description('Encryption at host for that cluster\'s nodes: register the subscription feature Microsoft.Compute/EncryptionAtHost first.')
 param kubernetesEncryptionAtHost bool = false
 
+@description('Azure ML builds the three images from their Dockerfiles on a small CPU cluster of the workspace (its image build compute) instead of ACR Tasks, which free-credit offers refuse (USE_AML_BUILD; the preflight says when).')
+param amlImageBuild bool = false
+
 // With kubernetesServing the function app deploys to the cluster (explicit serviceSettings still win).
 var kubernetesSettings = kubernetesServing ? {
   ENDPOINT_KIND: 'kubernetes'
@@ -136,6 +139,7 @@ module ml 'app/ml-workspace.bicep' = {
     computeIdentityId: identities.outputs.computeId
     gpuVmSize: gpuVmSize
     gpuMaxNodes: gpuMaxNodes
+    amlImageBuild: amlImageBuild
   }
 }
 
@@ -221,6 +225,7 @@ module rbac 'app/rbac.bicep' = {
     principalId: principalId
     principalType: principalType
     aksKubeletPrincipalId: kubernetesServing ? aks.outputs.kubeletPrincipalId : ''
+    amlImageBuild: amlImageBuild
   }
 }
 
@@ -244,4 +249,5 @@ output AZURE_TRAINER_ENVIRONMENT string = ml.outputs.trainerEnvironment
 output AZURE_SERVING_ENVIRONMENT string = ml.outputs.servingEnvironment
 output AZURE_SERVING_ONNX_ENVIRONMENT string = ml.outputs.servingOnnxEnvironment
 output AZURE_ENDPOINT_NAME_PREFIX string = function.outputs.endpointNamePrefix
+output AZURE_ML_IMAGE_BUILD_COMPUTE string = ml.outputs.imageBuildCompute
 output AZURE_KUBERNETES_COMPUTE string = kubernetesServing ? 'aks-serving' : ''

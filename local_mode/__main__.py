@@ -10,6 +10,7 @@ import sys
 
 from local_mode.azurite import DataFolderBusy
 from local_mode.commands import (
+    aml_build,
     approval_link,
     base_model,
     download_model,
@@ -27,7 +28,7 @@ from shared import logs as service_logs
 from shared.adapters.child_processes import watch_children
 
 COMMANDS = (run, serve, logs, smoke, preflight, upload, validate, export_labels, base_model, approval_link,
-            download_model)
+            download_model, aml_build)
 
 
 def _interrupt(signum: int, frame: object) -> None:

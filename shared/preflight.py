@@ -19,6 +19,8 @@ NO_ACR_TASKS = ("FreeTrial", "AzurePass", "AzureForStudents")
 UPGRADE_HEADROOM = 1.2
 """Managed online endpoints keep 20% of a deployment's cores in reserve for upgrades (Azure ML quota docs)."""
 QUOTA_LINK = "https://ml.azure.com/quota"
+SIZE_SETTINGS = {"training": "AZURE_GPU_VM_SIZE", "serving": "SERVING_INSTANCE_TYPE"}
+"""The azd setting that picks each role's VM size (the image build cluster's is fixed)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class Plan:
     """The images are built with the local Docker (USE_DOCKER_BUILD), not ACR Tasks."""
     tenant_id: str = ""
     """The tenant azd signed in to (AZURE_TENANT_ID, when azd's environment has it)."""
+    aml_build: bool = False
+    """Azure ML builds the images on the workspace's CPU cluster (USE_AML_BUILD), not ACR Tasks."""
+    docker_here: bool = False
+    """Docker is installed where azd runs (the hook could build and push with it)."""
+    build_vm_size: str = "Standard_DS3_v2"
+    """The image build cluster's size (ml-workspace.bicep's buildVmSize)."""
 
 
 @dataclass
@@ -117,11 +125,16 @@ def _acr_tasks(plan: Plan, facts: Facts) -> Finding:
     offer = (facts.subscription.get("subscriptionPolicies") or {}).get("quotaId", "")
     if plan.docker_build:
         return Finding("image build", True, "the images are built with the local Docker (USE_DOCKER_BUILD)")
+    if plan.aml_build:
+        return Finding("image build", True, "Azure ML builds the images from their Dockerfiles on the workspace's "
+                       "CPU cluster (USE_AML_BUILD)")
     if any(offer.startswith(prefix) for prefix in NO_ACR_TASKS):
+        fix = ("azd env set USE_DOCKER_BUILD true (Docker is installed here: the hook builds and pushes locally)"
+               if plan.docker_here else "azd env set USE_AML_BUILD true (no Docker here: Azure ML builds the images "
+               "from their Dockerfiles on a small CPU cluster of the workspace, each on first use)")
         return Finding("image build", False, f"this subscription's offer ({offer}) refuses ACR Tasks, which the "
                        "postprovision hook builds the trainer images with (TasksOperationsNotAllowed)",
-                       "with Docker installed: azd env set USE_DOCKER_BUILD true (the hook then builds and pushes "
-                       "locally); or upgrade the subscription to pay-as-you-go")
+                       f"{fix}; or upgrade the subscription to pay-as-you-go")
     return Finding("image build", True, f"ACR Tasks allowed on this offer ({offer or 'unknown'})")
 
 
@@ -130,6 +143,8 @@ def _sizes_and_quota(plan: Plan, facts: Facts) -> list[Finding]:
     wants = [("training", plan.training_vm_size, plan.training_nodes, 1.0, "AmlCompute")]
     if not plan.kubernetes:  # blue and green both run during a release
         wants.append(("serving", plan.serving_vm_size, 2 * plan.serving_instances, UPGRADE_HEADROOM, "MIR"))
+    if plan.aml_build:  # one node of the image build cluster
+        wants.append(("image build", plan.build_vm_size, 1, 1.0, "AmlCompute"))
     for role, name, count, headroom, compute in wants:
         finding, need = node_quota(role, name, count, facts.vm_sizes, facts.usages, plan.location, headroom,
                                    compute)
@@ -150,11 +165,12 @@ def node_quota(role: str, name: str, count: int, vm_sizes: list[dict[str, Any]],
     usages lists), and the vCPUs they need (0 when the size is not offered there)."""
     size = next((s for s in vm_sizes if s["name"].lower() == name.lower()), None)
     if size is None or compute not in (size.get("supportedComputeTypes") or [compute]):
+        setting = SIZE_SETTINGS.get(role)
         return Finding(f"{role} VM size", False, f"{name} is not offered for Azure ML "
                        f"{'compute clusters' if compute == 'AmlCompute' else 'managed endpoints'} in {location}",
-                       f"az ml compute list-sizes --location {location} shows what is; then azd env set "
-                       + ("AZURE_GPU_VM_SIZE" if role == "training" else "SERVING_INSTANCE_TYPE")
-                       + " <size> (or another AZURE_LOCATION)"), 0
+                       f"az ml compute list-sizes --location {location} shows what is; then "
+                       + (f"azd env set {setting} <size> (or another AZURE_LOCATION)" if setting else
+                          "another AZURE_LOCATION")), 0
     need = math.ceil(size["vCPUs"] * count * headroom)
     return _family_quota(role, size, need, usages, location), need
 

@@ -12,8 +12,12 @@ param servingEnvironment string = 'tfod-serving-cpu'
 param servingOnnxEnvironment string = 'tfod-serving-onnx'
 param gpuVmSize string
 param gpuMaxNodes int
+@description('Azure ML builds the images from their Dockerfiles on a small CPU cluster (the workspace\'s image build compute), not ACR Tasks: the environments get their versions from the postprovision hook, with build contexts.')
+param amlImageBuild bool = false
+param buildVmSize string = 'Standard_DS3_v2'
 
 var computeName = 'gpu-cluster'
+var buildComputeName = 'image-build'
 var trainerEnvironment = 'tfod-trainer-gpu'
 
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
@@ -63,6 +67,28 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' = {
     systemDatastoresAuthMode: 'Identity'
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
+    // with it, environment images build on that cluster; without, with the registry's ACR Tasks
+    imageBuildCompute: amlImageBuild ? buildComputeName : null
+  }
+}
+
+// Builds the images when ACR Tasks are refused (free-credit offers): one small CPU node, only while building.
+resource buildCompute 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-01' = if (amlImageBuild) {
+  parent: workspace
+  name: buildComputeName
+  location: location
+  identity: { type: 'UserAssigned', userAssignedIdentities: { '${computeIdentityId}': {} } }
+  properties: {
+    computeType: 'AmlCompute'
+    disableLocalAuth: true
+    properties: {
+      vmSize: buildVmSize
+      vmPriority: 'Dedicated'
+      osType: 'Linux'
+      scaleSettings: { minNodeCount: 0, maxNodeCount: 1, nodeIdleTimeBeforeScaleDown: 'PT5M' }
+      remoteLoginPortPublicAccess: 'Disabled'
+      enableNodePublicIp: true
+    }
   }
 }
 
@@ -109,14 +135,15 @@ resource datastores 'Microsoft.MachineLearningServices/workspaces/datastores@202
   }
 }]
 
-// The trainer image is built into the registry by the azd `postprovision` hook (az acr build).
+// The trainer image is built into the registry by the azd `postprovision` hook (az acr build, or the local Docker);
+// with amlImageBuild the hook gives each environment a version with its build context instead (Azure ML builds it).
 resource environmentContainer 'Microsoft.MachineLearningServices/workspaces/environments@2024-10-01' = {
   parent: workspace
   name: trainerEnvironment
   properties: { description: 'TensorFlow 2.15 + TF Object Detection API trainer (trainer_image/Dockerfile.gpu)' }
 }
 
-resource environmentVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+resource environmentVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = if (!amlImageBuild) {
   parent: environmentContainer
   name: '1'
   properties: {
@@ -133,7 +160,7 @@ resource servingContainer 'Microsoft.MachineLearningServices/workspaces/environm
   properties: { description: 'TensorFlow 2.15 + azureml-inference-server-http: runs trainer_image/serving/score.py' }
 }
 
-resource servingVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+resource servingVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = if (!amlImageBuild) {
   parent: servingContainer
   name: '1'
   properties: {
@@ -155,7 +182,7 @@ resource servingOnnxContainer 'Microsoft.MachineLearningServices/workspaces/envi
   properties: { description: 'ONNX Runtime + azureml-inference-server-http, no TensorFlow: runs trainer_image/serving/score.py' }
 }
 
-resource servingOnnxVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = {
+resource servingOnnxVersion 'Microsoft.MachineLearningServices/workspaces/environments/versions@2024-10-01' = if (!amlImageBuild) {
   parent: servingOnnxContainer
   name: '1'
   properties: {
@@ -173,6 +200,7 @@ output workspaceName string = workspace.name
 output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
 output computeName string = compute.name
+output imageBuildCompute string = amlImageBuild ? buildComputeName : ''
 output registryName string = registry.name
 output mlStorageName string = mlStorage.name
 output registryLoginServer string = registry.properties.loginServer

@@ -20,6 +20,8 @@ param principalId string
 param principalType string = 'User'
 @description('Object id of the AKS cluster\'s kubelet identity when serving on Kubernetes (empty: no cluster).')
 param aksKubeletPrincipalId string = ''
+@description('Azure ML builds the images on the workspace\'s CPU cluster (runs as the compute identity) from contexts the deployer uploads.')
+param amlImageBuild bool = false
 
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -30,6 +32,7 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
 }
@@ -74,11 +77,13 @@ var dataContainerGrants = [
   { principal: 'blobTopic', container: 'eventgrid-deadletters', role: 'blobDataContributor' }
 ]
 
-var mlStorageGrants = [
+var mlStorageGrants = concat([
   { principal: 'function', role: 'blobDataContributor' }
   { principal: 'compute', role: 'blobDataContributor' }
   { principal: 'endpoint', role: 'blobDataReader' }
-]
+], (!amlImageBuild || empty(principalId)) ? [] : [
+  { principal: 'deployer', role: 'blobDataContributor' } // the postprovision hook uploads the build contexts
+])
 
 var hostStorageGrants = [
   { principal: 'function', role: 'blobDataOwner' }
@@ -96,6 +101,8 @@ var registryGrants = concat([
   { principal: 'endpoint', role: 'acrPull' }
 ], empty(aksKubeletPrincipalId) ? [] : [
   { principal: 'aksKubelet', role: 'acrPull' }
+], (!amlImageBuild) ? [] : [
+  { principal: 'compute', role: 'acrPush' } // the image build cluster pushes what it built
 ])
 
 var keyVaultGrants = [

@@ -40,7 +40,8 @@ def plan_of(args: argparse.Namespace, env: dict[str, str]) -> Plan:
                 serving_vm_size=env.get("SERVING_INSTANCE_TYPE") or "Standard_DS3_v2",
                 serving_instances=int(env.get("SERVING_INSTANCE_COUNT") or 1),
                 kubernetes=flag("KUBERNETES_SERVING"), encryption_at_host=flag("KUBERNETES_ENCRYPTION_AT_HOST"),
-                docker_build=flag("USE_DOCKER_BUILD"), tenant_id=env.get("AZURE_TENANT_ID", ""))
+                docker_build=flag("USE_DOCKER_BUILD"), tenant_id=env.get("AZURE_TENANT_ID", ""),
+                aml_build=flag("USE_AML_BUILD"), docker_here=shutil.which("docker") is not None)
 
 
 def az_account() -> dict[str, Any] | None:

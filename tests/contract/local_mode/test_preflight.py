@@ -86,12 +86,20 @@ def test_a_region_without_flex_consumption(arm, capsys):
     assert code == 1 and "az functionapp list-flexconsumption-locations" in failed(document)["Flex Consumption"]["fix"]
 
 
-def test_a_trial_offer_refuses_acr_tasks_unless_docker_builds(arm, capsys):
+def test_a_trial_offer_refuses_acr_tasks_unless_docker_or_azure_ml_builds(arm, capsys, monkeypatch):
     arm.subscription["subscriptionPolicies"]["quotaId"] = "FreeTrial_2014-09-01"
+    monkeypatch.setattr(preflight.shutil, "which", lambda tool: "/usr/bin/docker" if tool == "docker" else None)
     code, document = run(arm, capsys)
-    assert code == 1 and "USE_DOCKER_BUILD" in failed(document)["image build"]["fix"]
+    assert code == 1 and failed(document)["image build"]["fix"].startswith("azd env set USE_DOCKER_BUILD true")
     code, document = run(arm, capsys, env={"USE_DOCKER_BUILD": "true"})
     assert code == 0, failed(document)
+    monkeypatch.setattr(preflight.shutil, "which", lambda tool: None)  # no Docker where azd runs
+    code, document = run(arm, capsys)
+    assert code == 1 and failed(document)["image build"]["fix"].startswith("azd env set USE_AML_BUILD true")
+    code, document = run(arm, capsys, env={"USE_AML_BUILD": "true"})
+    found = {f["check"]: f for f in document["findings"]}
+    assert code == 0 and "USE_AML_BUILD" in found["image build"]["what"]
+    assert found["image build quota"]["what"].endswith("Standard_DS3_v2 needs 4 (image build)")  # one node
 
 
 def test_encryption_at_host_needs_its_feature(arm, capsys):

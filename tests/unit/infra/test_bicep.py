@@ -202,3 +202,40 @@ def test_identity_only_workspace_storage_uses_an_api_version_whose_spec_defines_
     assert serialized == {"systemDatastoresAuthMode": "Identity"}
     assert workspace["api_version"] >= spec_version == "2025-12-01"
     assert workspace["config"]["properties"]["systemDatastoresAuthMode"] == SystemDatastoresAuthMode.IDENTITY.value
+
+
+def test_azure_ml_builds_the_images_when_acr_tasks_are_refused():
+    """USE_AML_BUILD: the workspace's image build compute (a property azure-ai-ml's ARM client has) is a CPU cluster
+    of one node at most, scaled to zero, running as the compute identity (AcrPush in rbac.bicep); the image-based
+    environment versions give way to the ones `local_mode aml-build` registers with the same names and routes."""
+    from azure.ai.ml._restclient.arm_ml_service.models import WorkspaceProperties
+
+    from shared.adapters.azureml_environments import IMAGES, SERVING_ROUTES
+
+    tree = BicepParser().parse(file_path=INFRA / "app" / "ml-workspace.bicep")
+    resources, variables = tree["resources"], tree["variables"]
+    assert dict(WorkspaceProperties(image_build_compute="image-build")) == {"imageBuildCompute": "image-build"}
+    choice = resources["workspace"]["config"]["properties"]["imageBuildCompute"]["operator"]["operands"]
+    assert (choice["condition"], choice["true_value"], choice["false_value"]) == (
+        "amlImageBuild", "buildComputeName", None)
+    build = resources["buildCompute"]["config"]
+    assert build["condition"] == "amlImageBuild" and variables["buildComputeName"]["value"] == "image-build"
+    assert build["config"]["name"] == "buildComputeName"
+    assert build["config"]["identity"]["userAssignedIdentities"] == {"'${computeIdentityId}'": {}}
+    cluster = build["config"]["properties"]["properties"]
+    assert cluster["scaleSettings"]["minNodeCount"] == 0 and cluster["scaleSettings"]["maxNodeCount"] == 1
+    assert tree["parameters"]["buildVmSize"]["default"] == "Standard_DS3_v2"
+    names = {variables["trainerEnvironment"]["value"], tree["parameters"]["servingEnvironment"]["default"],
+             tree["parameters"]["servingOnnxEnvironment"]["default"]}
+    assert names == {image.name for image in IMAGES} and all((ROOT / i.dockerfile).is_file() for i in IMAGES)
+    for symbol in ("environmentVersion", "servingVersion", "servingOnnxVersion"):
+        assert resources[symbol]["config"]["condition"] == {"operator": {"type": "not", "operands": {
+            "bool_value": "amlImageBuild"}}}
+    routes = resources["servingVersion"]["config"]["config"]["properties"]["inferenceConfig"]
+    assert routes == {"livenessRoute": SERVING_ROUTES["liveness_route"], "readinessRoute":
+                      SERVING_ROUTES["readiness_route"], "scoringRoute": SERVING_ROUTES["scoring_route"]}
+    main = BicepParser().parse(file_path=INFRA / "main.bicep")
+    for module in ("ml", "rbac"):
+        assert main["modules"][module]["config"]["params"]["amlImageBuild"] == "amlImageBuild"
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["amlImageBuild"]["value"] == "${USE_AML_BUILD=false}"
