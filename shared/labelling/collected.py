@@ -53,6 +53,9 @@ class CollectedRows:
 
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Each request's output row per model version: a request mirrored to a release's new slot is answered, and
+    collected, by both versions under one request id."""
     times: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     latest: str = ""
@@ -79,21 +82,25 @@ class CollectedRows:
                 if isinstance(row, dict) and row.get("request_id"):
                     target[str(row["request_id"])] = row
                     self.times.setdefault(str(row["request_id"]), when)
+                    if collection == OUTPUTS:
+                        self.answers.setdefault(str(row["request_id"]), {})[str(row.get("model_version", ""))] = row
 
     def detections_of(self, version: str) -> Iterator[tuple[Detection, ...]]:
         """What the model version saw in each of its requests, from model_outputs alone (the drift watch)."""
-        for request_id, output in self.outputs.items():
-            if str(output.get("model_version", "")) != version or output.get("error"):
+        for request_id, by_version in self.answers.items():
+            output = by_version.get(version)
+            if output is None or output.get("error"):
                 continue
             try:
                 yield _detections(output)
             except (ValueError, KeyError, TypeError) as exc:
                 self.problems.append(f"request {request_id}: {exc}")
 
-    def samples(self) -> Iterator[Sample]:
-        """Requests seen in both collections (an input whose output is not stored yet waits for the next export)."""
+    def samples(self, version: str | None = None) -> Iterator[Sample]:
+        """Requests seen in both collections (an input whose output is not stored yet waits for the next export),
+        with what `version` answered (default: the output read last)."""
         for request_id, row in self.inputs.items():
-            output = self.outputs.get(request_id)
+            output = self.outputs.get(request_id) if version is None else self.answers.get(request_id, {}).get(version)
             if output is None or output.get("error"):  # a failed request: nothing the model saw to label
                 continue
             try:

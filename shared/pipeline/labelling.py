@@ -105,7 +105,7 @@ class Labelling:
             earliest = now - timedelta(days=self.settings.labelling_lookback_days)
             start = max([from_iso(t) for t in (state.labelled_until, release.live_since) if t] + [earliest])
             rows = self.collected.read(endpoint_name(self.settings, project), start, now, state.labelled_until)
-            samples = [s for s in rows.samples() if s.model_version == release.live_model_version]
+            samples = list(rows.samples(release.live_model_version))  # not a new slot's answer to a mirrored copy
             policy = self.policy(project)
             export_id = f"{now:%Y%m%dT%H%M%SZ}-v{release.live_model_version}"
             picks, skipped = select(samples, policy, seed=f"{project}/{export_id}")

@@ -38,3 +38,19 @@ def test_a_bad_line_is_named_by_file_and_line_and_the_rest_is_read():
     assert list(collected.inputs) == ["a"]
     assert collected.problems[0].startswith("e/blue/model_inputs/x.jsonl line 1: ")
     assert collected.problems[1] == "e/blue/model_inputs/x.jsonl line 3: 'data' is not a list of rows"
+
+
+def test_a_mirrored_request_keeps_each_versions_answer_whichever_file_is_read_last():
+    """While a release shadows, a mirrored request is answered and collected by both slots under one request id:
+    the labelling export takes the live version's answer, the drift watch each version's own."""
+    image, _ = scene(3)
+    live_in, live_out = rows("a", image, [box("circle", 0.45)], version="1")
+    _, new_out = rows("a", image, [box("square", 0.9)], version="2")
+    collected = CollectedRows()
+    collected.add_file("e/blue/model_inputs/2026/11/25/10/1.jsonl", INPUTS, collector_file([live_in], T1))
+    collected.add_file("e/blue/model_outputs/2026/11/25/10/1.jsonl", OUTPUTS, collector_file([live_out], T1))
+    collected.add_file("e/green/model_outputs/2026/11/25/10/1.jsonl", OUTPUTS, collector_file([new_out], T2))
+    (live,) = collected.samples("1")
+    assert (live.model_version, live.detections[0].label) == ("1", "circle")
+    assert [d[0].label for d in collected.detections_of("2")] == ["square"]
+    assert [s.model_version for s in collected.samples("3")] == []
