@@ -32,7 +32,10 @@ def main(args: argparse.Namespace, credential: Any = None, transport: Any = None
             "`azd env get-values`")
         return 2
     from azure.ai.ml import MLClient
+    from azure.ai.ml.exceptions import MlException
+    from azure.core.exceptions import HttpResponseError
 
+    from shared.adapters.azureml_endpoint import sdk_message
     from shared.adapters.azureml_environments import register, stage_context
 
     if credential is None:
@@ -40,10 +43,6 @@ def main(args: argparse.Namespace, credential: Any = None, transport: Any = None
         credential = DefaultAzureCredential()
     ml = MLClient(credential, *(os.environ[name] for name in WORKSPACE), show_progress=False,
                   **({"transport": transport} if transport is not None else {}))
-    from azure.ai.ml.exceptions import MlException
-    from azure.core.exceptions import HttpResponseError
-
-    from shared.adapters.azureml_endpoint import sdk_message
     try:
         with tempfile.TemporaryDirectory() as folder:
             done = register(ml, stage_context(Path(folder) / "context"))
