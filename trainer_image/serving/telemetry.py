@@ -45,5 +45,5 @@ def send_to_application_insights(logger: logging.Logger, environ: Mapping[str, s
 
 
 def _entra(authentication: str) -> bool:
-    pairs = dict(part.split("=", 1) for part in authentication.split(";") if "=" in part)
-    return {k.strip().lower(): v.strip() for k, v in pairs.items()}.get("authorization", "").upper() == "AAD"
+    pairs = (part.split("=", 1) for part in authentication.split(";") if "=" in part)
+    return {k.strip().lower(): v.strip().upper() for k, v in pairs}.get("authorization") == "AAD"
