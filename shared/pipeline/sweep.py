@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from shared import logs
 from shared.clock import iso
-from shared.dataset.catalog import CatalogStore
+from shared.dataset.catalog import Catalog, CatalogStore
 from shared.dataset.formats.collections import VIRTUAL
 from shared.events import BlobEvent
 from shared.ledger import is_dataset_file, ledger_row
@@ -32,17 +32,17 @@ class FindLostChanges:
 
     def sweep_one(self, now: datetime) -> str | None:
         """Compare the most overdue project, if any is due; return its name."""
-        due = [(last, state) for state in self.records.projects() if (last := self._due(state, now)) is not None]
+        due = [(found, state) for state in self.records.projects() if (found := self._due(state, now)) is not None]
         if not due:
             return None
-        _, state = min(due, key=lambda found: found[0])
+        (_, catalog), state = min(due, key=lambda pair: pair[0][0])
         with logs.correlation(project=state.project):
-            self.sweep(state.project, now)
+            self.sweep(state.project, now, catalog)
         return state.project
 
-    def _due(self, state: ProjectState, now: datetime) -> str | None:
-        """When the project's folder was last compared as a whole, if that is too long ago and nothing else is
-        going on (no flush, nothing pending); else None."""
+    def _due(self, state: ProjectState, now: datetime) -> tuple[str, Catalog] | None:
+        """When the project's folder was last compared as a whole, and its catalog, if that is too long ago and
+        nothing else is going on (no flush, nothing pending); else None."""
         horizon = iso(now - timedelta(hours=self.settings.snapshot_relist_hours))
         if state.phase == "flushing" or (state.swept_at and state.swept_at > horizon):
             return None
@@ -54,7 +54,7 @@ class FindLostChanges:
             return None
         if self._pending(state):
             return None
-        return max(catalog.listed_at, state.swept_at)
+        return max(catalog.listed_at, state.swept_at), catalog
 
     def _note(self, project: str, moment: str) -> None:
         self.records.change_project(project, lambda state: setattr(state, "swept_at", moment) or True,
@@ -64,10 +64,11 @@ class FindLostChanges:
         after = ("event_time", state.cut) if state.cut else None
         return next(iter(self.tables.query(self.settings.ledger_table, state.project, after=after)), None) is not None
 
-    def sweep(self, project: str, now: datetime) -> int:
-        """List the folder, compare it with the catalog, write a ledger row per difference; return how many."""
+    def sweep(self, project: str, now: datetime, catalog: Catalog | None = None) -> int:
+        """List the folder, compare it with the catalog (read here unless given), write a ledger row per
+        difference; return how many."""
         catalogs = CatalogStore(self.blobs, self.settings.manifests_container, project)
-        catalog = catalogs.load()
+        catalog = catalog or catalogs.load()
         if catalog is None:
             return 0
         known: dict[str, str] = {}
