@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from bench.serving import hammer, served, train_model
+from bench.load import hammer, served
+from bench.serving import train_model
 from local_mode.azurite import Azurite
 from local_mode.demo_data import jpeg_bytes, make_scene
 from shared.adapters.azure_storage import AzureBlobStore

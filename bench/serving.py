@@ -29,12 +29,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from bench.load import Way, from_a_client_process, in_this_process, served
 from local_mode.azurite import REPO_ROOT, Azurite
 from local_mode.demo_data import jpeg_bytes, make_scene, vott_export
 from shared.adapters.azure_storage import AzureBlobStore
@@ -66,34 +65,7 @@ def train_model(store: AzureBlobStore, settings: Settings, steps: int) -> str:
     return "bench/b1/model"
 
 
-def hammer(call: Callable[[bytes], None], images: list[bytes], requests: int,
-           clients: int) -> tuple[list[float], float]:
-    """`requests` calls spread over `clients` threads; each call's latency (s) and the wall time of them all."""
-    latencies: list[float] = []
-    lock, counter = threading.Lock(), iter(range(requests))
-
-    def client() -> None:
-        while True:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            started = time.perf_counter()
-            call(images[index % len(images)])
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies, time.perf_counter() - started
-
-
-def interleaved(ways: dict[str, Callable[[bytes], None]], images: list[bytes], requests: int, clients: int,
+def interleaved(ways: dict[str, Way], images: list[bytes], requests: int, clients: int,
                 rounds: int) -> dict[str, dict[str, float]]:
     """The ways take turns (order alternating) in `rounds` slices of the requests, so that the drift of a shared
     machine falls on both alike; p50/p99 over all requests of a way, requests/s over its own wall time."""
@@ -101,7 +73,7 @@ def interleaved(ways: dict[str, Callable[[bytes], None]], images: list[bytes], r
     walls = dict.fromkeys(ways, 0.0)
     for turn in range(rounds):
         for name in (list(ways) if turn % 2 == 0 else list(ways)[::-1]):
-            got, wall = hammer(ways[name], images, requests // rounds, clients)
+            got, wall = ways[name](images, requests // rounds, clients)
             latencies[name] += got
             walls[name] += wall
     return {name: _summary(sorted(got), walls[name]) for name, got in latencies.items()}
@@ -122,22 +94,6 @@ def in_process(model_dir: Path) -> Callable[[bytes], None]:
 
     def call(data: bytes) -> None:
         score.detect(score.decode_image(data), score.DEFAULT_THRESHOLD, score.DEFAULT_MAX_DETECTIONS)
-
-    return call
-
-
-def served(uri: str, key: str) -> Callable[[bytes], None]:
-    """Each client thread keeps its connection alive, as HTTP clients in production do."""
-    target, local = urlsplit(uri), threading.local()
-
-    def call(data: bytes) -> None:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-        local.connection.request("POST", target.path, body=data, headers={
-            "Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
-        answer = local.connection.getresponse()
-        answer.read()
-        assert answer.status == 200, answer.status
 
     return call
 
@@ -226,6 +182,7 @@ def main() -> None:
         off = base.with_overrides(serving_threads=threads, serving_max_batch=1, serving_runtime="tensorflow")
         on = on.with_overrides(serving_runtime="tensorflow")
         onnx = on.with_overrides(serving_runtime="onnx")
+        onnx_off = off.with_overrides(serving_runtime="onnx")
         store = AzureBlobStore.from_settings(base)
         print(f"training a {args.steps}-step model with the trainer ...", file=sys.stderr, flush=True)
         folder = train_model(store, base, args.steps)
@@ -241,14 +198,18 @@ def main() -> None:
             onnx_endpoints, onnx_uri, onnx_start = project_endpoint(store, onnx, folder, Path(scratch) / "onnx",
                                                                     images[0])
             started.append(onnx_endpoints)
+            onnx_off_endpoints, onnx_off_uri, _ = project_endpoint(store, onnx_off, folder, Path(scratch) / "onnx-off",
+                                                                   images[0])
+            started.append(onnx_off_endpoints)
             os.environ["SERVING_RUNTIME"] = "tensorflow"
-            ways = {"in-process (score.py functions)": in_process(local),
-                    "plain server (minimal score.py)": served(plain_uri, ""),
-                    "project, batching off": served(off_uri, off_endpoints.key),
-                    "project, batching on": served(on_uri, on_endpoints.key),
-                    "project, ONNX Runtime": served(onnx_uri, onnx_endpoints.key)}
-            for call in ways.values():
-                hammer(call, images, 40, 4)  # warm-up
+            ways = {"in-process (score.py functions)": in_this_process(in_process(local)),
+                    "plain server (minimal score.py)": from_a_client_process(plain_uri, ""),
+                    "project, batching off": from_a_client_process(off_uri, off_endpoints.key),
+                    "project, batching on": from_a_client_process(on_uri, on_endpoints.key),
+                    "project, ONNX Runtime": from_a_client_process(onnx_uri, onnx_endpoints.key),
+                    "project, ONNX Runtime, batching off": from_a_client_process(onnx_off_uri, onnx_off_endpoints.key)}
+            for way in ways.values():
+                way(images, 40, 4)  # warm-up
             table = {clients: interleaved(ways, images, args.requests, clients, args.rounds)
                      for clients in (int(c) for c in args.clients.split(","))}
             onnx_python = str(REPO_ROOT / ".venv-serving-onnx" / "bin" / "python")

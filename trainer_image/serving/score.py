@@ -337,14 +337,13 @@ def detect(image: Image.Image, threshold: float, max_detections: int) -> dict[st
     out = _infer(np.asarray(image, dtype=np.uint8))
     width, height = image.size
     floor, found = min(threshold, COLLECT_MIN_SCORE), []
-    for box, cls, score in zip(out["detection_boxes"], out["detection_classes"], out["detection_scores"],
-                               strict=True):
-        if score < floor or len(found) >= max(max_detections, COLLECT_MAX_CANDIDATES):
-            continue
-        ymin, xmin, ymax, xmax = (float(np.clip(v, 0.0, 1.0)) for v in box)
-        class_id = int(cls)
+    kept = np.flatnonzero(out["detection_scores"] >= floor)[:max(max_detections, COLLECT_MAX_CANDIDATES)]
+    boxes = np.clip(out["detection_boxes"][kept], 0.0, 1.0).astype(float).tolist()  # one array call, not per value
+    for (ymin, xmin, ymax, xmax), class_id, score in zip(boxes, out["detection_classes"][kept].astype(int).tolist(),
+                                                         out["detection_scores"][kept].astype(float).tolist(),
+                                                         strict=True):
         found.append({
-            "label": _labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": round(float(score), 4),
+            "label": _labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": round(score, 4),
             "box": {"xmin": round(xmin * width, 1), "ymin": round(ymin * height, 1),
                     "xmax": round(xmax * width, 1), "ymax": round(ymax * height, 1)},
             "box_normalized": {"xmin": round(xmin, 4), "ymin": round(ymin, 4), "xmax": round(xmax, 4),
