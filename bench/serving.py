@@ -22,9 +22,11 @@ starts them and as each serving image's environment would (.venv-serving-onnx: n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,8 +130,15 @@ def inference_server(python: str, entry_script: Path, model_dir: Path, threads: 
         except OSError:
             pass
         time.sleep(0.1)
-    process.kill()
+    stop(process)
     raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """The server and its gunicorn workers (its own session): killing only the master leaves the workers running."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def image_start(python: str, runtime: str, model_dir: Path, first: bytes, log: Path) -> float:
@@ -141,8 +150,7 @@ def image_start(python: str, runtime: str, model_dir: Path, first: bytes, log: P
         served(uri, "")(first)
         return time.perf_counter() - started
     finally:
-        process.kill()
-        process.wait()
+        stop(process)
 
 
 def project_endpoint(store: AzureBlobStore, settings: Settings, folder: str, work: Path,
@@ -218,7 +226,7 @@ def main() -> None:
                             for _ in range(3)]
         finally:
             for thing in started:
-                thing.kill() if isinstance(thing, subprocess.Popen) else thing.close()
+                stop(thing) if isinstance(thing, subprocess.Popen) else thing.close()
     print(f"{args.requests} requests per way and client count; {base.local_serving_workers} server worker(s) with "
           f"{threads} threads; batching on: SCORE_MAX_BATCH={on.serving_max_batch}, "
           f"SCORE_BATCH_WAIT_MS={on.serving_batch_wait_ms:g}")
