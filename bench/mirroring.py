@@ -13,6 +13,7 @@ same 128x128 JPEGs, in two layouts of the machine's cores:
 p50/p99 and requests/s of what the clients see (the live slot's answers), each way against its layout's none.
 Target (issue: quality-guarded releases): mirroring costs the live slot's p50 and requests/s at most 5%.
 """
+
 from __future__ import annotations
 
 import argparse

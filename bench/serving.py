@@ -9,7 +9,8 @@ Side by side in one run, on the same 128x128 JPEGs and a model exported by the t
     collection to Azurite (as deployed), SCORE_MAX_BATCH=1;
   * project, batching on: the same with SCORE_MAX_BATCH / SCORE_BATCH_WAIT_MS (the deployed defaults unless given);
   * project, ONNX Runtime: the same endpoint with batching on, SERVING_RUNTIME=onnx (the trainer's model.onnx,
-    whose parity it measured); the TensorFlow ways run with SERVING_RUNTIME=tensorflow.
+    whose parity it measured), and with batching off; the TensorFlow ways run with SERVING_RUNTIME=tensorflow.
+The served ways' clients run in a process of their own (bench/load.py), never sharing a GIL with the gateway.
 Each client count: the ways take turns (see `interleaved`); p50/p99 latency and requests/s of each. Each endpoint's
 start (provisioning → ready, then its first answer) is timed too.
 Targets (issue: serving): at 16 clients, batching on ≥ 1.5x the plain server's requests/s with p50 no worse; at 4
