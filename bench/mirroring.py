@@ -105,7 +105,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2400, help="per way and client count")
     parser.add_argument("--clients", default="4,16")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=8, help="turns each way takes, alternating (shorter turns moved by ±15%%)")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="turns each way takes, alternating (shorter turns moved by ±15%%)")
     parser.add_argument("--serve-no-op", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_no_op:
