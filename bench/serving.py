@@ -44,6 +44,7 @@ from shared.adapters.local_endpoint import LocalEndpoints
 from shared.blob_folders import download_folder
 from shared.dataset.service import DatasetBuilder
 from shared.ports import DeploymentSpec
+from shared.serving import worker_count
 from shared.settings import Settings
 
 BASE = REPO_ROOT / "trainer_image" / "base_models" / "ssd_mobilenet_v2_128" / "pipeline.config"
@@ -183,7 +184,7 @@ def main() -> None:
     images = [jpeg_bytes(make_scene(rng, 128, 2)[0]) for _ in range(50)]
     with Azurite() as azurite, tempfile.TemporaryDirectory() as scratch:
         base = Settings(storage_connection_string=azurite.connection_string, endpoint_name_prefix="bench",
-                        local_serving_workers=int(os.environ.get("LOCAL_SERVING_WORKERS", "1")))
+                        serving_workers=int(os.environ.get("SERVING_WORKERS", "0")))
         threads = args.threads or base.serving_threads
         on = base.with_overrides(serving_threads=threads, serving_max_batch=args.max_batch or base.serving_max_batch,
                                  serving_batch_wait_ms=args.wait_ms if args.wait_ms is not None
@@ -228,7 +229,8 @@ def main() -> None:
         finally:
             for thing in started:
                 stop(thing) if isinstance(thing, subprocess.Popen) else thing.close()
-    print(f"{args.requests} requests per way and client count; {base.local_serving_workers} server worker(s) with "
+    print(f"{args.requests} requests per way and client count; server workers: TensorFlow "
+          f"{worker_count(base, 'tensorflow')}, ONNX Runtime {worker_count(base, 'onnx')} (SERVING_WORKERS), each with "
           f"{threads} threads; batching on: SCORE_MAX_BATCH={on.serving_max_batch}, "
           f"SCORE_BATCH_WAIT_MS={on.serving_batch_wait_ms:g}")
     print("| clients | way | p50 ms | p99 ms | requests/s |\n| --- | --- | --- | --- | --- |")

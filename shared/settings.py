@@ -219,6 +219,11 @@ class Settings:
                                     "(gunicorn threads; one model in memory serves them all; the requests inside "
                                     "share model calls, see SERVING_MAX_BATCH). On Azure also the deployment's max "
                                     "concurrent requests per instance.")
+    serving_workers: int = _setting(
+        "SERVING_WORKERS", 0, "Inference server worker processes per instance (each with its own copy of the model "
+        "and SERVING_THREADS threads). 0: by runtime — TensorFlow 1 (its ops already use every core; a second copy "
+        "measured slower), ONNX Runtime 2 (there the server's Python is the bottleneck and a second process takes "
+        "it to a second core). Deployed as the deployment's WORKER_COUNT.")
     serving_max_batch: int = _setting("SERVING_MAX_BATCH", 8, "Most concurrent requests of one worker that score.py "
                                       "runs as one model call (dynamic batching; 1: off). Deployed as the "
                                       "deployment's SCORE_MAX_BATCH.")
@@ -332,8 +337,6 @@ class Settings:
                                         "127.0.0.1 (0: any free port).")
     local_endpoint_key: str | None = _setting("LOCAL_ENDPOINT_KEY", None, "Local mode: the endpoint's API key "
                                               "(empty: a random one, printed at start).")
-    local_serving_workers: int = _setting("LOCAL_SERVING_WORKERS", 1, "Local mode: inference server workers "
-                                          "(processes) per deployment.")
     auth_enabled: bool = _setting(
         "WEBSITE_AUTH_ENABLED", False, "Set by the platform when App Service authentication runs in front of the "
         "app: the approval page then offers to sign in, and records the signed-in person as the approver.")

@@ -126,19 +126,19 @@ class LocalEndpoints:
         model_dir = download_folder(self.blobs, self.settings.models_container, spec.model_folder, folder / "model")
         sink = CollectorSink(endpoint, slot, self._collect)
         port = _free_port()
+        serving = scoring_environment(self.settings, spec.runtime)
         env = os.environ | {
             "MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version, "DEPLOYMENT_NAME": slot,
             "AZUREML_MDC_ENABLED": "true", "AZUREML_MDC_HOST": "127.0.0.1", "AZUREML_MDC_PORT": str(sink.port),
             "AML_APP_ROOT": str(SCORE_SCRIPT.parent), "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
-            **scoring_environment(self.settings, spec.runtime)}
+            "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}", **serving}
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / "server.log"
         with log_path.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "local_mode.inference_server", "--entry_script", str(SCORE_SCRIPT),
                  "--model_dir", str(model_dir), "--port", str(port),
-                 "--worker_count", str(self.settings.local_serving_workers)],
+                 "--worker_count", serving["WORKER_COUNT"]],
                 cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append(process.pid)
         child_processes.spawned(process.pid)

@@ -95,16 +95,17 @@ def fixed_input_size(pipeline_config: str) -> tuple[int, int] | None:
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 [h, w, 3] → uint8 [height, width, 3] as `tf.image.resize(..., "bilinear")` does (half-pixel centres,
-    no antialiasing), rounded: what the model's fixed_shape_resizer would have done, without TensorFlow."""
+    """uint8 [h, w, 3] → uint8 [height, width, 3] as the OD API's fixed_shape_resizer does inside the graph
+    (`tf.compat.v1.image.resize_images`, bilinear: no half-pixel centres, no antialiasing), rounded: what the model
+    would have done, without TensorFlow."""
     if image.shape[:2] == (height, width):
         return image
 
     def axis(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        centre = (np.arange(size_out, dtype=np.float64) + 0.5) * size_in / size_out - 0.5
-        low = np.clip(np.floor(centre), 0, size_in - 1).astype(np.int64)
+        source = np.arange(size_out, dtype=np.float64) * size_in / size_out
+        low = np.minimum(np.floor(source), size_in - 1).astype(np.int64)
         high = np.minimum(low + 1, size_in - 1)
-        return low, high, np.clip(centre - low, 0.0, 1.0)
+        return low, high, source - low
 
     (y0, y1, fy), (x0, x1, fx) = axis(image.shape[0], height), axis(image.shape[1], width)
     pixels = image.astype(np.float64)

@@ -25,8 +25,7 @@ HOST_SETTINGS = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__crede
                  "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_SCRIPT_FILE_NAME",
                  "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"}
 # Read by the code in local mode only: Azure uses identity-based connections and the Azure ML backend.
-LOCAL_ONLY = {"DataStorage", "LOCAL_TRAINER_COMMAND", "LOCAL_ENDPOINT_PORT", "LOCAL_ENDPOINT_KEY",
-              "LOCAL_SERVING_WORKERS"}
+LOCAL_ONLY = {"DataStorage", "LOCAL_TRAINER_COMMAND", "LOCAL_ENDPOINT_PORT", "LOCAL_ENDPOINT_KEY"}
 # Set by the platform on every function app, never declared.
 PLATFORM = {"WEBSITE_HOSTNAME", "WEBSITE_AUTH_ENABLED"}
 

@@ -43,12 +43,14 @@ def test_asking_for_onnx_without_an_export_fails_the_deployment_by_name(tmp_path
 
 
 @pytest.mark.parametrize("shape, target", [((96, 160), (128, 128)), ((200, 120), (128, 128)), ((31, 7), (64, 48))])
-def test_the_resize_is_tensorflows_bilinear_without_tensorflow(shape, target):
+def test_the_resize_is_the_fixed_shape_resizers_bilinear_without_tensorflow(shape, target):
+    """The OD API resizes with TensorFlow 1's bilinear (no half-pixel centres): the exported graphs say so (tf2onnx
+    writes their Resize as `asymmetric`)."""
     import tensorflow as tf
 
     image = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
-    expected = tf.cast(tf.round(tf.clip_by_value(tf.image.resize(tf.cast(image, tf.float32), target), 0, 255)),
-                       tf.uint8).numpy()
+    resized = tf.compat.v1.image.resize_images(tf.cast(image, tf.float32), target, align_corners=False)
+    expected = tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
     got = runtimes.resize_bilinear(image, *target)
     assert got.shape == (*target, 3) and got.dtype == np.uint8
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64 rounding at .5

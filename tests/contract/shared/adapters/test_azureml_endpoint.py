@@ -94,6 +94,9 @@ def test_a_model_served_by_onnx_runtime_gets_the_image_without_tensorflow(azure,
     props = azure.ml.get(f"onlineEndpoints/{ENDPOINT}/deployments/blue")["properties"]
     assert props["environmentId"] == f"{azure.ws.id}/environments/tfod-serving-onnx/versions/1"
     assert props["environmentVariables"]["SERVING_RUNTIME"] == "onnx"
+    # two inference server workers (processes), each taking SERVING_THREADS requests: Azure may send twice as many
+    assert props["environmentVariables"]["WORKER_COUNT"] == "2"
+    assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 32
 
 
 def test_the_endpoint_azure_receives_is_keyed_and_runs_as_the_endpoint_identity(azure, ready):
@@ -121,7 +124,8 @@ def test_the_deployment_azure_receives_has_every_name_resolved_and_its_code_uplo
     assert props["environmentVariables"] == {"MODEL_NAME": "tfod-shapes", "MODEL_VERSION": "1",
                                              "DEPLOYMENT_NAME": "blue", "GUNICORN_CMD_ARGS": "--threads 16",
                                              "SCORE_MAX_BATCH": "8", "SCORE_BATCH_WAIT_MS": "5",
-                                             "SERVING_RUNTIME": "auto", "APPLICATIONINSIGHTS_CONNECTION_STRING":
+                                             "SERVING_RUNTIME": "auto", "WORKER_COUNT": "1",
+                                             "APPLICATIONINSIGHTS_CONNECTION_STRING":
                                              TELEMETRY, "APPLICATIONINSIGHTS_AUTHENTICATION_STRING":
                                              "Authorization=AAD;ClientId=client-id-serve", "ENDPOINT_NAME": ENDPOINT}
     assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == 16
