@@ -36,7 +36,7 @@ from shared.clock import iso
 from shared.pipeline.labelling import CollectedData
 from shared.ports import BlobStore, DeploymentSpec
 from shared.release_watch import Answer, answers_of
-from shared.serving import endpoint_name, scoring_environment, worker_count
+from shared.serving import endpoint_name, scoring_environment
 from shared.settings import Settings
 
 SERVING_CODE = Path(__file__).resolve().parents[2] / "trainer_image" / "serving"
@@ -85,6 +85,7 @@ class AzureMLEndpoints:
                 name=f"{endpoint}-{slot}-{name.replace('_', '-')}",
                 path=f"azureml://datastores/{INFERENCE_DATASTORE}/paths/{endpoint}/{slot}/{name}"))
             for name in ("model_inputs", "model_outputs")}
+        serving = scoring_environment(self.settings, spec.runtime)
         common = {
             "name": slot, "endpoint_name": endpoint, "model": f"azureml:{spec.model_name}:{spec.model_version}",
             "code_configuration": CodeConfiguration(code=str(SERVING_CODE), scoring_script="score.py"),
@@ -98,10 +99,10 @@ class AzureMLEndpoints:
             "environment_variables": {"MODEL_NAME": spec.model_name, "MODEL_VERSION": spec.model_version,
                                       "DEPLOYMENT_NAME": slot,
                                       "GUNICORN_CMD_ARGS": f"--threads {self.settings.serving_threads}",
-                                      **scoring_environment(self.settings, spec.runtime), **self._telemetry(endpoint)},
+                                      **serving, **self._telemetry(endpoint)},
             "request_settings": OnlineRequestSettings(  # every worker's threads take a request at once
-                request_timeout_ms=10_000, max_concurrent_requests_per_instance=self.settings.serving_threads
-                * worker_count(self.settings, spec.runtime or self.settings.serving_runtime)),
+                request_timeout_ms=10_000,
+                max_concurrent_requests_per_instance=self.settings.serving_threads * int(serving["WORKER_COUNT"])),
             "readiness_probe": ProbeSettings(initial_delay=10, period=10, failure_threshold=30),
             "tags": {"project": spec.project, "model_version": spec.model_version},
         }
